@@ -1,0 +1,45 @@
+# medwave: `make demo` and `make test` work on a fresh machine (they create .venv and install).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+# 2 CPU threads unless told otherwise (the reference machine has 2 cores).
+export OMP_NUM_THREADS ?= 2
+export MKL_NUM_THREADS ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-slow bench sysdeps clean help
+
+help:
+	@echo "make demo       create .venv, install, run the main job on the shipped sample data"
+	@echo "make test       create .venv, install, run the test suite (slow tests excluded)"
+	@echo "make test-slow  the slow tests (full sweeps, training, large stacks)"
+	@echo "make bench      run the benchmarks (results go to docs/benchmarks.md by hand)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The pinned CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[all,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+sysdeps:
+	bash .ci/sysdeps.sh
+
+demo: install
+	$(VENV)/bin/medwave demo -o demo_output
+
+test: install sysdeps
+	$(PY) -m pytest -m "not slow" -n 2 --timeout 900 $(PYTEST_ARGS)
+
+test-slow: install sysdeps
+	$(PY) -m pytest -m "slow" --timeout 3600 $(PYTEST_ARGS)
+
+bench: install
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo_output

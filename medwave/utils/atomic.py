@@ -1,0 +1,97 @@
+"""Atomic writes: write to a temporary file beside the target, then rename over it.
+
+A killed process never leaves a half-written output under the final name, and inputs are never
+overwritten unless the caller asks.
+
+Example:
+    >>> import tempfile, os
+    >>> from medwave.utils import atomic_path
+    >>> d = tempfile.mkdtemp()
+    >>> with atomic_path(os.path.join(d, "out.txt")) as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    >>> open(os.path.join(d, "out.txt")).read()
+    'done'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Union
+
+__all__ = ["atomic_path", "atomic_write_bytes", "check_output_path"]
+
+PathLike = Union[str, os.PathLike]
+
+
+def _suffix(path: Path) -> str:
+    name = path.name
+    for ext in (".nii.gz", ".tar.gz", ".ome.tif", ".ome.tiff"):
+        if name.endswith(ext):
+            return ext
+    return path.suffix
+
+
+def check_output_path(
+    path: PathLike, *, overwrite: bool = False, inputs: Optional[Iterable[PathLike]] = None
+) -> Path:
+    """Validate an output path before any work is done.
+
+    Args:
+        path: Where the output will go.
+        overwrite: Allow replacing an existing output.
+        inputs: Input files that must never be overwritten.
+
+    Returns:
+        The resolved path.
+
+    Raises:
+        FileExistsError: The output exists and ``overwrite`` is False.
+        ValueError: The output is one of the inputs.
+        PermissionError: The folder is not writable.
+    """
+    p = Path(path).expanduser().resolve()
+    for inp in inputs or ():
+        if inp is not None and Path(inp).expanduser().resolve() == p:
+            raise ValueError(f"Output {p} is also an input; medwave never overwrites its inputs. Choose another path.")
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"Output {p} already exists; pass overwrite=True (CLI: --overwrite) or choose another path.")
+    parent = p.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        raise PermissionError(f"Cannot write to {parent}: the folder is not writable. Choose another output folder.")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success rename it to ``path``.
+
+    The temporary name keeps the target's extension (``.nii.gz`` etc.) so writers that dispatch on
+    the extension behave. On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"Output {target} already exists; pass overwrite=True or choose another path.")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + _suffix(target), dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
