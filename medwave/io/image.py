@@ -77,33 +77,130 @@ class Image:
         return cls(arr, affine=affine, meta=dict(meta or {}))
 
 
-def load_image(path: PathLike) -> Image:
-    """Read a NIfTI image (``.nii``/``.nii.gz``) keeping its affine, header, units and data type.
+NIFTI_EXTENSIONS = (".nii", ".nii.gz", ".hdr", ".img", ".img.gz")
 
-    Raises:
-        FileNotFoundError: The file does not exist.
-        ValueError: The file is not a readable NIfTI image (message names the file and the fix).
-    """
+
+def _kind(p: Path) -> str:
+    name = p.name.lower()
+    if name.endswith(NIFTI_EXTENSIONS):
+        return "nifti"
+    if name.endswith((".tif", ".tiff")):
+        return "tiff"
+    if name.endswith((".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".dicom", ".ima")):
+        return "sitk"
+    return "unknown"
+
+
+def _check_affine(image: Image, p: Path) -> None:
+    aff = image.affine
+    if not np.all(np.isfinite(aff)):
+        raise ValueError(f"{p} has a non-finite affine (NaN/Inf in qform/sform); fix the header (e.g. fslorient) and retry.")
+    nd = min(image.array.ndim, 3)
+    if abs(np.linalg.det(aff[:nd, :nd])) < 1e-12:
+        raise ValueError(
+            f"{p} has a singular affine (a zero voxel size or collapsed axes: {np.round(aff[:3, :3], 4).tolist()}); "
+            f"fix pixdim/qform/sform in the header (e.g. fslorient or nibabel set_qform) and retry, or pass "
+            f"check_affine=False to read it anyway."
+        )
+
+
+def _load_nifti(p: Path) -> Image:
+    import gzip
+    import zlib
+
     import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
 
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file. Check the path.")
-    if p.is_dir():
-        raise IsADirectoryError(f"{p} is a folder, not an image file.")
     try:
         img = nib.load(str(p))
+    except ImageFileError as exc:
+        raise ValueError(f"{p} is not a NIfTI/Analyze image ({exc}). Check the file type; medwave reads NIfTI, mha, nrrd, DICOM and TIFF.") from exc
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise ValueError(f"{p}: the file is truncated or not valid gzip ({type(exc).__name__}: {exc}). Copy/download it again.") from exc
+    except Exception as exc:  # nibabel raises many types for corrupt headers
+        raise ValueError(f"{p}: cannot read the NIfTI header ({type(exc).__name__}: {exc}). Is it a complete .nii/.nii.gz image?") from exc
+    try:
         data = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel raises many types for corrupt files
-        raise ValueError(f"{p}: cannot read as NIfTI ({type(exc).__name__}: {exc}). Is the file complete and a .nii/.nii.gz image?") from exc
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{p}: the image data is truncated or the gzip stream is corrupt ({type(exc).__name__}: {exc}). Copy/download the file again.") from exc
+    except Exception as exc:
+        raise ValueError(f"{p}: cannot read the image data ({type(exc).__name__}: {exc}). Is the file complete?") from exc
     header = img.header
     meta: dict[str, Any] = {"header": header.copy(), "format": "nifti"}
     try:
         meta["units"] = header.get_xyzt_units()
         meta["intent"] = header.get_intent()[0]
-    except Exception:  # pragma: no cover - non-NIfTI1 headers
+        meta["qform_code"] = int(header["qform_code"])
+        meta["sform_code"] = int(header["sform_code"])
+    except Exception:  # pragma: no cover - non-NIfTI1 headers (Analyze)
         pass
     return Image(np.asarray(data), affine=np.asarray(img.affine), meta=meta, path=p)
+
+
+def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
+    """Read an image keeping its affine, header, units and data type.
+
+    Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
+    ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
+    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME voxel size. Arrays have
+    the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
+
+    Args:
+        path: File, or folder holding one DICOM series.
+        check_affine: Raise on a singular or non-finite affine (default).
+
+    Raises:
+        FileNotFoundError: The path does not exist.
+        IsADirectoryError: A folder without a DICOM series.
+        ValueError: Not an image, truncated/corrupt file, singular affine (the message names the file and the fix).
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from medwave.io import Image, load_image, save_image
+        >>> p = save_image(Image(np.zeros((4, 5, 6), np.int16), np.diag([1., 2., 3., 1.])), os.path.join(tempfile.mkdtemp(), "a.nrrd"))
+        >>> img = load_image(p)
+        >>> img.shape, img.spacing, img.array.dtype
+        ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        hint = ""
+        if p.parent.exists():
+            similar = sorted(x.name for x in p.parent.iterdir() if x.name.split(".")[0] == p.name.split(".")[0])[:3]
+            if similar:
+                hint = f" Did you mean {', '.join(similar)}?"
+        raise FileNotFoundError(f"{p}: no such file or folder. Check the path.{hint}")
+    if p.is_dir():
+        from medwave.io.formats import read_dicom_series
+
+        image = read_dicom_series(p)
+    else:
+        kind = _kind(p)
+        if p.stat().st_size == 0:
+            raise ValueError(f"{p} is an empty file (0 bytes); it was not written completely. Recreate or copy it again.")
+        if kind == "nifti":
+            image = _load_nifti(p)
+        elif kind == "tiff":
+            from medwave.io.formats import read_tiff
+
+            image = read_tiff(p)
+        elif kind == "sitk":
+            from medwave.io.formats import read_sitk
+
+            image = read_sitk(p)
+        else:
+            from medwave.io.formats import read_sitk
+
+            try:
+                image = read_sitk(p)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{p} is not an image medwave can read (unknown extension {p.suffix or '(none)'!r}, and neither "
+                    f"SimpleITK nor nibabel recognise it). Use NIfTI (.nii/.nii.gz), .mha, .nrrd, DICOM or TIFF."
+                ) from exc
+    if check_affine:
+        _check_affine(image, p)
+    return image
 
 
 def save_image(
@@ -115,33 +212,62 @@ def save_image(
     dtype: Any = None,
     overwrite: bool = True,
     vector: bool = False,
+    inputs: Optional[list] = None,
 ) -> Path:
-    """Write an image to NIfTI atomically, with its affine (and header when it has one).
+    """Write an image atomically with the affine of its grid; the format follows the extension.
+
+    ``.nii``/``.nii.gz``: nibabel, header kept (qform and sform set to the affine). ``.mha``,
+    ``.mhd``, ``.nrrd``: SimpleITK (RAS affine converted to LPS origin/spacing/direction).
+    ``.tif``/``.tiff``/``.ome.tif``: tifffile with the voxel size (axis-aligned affines only).
 
     Args:
         image: An :class:`Image` or an array (then ``affine`` is used, identity by default).
-        path: ``.nii`` or ``.nii.gz`` path.
+        path: Output path.
         affine: Overrides the image's affine.
-        header: A nibabel header to start from (default: the image's own, if any).
+        header: A nibabel header to start from (default: the image's own, if any; NIfTI only).
         dtype: On-disk data type (default: the array's).
         overwrite: Replace an existing file.
-        vector: Mark a trailing axis as a vector (NIfTI intent ``vector``, stored as 5-D ``X,Y,Z,1,V``).
+        vector: Mark a trailing axis as a vector (NIfTI intent ``vector``, stored as 5-D ``X,Y,Z,1,V``;
+            a vector pixel type for SimpleITK formats).
+        inputs: Paths that must never be overwritten (the command's inputs).
 
     Returns:
         The written path.
     """
+    if isinstance(image, Image):
+        img = image
+    else:
+        img = Image(np.asarray(image), affine=np.eye(4))
+    if affine is not None:
+        img = Image(img.array, affine=np.asarray(affine, dtype=np.float64), meta=img.meta, path=img.path)
+    p = check_output_path(path, overwrite=overwrite, inputs=inputs)
+    if dtype is not None:
+        img = Image(img.array.astype(dtype), affine=img.affine, meta=img.meta, path=img.path)
+    kind = _kind(p)
+    if kind == "nifti":
+        return _save_nifti(img, p, header=header, vector=vector)
+    if kind == "tiff":
+        from medwave.io.formats import write_tiff
+
+        with atomic_path(p) as tmp:
+            write_tiff(img, tmp)
+        return p
+    if kind == "sitk" and not p.name.lower().endswith((".dcm", ".dicom", ".ima")):
+        from medwave.io.formats import write_sitk
+
+        with atomic_path(p) as tmp:
+            write_sitk(img, tmp, vector=vector)
+        return p
+    raise ValueError(
+        f"Cannot write {p.name}: unknown or unsupported output extension. Use .nii.gz (NIfTI), .mha, .nrrd or .tif."
+    )
+
+
+def _save_nifti(img: Image, p: Path, *, header: Any = None, vector: bool = False) -> Path:
     import nibabel as nib
 
-    if isinstance(image, Image):
-        arr, aff = image.array, image.affine
-        header = header if header is not None else image.meta.get("header")
-    else:
-        arr, aff = np.asarray(image), np.eye(4)
-    if affine is not None:
-        aff = np.asarray(affine, dtype=np.float64)
-    p = check_output_path(path, overwrite=overwrite)
-    if dtype is not None:
-        arr = arr.astype(dtype)
+    arr, aff = img.array, img.affine
+    header = header if header is not None else img.meta.get("header")
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     if arr.dtype == np.float16:
@@ -149,12 +275,12 @@ def save_image(
     if vector:
         arr = arr.reshape(arr.shape[:3] + (1, arr.shape[-1]))
     hdr = header.copy() if header is not None else None
-    img = nib.Nifti1Image(arr, aff, header=hdr)
-    img.set_data_dtype(arr.dtype)
-    img.set_qform(aff, code=1)
-    img.set_sform(aff, code=1)
+    nimg = nib.Nifti1Image(arr, aff, header=hdr)
+    nimg.set_data_dtype(arr.dtype)
+    nimg.set_qform(aff, code=int(img.meta.get("qform_code") or 1))
+    nimg.set_sform(aff, code=int(img.meta.get("sform_code") or 1))
     if vector:
-        img.header.set_intent("vector")
+        nimg.header.set_intent("vector")
     with atomic_path(p) as tmp:
-        nib.save(img, str(tmp))
+        nib.save(nimg, str(tmp))
     return p

@@ -14,12 +14,14 @@ from medwave.wavelets.functional import (
     waverec,
 )
 from medwave.wavelets.layers import DWT, IDWT, DWTPool
+from medwave.wavelets.learnable import LearnableWavelet
 from medwave.wavelets.modes import MODES, Mode
 
 __all__ = [
     "DWT",
     "IDWT",
     "DWTPool",
+    "LearnableWavelet",
     "DISCRETE_WAVELETS",
     "FilterBank",
     "get_filter_bank",

@@ -26,6 +26,7 @@ import torch
 
 from medwave.wavelets.engine import Merge, Split
 from medwave.wavelets.filters import FilterBank, WaveletLike, get_filter_bank
+from medwave.wavelets.learnable import LearnableWavelet, dense_merge, dense_split
 from medwave.wavelets.modes import Mode, check_mode, coeff_len
 from medwave.wavelets.operators import AxisOp, analysis_op, synthesis_op
 
@@ -103,9 +104,9 @@ def coeff_shape(shape: Sequence[int], wavelet: WaveletLike, mode: Mode = "symmet
 
 def dwt_max_level(shape: Union[int, Sequence[int]], wavelet: WaveletLike) -> int:
     """The deepest useful level, as ``pywt.dwtn_max_level`` (smallest axis decides)."""
-    fb = get_filter_bank(wavelet)
+    length = wavelet.length if isinstance(wavelet, LearnableWavelet) else get_filter_bank(wavelet).length
     n = min(shape) if isinstance(shape, (tuple, list, torch.Size)) else int(shape)
-    return int(pywt.dwt_max_level(int(n), fb.length))
+    return int(pywt.dwt_max_level(int(n), length))
 
 
 def _analysis_ops(fb: FilterBank, spatial: Sequence[int], mode: str, low_only: bool = False) -> tuple[AxisOp, ...]:
@@ -157,13 +158,14 @@ def dwt_packed(
     x = _as_float_tensor(x)
     d = _resolve_dims(x, spatial_dims)
     check_mode(mode)
-    fb = get_filter_bank(wavelet)
     if check_finite:
         _check_finite(x)
     dtype = _compute_dtype(x)
     flat, lead = _flatten_lead(x.to(dtype), d)
-    ops = _analysis_ops(fb, flat.shape[2:], mode)
-    out = Split.apply(flat, ops)
+    if isinstance(wavelet, LearnableWavelet):
+        out = dense_split(flat, wavelet, mode)
+    else:
+        out = Split.apply(flat, _analysis_ops(get_filter_bank(wavelet), flat.shape[2:], mode))
     return out.reshape(lead + out.shape[1:]).to(x.dtype)
 
 
@@ -179,11 +181,13 @@ def dwt_lowpass(
     x = _as_float_tensor(x)
     d = _resolve_dims(x, spatial_dims)
     check_mode(mode)
-    fb = get_filter_bank(wavelet)
     if check_finite:
         _check_finite(x)
     flat, lead = _flatten_lead(x.to(_compute_dtype(x)), d)
-    out = Split.apply(flat, _analysis_ops(fb, flat.shape[2:], mode, low_only=True))
+    if isinstance(wavelet, LearnableWavelet):
+        out = dense_split(flat, wavelet, mode, low_only=True)
+    else:
+        out = Split.apply(flat, _analysis_ops(get_filter_bank(wavelet), flat.shape[2:], mode, low_only=True))
     return out.reshape(lead + out.shape[2:]).to(x.dtype)
 
 
@@ -241,11 +245,13 @@ def idwt_packed(
             f"Packed coefficients need {2 ** d} bands on axis {-d - 1} for spatial_dims={d}, got shape {tuple(c.shape)}."
         )
     check_mode(mode)
-    fb = get_filter_bank(wavelet)
     dtype = _compute_dtype(c)
     lead = tuple(c.shape[: c.ndim - d - 1])
     flat = c.to(dtype).reshape((-1, 2**d) + tuple(c.shape[c.ndim - d :]))
-    out = Merge.apply(flat, _synthesis_ops(fb, flat.shape[2:], mode))
+    if isinstance(wavelet, LearnableWavelet):
+        out = dense_merge(flat, wavelet, mode)
+    else:
+        out = Merge.apply(flat, _synthesis_ops(get_filter_bank(wavelet), flat.shape[2:], mode))
     out = out.reshape(lead + tuple(out.shape[2:]))
     if shape is not None:
         out = _crop(out, shape)
@@ -335,7 +341,7 @@ def wavedec(
     """
     x = _as_float_tensor(x)
     d = _resolve_dims(x, spatial_dims)
-    fb = get_filter_bank(wavelet)
+    fb = wavelet if isinstance(wavelet, LearnableWavelet) else get_filter_bank(wavelet)
     spatial = tuple(x.shape[-d:])
     max_level = dwt_max_level(spatial, fb)
     if level is None:
@@ -380,7 +386,7 @@ def waverec(
     if len(coeffs) < 1:
         raise ValueError("waverec needs at least the approximation coefficients.")
     a = coeffs[0]
-    fb = get_filter_bank(wavelet)
+    fb = wavelet if isinstance(wavelet, LearnableWavelet) else get_filter_bank(wavelet)
     if len(coeffs) == 1:
         if a is None:
             raise ValueError("waverec got only a None approximation.")

@@ -2,7 +2,8 @@
 
 Layers default to ``mode="periodization"`` so that every axis halves exactly (``ceil(n/2)``) and
 IDWT restores the input shape, which is what encoder-decoder networks need. Any PyWavelets mode
-and wavelet works.
+and wavelet works; ``learnable=True`` (or passing a :class:`LearnableWavelet`, which layers may
+share) makes the filters trainable parameters.
 
 Example:
     >>> import torch
@@ -18,25 +19,32 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from medwave.wavelets.filters import WaveletLike, get_filter_bank
+from medwave.wavelets.filters import FilterBank, WaveletLike, get_filter_bank
 from medwave.wavelets.functional import dwt_lowpass, dwt_packed, idwt_packed
+from medwave.wavelets.learnable import LearnableWavelet
 from medwave.wavelets.modes import Mode, check_mode
 
 __all__ = ["DWT", "IDWT", "DWTPool"]
 
 
 class _WaveletLayer(nn.Module):
-    def __init__(self, spatial_dims: int, wavelet: WaveletLike, mode: Mode) -> None:
+    def __init__(self, spatial_dims: int, wavelet: WaveletLike, mode: Mode, learnable: bool = False) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
             raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}.")
         self.spatial_dims = spatial_dims
-        self.filter_bank = get_filter_bank(wavelet)
+        self.filter_bank: Union[FilterBank, LearnableWavelet]
+        if isinstance(wavelet, LearnableWavelet):
+            self.filter_bank = wavelet  # shared (registered) learnable bank
+        elif learnable:
+            self.filter_bank = LearnableWavelet(wavelet)
+        else:
+            self.filter_bank = get_filter_bank(wavelet)
         self.mode = check_mode(mode)
 
     def _check(self, x: torch.Tensor, extra: int = 0) -> None:
@@ -57,8 +65,10 @@ class DWT(_WaveletLayer):
     in PyWavelets' key order (``subband_keys(d)[1:]``).
     """
 
-    def __init__(self, spatial_dims: int = 3, wavelet: WaveletLike = "haar", *, mode: Mode = "periodization") -> None:
-        super().__init__(spatial_dims, wavelet, mode)
+    def __init__(
+        self, spatial_dims: int = 3, wavelet: WaveletLike = "haar", *, mode: Mode = "periodization", learnable: bool = False
+    ) -> None:
+        super().__init__(spatial_dims, wavelet, mode, learnable)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(x)
@@ -73,8 +83,10 @@ class IDWT(_WaveletLayer):
     crops the output to a spatial shape (needed for odd sizes in non-periodization modes).
     """
 
-    def __init__(self, spatial_dims: int = 3, wavelet: WaveletLike = "haar", *, mode: Mode = "periodization") -> None:
-        super().__init__(spatial_dims, wavelet, mode)
+    def __init__(
+        self, spatial_dims: int = 3, wavelet: WaveletLike = "haar", *, mode: Mode = "periodization", learnable: bool = False
+    ) -> None:
+        super().__init__(spatial_dims, wavelet, mode, learnable)
 
     def forward(
         self, low: torch.Tensor, high: Optional[torch.Tensor] = None, shape: Optional[Sequence[int]] = None
@@ -95,8 +107,10 @@ class IDWT(_WaveletLayer):
 class DWTPool(_WaveletLayer):
     """Wavelet pooling: keep only the low band (WaveCNet), computed without the detail bands."""
 
-    def __init__(self, spatial_dims: int = 3, wavelet: WaveletLike = "haar", *, mode: Mode = "periodization") -> None:
-        super().__init__(spatial_dims, wavelet, mode)
+    def __init__(
+        self, spatial_dims: int = 3, wavelet: WaveletLike = "haar", *, mode: Mode = "periodization", learnable: bool = False
+    ) -> None:
+        super().__init__(spatial_dims, wavelet, mode, learnable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)

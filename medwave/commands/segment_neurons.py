@@ -1,0 +1,134 @@
+"""``medwave segment-neurons``: 3D-WaveUNet segmentation of a neuron stack, probability + mask + SWC."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+FORMATS = ("auto", "tiff", "nifti", "zarr")
+_EXT = {"tiff": ".tif", "nifti": ".nii.gz", "zarr": ".zarr"}
+_BIG = 512 * 1024**2  # voxels*4 bytes above which auto output goes to zarr
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "segment-neurons",
+        help="segment neurons in a light-microscopy stack (3D-WaveUNet), write probability, mask and SWC",
+        description=(
+            "Cut the stack into overlapping cubes, segment each with the 3D-WaveUNet, blend them into a "
+            "probability map and a mask, and trace the mask into an SWC.\n"
+            "Inputs: TIFF (read lazily), zarr, NIfTI. Outputs in OUTDIR: probability, mask (same format as "
+            "the input; zarr, written chunk by chunk, for zarr inputs or stacks over 512 MB), neuron.swc, and "
+            "metrics.json when --gt-swc/--gt-mask is given.\n\n"
+            "Example: medwave segment-neurons stack.tif -o results/stack1 --gt-swc stack1.swc\n"
+            "         medwave segment-neurons big.zarr -o results/big --no-trace --cube 32 128 128 --overlap 0.25"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("stack", help="input stack: .tif/.tiff, .nii/.nii.gz or .zarr")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--weights", help="model.pt from `medwave train-neurons` (default: shipped synthetic-trained model)")
+    p.add_argument("--cube", type=int, nargs=3, default=(32, 128, 128), metavar=("Z", "Y", "X"))
+    p.add_argument("--overlap", type=float, default=0.25, help="cube overlap fraction (default 0.25)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument("--batch-size", type=int, default=1, help="cubes per forward pass")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-trace", action="store_true", help="skip tracing the mask to SWC")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="output format of probability and mask")
+    p.add_argument("--gt-swc", help="ground-truth SWC (voxel coordinates): ESA/DSA/PDS and voxel metrics")
+    p.add_argument("--gt-mask", help="ground-truth mask stack: voxel Dice/IoU/precision/recall")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from medwave.cli import UserError
+    from medwave.neuron.api import segment_neurons
+    from medwave.neuron.stacks import create_zarr, finalize_zarr, open_stack, write_volume
+    from medwave.utils.atomic import atomic_path, check_output_path
+
+    stack = open_stack(args.stack)
+    if len(stack.shape) != 3:
+        raise UserError(f"{args.stack}: shape {stack.shape}; segment-neurons needs a 3D (Z, Y, X) stack.")
+    if not 0 <= args.overlap < 1:
+        raise UserError(f"--overlap must be in [0, 1), got {args.overlap}.")
+    for name in ("gt_swc", "gt_mask"):
+        v = getattr(args, name)
+        if v and not Path(v).exists():
+            raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).")
+    fmt = args.format
+    if fmt == "auto":
+        big = int(np.prod(stack.shape)) * 4 > _BIG
+        fmt = "zarr" if stack.kind == "zarr" or big else ("nifti" if stack.kind == "nifti" else "tiff")
+    if fmt == "nifti" and stack.affine is None and stack.kind != "nifti":
+        pass  # NIfTI from a TIFF gets a diagonal affine from the spacing
+    out = Path(args.output)
+    ext = _EXT[fmt]
+    targets = {"probability": out / f"probability{ext}", "mask": out / f"mask{ext}"}
+    if not args.no_trace:
+        targets["swc"] = out / "neuron.swc"
+    if args.gt_swc or args.gt_mask:
+        targets["metrics"] = out / "metrics.json"
+    for t in targets.values():
+        check_output_path(t, overwrite=args.overwrite, inputs=[args.stack, args.gt_swc, args.gt_mask])
+    out.mkdir(parents=True, exist_ok=True)
+
+    prob_out = mask_out = None
+    tmp = {}
+    if fmt == "zarr":
+        prob_out, tmp["probability"] = create_zarr(targets["probability"], stack.shape, "float32", overwrite=args.overwrite)
+        mask_out, tmp["mask"] = create_zarr(targets["mask"], stack.shape, "uint8", overwrite=args.overwrite)
+    try:
+        res = segment_neurons(
+            stack, weights=args.weights, cube=tuple(args.cube), overlap=args.overlap, device=args.device,
+            trace=not args.no_trace, progress=not args.quiet, threshold=args.threshold, batch_size=args.batch_size,
+            prob_out=prob_out, mask_out=mask_out,
+        )
+        if fmt == "zarr":
+            for key, arr in (("probability", prob_out), ("mask", mask_out)):
+                arr.attrs.update({"spacing": list(stack.spacing), "axes": "ZYX", "source": str(stack.path)})
+                finalize_zarr(tmp.pop(key), targets[key])
+    finally:
+        import shutil
+
+        for t in tmp.values():
+            shutil.rmtree(t, ignore_errors=True)
+    if fmt != "zarr":
+        write_volume(res.probability, targets["probability"], like=stack, overwrite=args.overwrite)
+        write_volume(res.mask, targets["mask"], like=stack, overwrite=args.overwrite)
+    if res.swc is not None:
+        from medwave.neuron.swc import write_swc
+
+        write_swc(res.swc, targets["swc"])
+    summary = {"stack": str(stack.path), "shape": list(stack.shape), "cubes": res.n_cubes,
+               "seconds": round(res.seconds, 2), "normalization": list(res.normalization),
+               "outputs": {k: str(v) for k, v in targets.items()}}
+    if "metrics" in targets:
+        from medwave.neuron.metrics import neuron_distance, voxel_metrics
+
+        metrics: dict = {}
+        pred = np.asarray(res.mask[...]).astype(bool)
+        if args.gt_mask:
+            gt = np.asarray(open_stack(args.gt_mask).data[...]) > 0
+            if gt.shape != pred.shape:
+                raise UserError(f"{args.gt_mask}: shape {gt.shape} differs from the stack's {pred.shape}.")
+            metrics["voxel"] = voxel_metrics(pred, gt)
+        if args.gt_swc:
+            from medwave.neuron.swc import read_swc, render_swc
+
+            gt_swc = read_swc(args.gt_swc)
+            metrics["voxel_vs_rendered_swc"] = voxel_metrics(pred, render_swc(gt_swc, pred.shape))
+            if res.swc is not None and len(res.swc.edges()) and len(gt_swc.edges()):
+                metrics["tracing"] = neuron_distance(gt_swc, res.swc)
+            elif res.swc is not None:
+                metrics["tracing"] = None
+                metrics["tracing_note"] = "the traced or ground-truth SWC has no segment"
+        with atomic_path(targets["metrics"]) as t:
+            t.write_text(json.dumps(metrics, indent=1))
+        summary["metrics"] = metrics
+    print(json.dumps(summary, indent=1))
+    return 0

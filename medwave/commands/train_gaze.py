@@ -1,0 +1,72 @@
+"""``medwave train-gaze``: train GEM from a gaze datalist or on the synthetic set."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run"]
+
+EXAMPLE = """example:
+  medwave train-gaze --synthetic 20000 --steps 1500 -o runs/gem          # medwave's synthetic set
+  medwave train-gaze --datalist data_manifests/my_reflacx.json -o runs/gem --steps 5000
+  medwave train-gaze --synthetic 20000 --steps 1500 -o runs/gem --resume  # continue after an interruption
+  medwave train-gaze --synthetic 20000 -o runs/gem_notext --no-text       # image-only ablation
+
+a datalist is JSON {"training": [{"image", "sentence", "gaze"}, ...], "validation": [...]} where "gaze" is a
+CSV of that sentence's fixations (medwave.gaze.io.write_gaze_csv; REFLACX/EGD-CXR columns also read).
+writes OUTDIR/gem.pt (use with `medwave gaze --weights`) and OUTDIR/last.pt (for --resume).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train-gaze",
+        help="train the GEM gaze model from a datalist or the synthetic set",
+        description="Train GEM (context-aware gaze estimation) with checkpoints and resume.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--datalist", help="gaze datalist JSON")
+    src.add_argument("--synthetic", type=int, metavar="N", help="train on N synthetic samples")
+    p.add_argument("-o", "--outdir", required=True, help="output folder")
+    p.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=128, help="model input side (default 128)")
+    p.add_argument("-k", type=int, default=8, help="gaze points per sentence (default 8)")
+    p.add_argument("--no-text", action="store_true", help="image-only ablation (use_text=False)")
+    p.add_argument("--no-matching", action="store_true", help="no behaviour matching (use_matching=False)")
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--resume", action="store_true", help="continue from OUTDIR/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUTDIR/gem.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from medwave.cli import UserError
+    from medwave.gaze.training import train_gaze
+
+    if args.steps < 1 or args.batch_size < 1 or args.image_size < 32:
+        raise UserError("--steps and --batch-size must be >= 1 and --image-size >= 32")
+    res = train_gaze(
+        args.datalist,
+        args.outdir,
+        synthetic=args.synthetic,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        image_size=args.image_size,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        model_options={"k": args.k, "use_text": not args.no_text, "use_matching": not args.no_matching},
+    )
+    val = res["val"]
+    extra = f"; validation mean distance {val['mean_distance_px']:.2f} px" if val else ""
+    print(f"wrote {res['checkpoint']}{extra}")
+    return 0

@@ -1,0 +1,243 @@
+"""``predict_gaze``: where a radiologist looks on a chest radiograph while dictating a sentence.
+
+Example:
+    >>> import medwave
+    >>> from pydicom.data import get_testdata_file
+    >>> res = medwave.predict_gaze(get_testdata_file("RG1_UNCR.dcm"), "Opacity in the left lung base.")
+    >>> res.points.shape, res.heatmap.shape
+    ((8, 2), (1955, 1841))
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from medwave.utils import atomic_write_bytes, check_output_path
+
+__all__ = ["GazeResult", "predict_gaze", "default_weights_path", "load_gem", "render_overlay"]
+
+PathLike = Union[str, os.PathLike]
+ImageLike = Union[PathLike, np.ndarray, torch.Tensor]
+
+#: Heatmap Gaussian width as a fraction of the image's longer side.
+HEATMAP_SIGMA = 0.04
+
+
+def default_weights_path() -> Path:
+    """The shipped weights: ``medwave/gaze/weights/gem_synthetic.pt`` (see its README)."""
+    return Path(__file__).resolve().parent / "weights" / "gem_synthetic.pt"
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(path: str, mtime: float, device: str):
+    from medwave.networks.gem import GEM
+
+    net = GEM.from_checkpoint(path, map_location="cpu").to(device)
+    net.eval()
+    return net
+
+
+def load_gem(weights: Optional[PathLike] = None, *, device: str = "cpu"):
+    """Load (and cache) a GEM checkpoint; ``None`` = the shipped weights.
+
+    Raises:
+        FileNotFoundError: The weights file does not exist.
+        ValueError: It is not a GEM checkpoint.
+    """
+    p = Path(weights).expanduser() if weights is not None else default_weights_path()
+    if not p.exists():
+        hint = "" if weights is not None else " (the shipped weights are missing: reinstall medwave or train with `medwave train-gaze`)"
+        raise FileNotFoundError(f"{p}: no such GEM weights file{hint}. Pass --weights / weights= a checkpoint from `medwave train-gaze`.")
+    return _cached(str(p.resolve()), p.stat().st_mtime, str(device))
+
+
+@dataclass
+class GazeResult:
+    """Estimated gaze for one (radiograph, sentence) pair.
+
+    Attributes:
+        points: ``(K, 2)`` float64 ``(x, y)`` positions in pixels of the input image, in scanpath order.
+        heatmap: ``(H, W)`` float32 fixation density (sums to 1): Gaussians of ``HEATMAP_SIGMA`` x
+            the longer side at the points.
+        correlation: The model's low-resolution correlation map (logits) ``(h, w)``.
+        sentence: The sentence.
+        image: The input radiograph as used (2D, ``[0, 1]``).
+        meta: Weights path, model input size, sigma.
+    """
+
+    points: np.ndarray
+    heatmap: np.ndarray
+    correlation: np.ndarray
+    sentence: str
+    image: np.ndarray = field(repr=False)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, outdir: PathLike, *, prefix: str = "gaze", overwrite: bool = False) -> dict[str, Path]:
+        """Write ``{prefix}_points.csv``, ``{prefix}_heatmap.npy``, ``{prefix}_heatmap.png`` and ``{prefix}_overlay.png``.
+
+        Returns:
+            The written paths keyed ``points, heatmap_npy, heatmap_png, overlay``.
+
+        Raises:
+            FileExistsError: An output exists and ``overwrite`` is False (checked before writing).
+        """
+        from medwave.gaze.io import save_png, write_gaze_csv
+
+        out = Path(outdir).expanduser()
+        names = {
+            "points": out / f"{prefix}_points.csv",
+            "heatmap_npy": out / f"{prefix}_heatmap.npy",
+            "heatmap_png": out / f"{prefix}_heatmap.png",
+            "overlay": out / f"{prefix}_overlay.png",
+        }
+        src = self.meta.get("source")
+        for p in names.values():
+            check_output_path(p, overwrite=overwrite, inputs=[src] if src else None)
+        out.mkdir(parents=True, exist_ok=True)
+        write_gaze_csv(names["points"], self.points, sentence=self.sentence, overwrite=True)
+        import io as _io
+
+        buf = _io.BytesIO()
+        np.save(buf, self.heatmap.astype(np.float32))
+        atomic_write_bytes(names["heatmap_npy"], buf.getvalue())
+        hm = self.heatmap / max(float(self.heatmap.max()), 1e-30)
+        save_png(names["heatmap_png"], hm, overwrite=True)
+        save_png(names["overlay"], render_overlay(self.image, self.heatmap, self.points), overwrite=True)
+        return names
+
+
+def _colormap(v: np.ndarray) -> np.ndarray:
+    """A black-red-yellow-white ramp for ``v`` in ``[0, 1]`` -> RGB."""
+    r = np.clip(3 * v, 0, 1)
+    g = np.clip(3 * v - 1, 0, 1)
+    b = np.clip(3 * v - 2, 0, 1)
+    return np.stack([r, g, b], -1)
+
+
+def render_overlay(image: np.ndarray, heatmap: np.ndarray, points: np.ndarray, *, alpha: float = 0.55) -> np.ndarray:
+    """RGB ``(H, W, 3)`` float image: the radiograph, the heatmap blended on top, the scanpath drawn.
+
+    Points are filled discs (first point green, others cyan) joined by lines in scanpath order.
+    """
+    from skimage.draw import disk, line
+
+    img = np.clip(np.asarray(image, dtype=np.float64), 0, 1)
+    h, w = img.shape
+    hm = np.asarray(heatmap, dtype=np.float64)
+    hm = hm / hm.max() if hm.max() > 0 else hm
+    rgb = np.repeat(img[..., None], 3, -1)
+    a = (alpha * hm)[..., None]
+    rgb = rgb * (1 - a) + _colormap(hm) * a
+    pts = np.asarray(points, dtype=np.float64)
+    rad = max(2, int(round(0.008 * max(h, w))))
+    for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+        rr, cc = line(int(round(y0)), int(round(x0)), int(round(y1)), int(round(x1)))
+        ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+        rgb[rr[ok], cc[ok]] = (0.2, 0.9, 1.0)
+    for i, (x, y) in enumerate(pts):
+        rr, cc = disk((y, x), rad, shape=(h, w))
+        rgb[rr, cc] = (0.1, 1.0, 0.2) if i == 0 else (0.2, 0.9, 1.0)
+    return np.clip(rgb, 0, 1)
+
+
+def _as_image(image: ImageLike) -> tuple[np.ndarray, Optional[str]]:
+    from medwave.gaze.io import load_radiograph
+
+    if isinstance(image, (str, os.PathLike)):
+        return load_radiograph(image), str(Path(image).expanduser().resolve())
+    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    arr = np.squeeze(arr)
+    if arr.ndim != 2:
+        raise ValueError(f"image must be a 2D radiograph (or a path), got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("image contains NaN or infinite values")
+    lo, hi = arr.min(), arr.max()
+    arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    return arr.astype(np.float32), None
+
+
+def predict_gaze(
+    image: ImageLike,
+    sentence: Union[str, Sequence[str]],
+    *,
+    weights: Optional[PathLike] = None,
+    k: int = 8,
+    device: str = "cpu",
+) -> Union[GazeResult, list[GazeResult]]:
+    """Predict the ``k`` gaze points (and a fixation heatmap) for a radiograph and report sentence(s).
+
+    Args:
+        image: A radiograph path (DICOM, PNG, JPEG; MONOCHROME1 inverted) or a 2D array/tensor
+            (min-max scaled). Never modified.
+        sentence: One sentence, or a list (then a list of results is returned).
+        weights: A checkpoint from ``medwave train-gaze``; default the shipped weights (trained on
+            medwave's synthetic set, see ``medwave/gaze/weights/README.md``).
+        k: Number of points; must match the weights.
+        device: Torch device.
+
+    Returns:
+        A :class:`GazeResult` (or a list) with points in input-image pixels.
+
+    Raises:
+        FileNotFoundError: The image or weights do not exist.
+        ValueError: Bad image, empty sentence, or ``k`` different from the weights'.
+    """
+    from skimage.transform import resize
+
+    from medwave.gaze.metrics import render_fixation_map
+
+    single = isinstance(sentence, str)
+    sentences = [sentence] if single else list(sentence)
+    if not sentences or any(not str(s).strip() for s in sentences):
+        raise ValueError("give a non-empty report sentence (e.g. 'Opacity in the left lung base.')")
+    img, src = _as_image(image)
+    net = load_gem(weights, device=device)
+    if net.k != k:
+        raise ValueError(f"the weights predict k={net.k} points, not k={k}; pass k={net.k} or other weights.")
+    size = int(getattr(net, "checkpoint_meta", {}).get("image_size", 128))
+    small = resize(img, (size, size), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+    x = torch.from_numpy(small)[None, None].to(device).expand(len(sentences), -1, -1, -1)
+    with torch.no_grad():
+        out = net(x, sentences)
+    h, w = img.shape
+    sigma = HEATMAP_SIGMA * max(h, w)
+    results = []
+    for i, s in enumerate(sentences):
+        frac = out["points"][i].cpu().double().numpy()
+        pts = np.stack([frac[:, 0] * w - 0.5, frac[:, 1] * h - 0.5], 1)
+        heat = render_fixation_map(pts, (h, w), sigma=sigma).astype(np.float32)
+        results.append(
+            GazeResult(
+                points=pts,
+                heatmap=heat,
+                correlation=out["corr"][i, 0].cpu().numpy(),
+                sentence=str(s),
+                image=img,
+                meta={
+                    "weights": str(Path(weights).expanduser()) if weights is not None else str(default_weights_path()),
+                    "model_input": size,
+                    "sigma_px": sigma,
+                    "source": src,
+                },
+            )
+        )
+    return results[0] if single else results
+
+
+def save_summary(path: PathLike, results: Sequence[GazeResult], files: Sequence[dict[str, Path]]) -> Path:
+    """Write a JSON summary (sentences, points, written files) atomically."""
+    payload = [
+        {"sentence": r.sentence, "points": r.points.round(3).tolist(), "files": {k: str(v) for k, v in f.items()}, **{
+            k: v for k, v in r.meta.items()}}
+        for r, f in zip(results, files)
+    ]
+    return atomic_write_bytes(path, json.dumps(payload, indent=1).encode("utf-8"))

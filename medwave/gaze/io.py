@@ -1,0 +1,515 @@
+"""Reading radiographs and gaze data: DICOM/PNG/JPEG, REFLACX, EGD-CXR, and medwave's gaze CSV.
+
+Coordinates are image pixels, ``x`` to the right (column) and ``y`` down (row), origin at the
+centre of the top-left pixel, as REFLACX and EGD-CXR (``X_ORIGINAL``/``Y_ORIGINAL``) give them.
+
+Formats (column names as the public data sets ship them):
+
+* REFLACX ``main_data/<id>/fixations.csv``: ``timestamp_start_fixation, timestamp_end_fixation,
+  x_position, y_position, pupil_area_normalized, ...`` (seconds, image pixels);
+  ``timestamps_transcription.csv``: ``word, timestamp_start_word, timestamp_end_word``.
+  A sentence ends at a word that is or ends with ``.``.
+* EGD-CXR ``fixations.csv``: one row per fixation, ``DICOM_ID, CNT, Time (in secs), ..., FPOGX,
+  FPOGY, FPOGS, FPOGD, ..., X_ORIGINAL, Y_ORIGINAL``; ``audio_segmentation_transcripts/<dicom_id>/
+  transcript.json``: ``{"full_text": ..., "time_stamped_text": [{"phrase", "begin_time",
+  "end_time"}, ...]}``. Phrases are joined into sentences at ``.``; ``Time (in secs)`` is the
+  fixation start, ``FPOGD`` its duration.
+
+Each sentence becomes a :class:`SentenceGaze`: the text, its time span and the fixations whose
+interval overlaps the span (optionally widened by ``lead`` seconds before the sentence starts,
+since radiologists look before they speak).
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> from medwave.gaze.io import write_gaze_csv, read_gaze_csv
+    >>> p = os.path.join(tempfile.mkdtemp(), "g.csv")
+    >>> _ = write_gaze_csv(p, np.array([[10.0, 20.0], [30.5, 40.0]]))
+    >>> read_gaze_csv(p)["points"].tolist()
+    [[10.0, 20.0], [30.5, 40.0]]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from medwave.utils.atomic import atomic_path, check_output_path
+
+__all__ = [
+    "SentenceGaze",
+    "load_radiograph",
+    "save_png",
+    "read_gaze_csv",
+    "write_gaze_csv",
+    "read_reflacx",
+    "read_egd_cxr",
+    "resample_points",
+    "load_gaze_datalist",
+]
+
+PathLike = Union[str, os.PathLike]
+
+_DICOM_EXT = (".dcm", ".dicom", "")
+_RASTER_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+@dataclass
+class SentenceGaze:
+    """One report sentence and the fixations made while it was spoken.
+
+    Attributes:
+        sentence: The sentence text.
+        start: Start time (s) of the sentence.
+        end: End time (s).
+        points: ``(N, 2)`` fixation positions ``(x, y)`` in image pixels, in temporal order.
+        durations: ``(N,)`` fixation durations (s).
+        times: ``(N,)`` fixation start times (s).
+        image_id: The image (DICOM id) the sentence is about, when known.
+    """
+
+    sentence: str
+    start: float
+    end: float
+    points: np.ndarray
+    durations: np.ndarray
+    times: np.ndarray
+    image_id: Optional[str] = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------- images
+def load_radiograph(path: PathLike, *, return_meta: bool = False) -> Union[np.ndarray, tuple[np.ndarray, dict]]:
+    """Read a radiograph as a 2D float32 array in ``[0, 1]`` (bright = dense, as displayed).
+
+    DICOM (pydicom): the modality LUT (RescaleSlope/Intercept) is applied; ``MONOCHROME1`` images
+    (where a low value is bright) are inverted so that bone is bright as for ``MONOCHROME2``; the
+    result is min-max scaled to ``[0, 1]``. PNG/JPEG/TIFF (scikit-image): RGB(A) is converted to
+    grey; integer data is divided by the dtype's maximum.
+
+    Args:
+        path: ``.dcm`` (or a file without extension), ``.png``, ``.jpg``/``.jpeg``, ``.tif``.
+        return_meta: Also return a dict (``photometric``, ``pixel_spacing``, ``source``).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not a readable 2D radiograph (the message names the file).
+
+    Example:
+        >>> from pydicom.data import get_testdata_file
+        >>> img = load_radiograph(get_testdata_file("RG1_UNCR.dcm"))
+        >>> img.shape, img.dtype, float(img.min()), float(img.max())
+        ((1955, 1841), dtype('float32'), 0.0, 1.0)
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file. Check the path to the radiograph.")
+    if p.is_dir():
+        raise IsADirectoryError(f"{p} is a folder; give a radiograph file (.dcm, .png, .jpg).")
+    ext = p.suffix.lower()
+    meta: dict[str, Any] = {"source": str(p)}
+    if ext in _RASTER_EXT:
+        from skimage import io as skio
+
+        try:
+            arr = np.asarray(skio.imread(str(p)))
+        except Exception as exc:
+            raise ValueError(f"{p}: cannot read as an image ({type(exc).__name__}: {exc}).") from exc
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+            maxv = np.iinfo(arr.dtype).max if np.issubdtype(arr.dtype, np.integer) else 1.0
+            rgb = arr[..., :3].astype(np.float64) / maxv
+            arr = rgb @ np.array([0.2125, 0.7154, 0.0721])
+            out = arr
+        elif arr.ndim == 2:
+            if np.issubdtype(arr.dtype, np.integer):
+                out = arr.astype(np.float64) / np.iinfo(arr.dtype).max
+            elif arr.dtype == np.bool_:
+                out = arr.astype(np.float64)
+            else:
+                out = _minmax(arr.astype(np.float64))
+        else:
+            raise ValueError(f"{p}: shape {arr.shape} is not a 2D grey or RGB radiograph.")
+        meta["photometric"] = "MONOCHROME2"
+        meta["pixel_spacing"] = None
+        out = np.clip(out, 0.0, 1.0).astype(np.float32)
+    elif ext in _DICOM_EXT:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+
+        try:
+            ds = pydicom.dcmread(str(p))
+            raw = ds.pixel_array
+        except (InvalidDicomError, AttributeError, ValueError, OSError) as exc:
+            raise ValueError(
+                f"{p}: cannot read as DICOM ({type(exc).__name__}: {exc}). Is it a complete DICOM file with pixel data?"
+            ) from exc
+        if raw.ndim != 2:
+            raise ValueError(f"{p}: DICOM pixel data has shape {raw.shape}; a single-frame grey radiograph is needed.")
+        arr = raw.astype(np.float64)
+        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        arr = arr * slope + intercept
+        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+        if photometric == "MONOCHROME1":
+            arr = arr.max() + arr.min() - arr
+        out = _minmax(arr).astype(np.float32)
+        meta["photometric"] = photometric
+        spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+        vals = [float(v) for v in spacing] if spacing else []
+        meta["pixel_spacing"] = vals if vals and all(v > 0 for v in vals) else None
+    else:
+        raise ValueError(f"{p}: unsupported extension {ext!r}; give a .dcm, .png, .jpg or .tif radiograph.")
+    return (out, meta) if return_meta else out
+
+
+def _minmax(a: np.ndarray) -> np.ndarray:
+    lo, hi = float(np.min(a)), float(np.max(a))
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        raise ValueError("image contains NaN or infinite values")
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def save_png(path: PathLike, image: np.ndarray, *, overwrite: bool = True) -> Path:
+    """Write a 2D float image in ``[0, 1]`` (or an RGB ``(H, W, 3)`` one) as an 8-bit PNG, atomically."""
+    from skimage import io as skio
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    p = check_output_path(path, overwrite=overwrite)
+    with atomic_path(p) as tmp:
+        skio.imsave(str(tmp), arr, check_contrast=False)
+    return p
+
+
+# ---------------------------------------------------------------------------------- gaze CSV
+_GAZE_COLUMNS = ("index", "x", "y", "duration", "time")
+
+
+def write_gaze_csv(
+    path: PathLike,
+    points: np.ndarray,
+    *,
+    durations: Optional[Sequence[float]] = None,
+    times: Optional[Sequence[float]] = None,
+    sentence: Optional[str] = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write gaze points to a CSV (``index,x,y,duration,time``), atomically.
+
+    Args:
+        path: Output ``.csv``.
+        points: ``(N, 2)`` array of ``(x, y)`` image pixel positions, in order.
+        durations: Optional fixation durations (s); empty cells when missing.
+        times: Optional start times (s).
+        sentence: Optional report sentence, stored in a leading ``# sentence: ...`` comment line.
+        overwrite: Replace an existing file.
+
+    Returns:
+        The written path.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"points must be (N, 2) (x, y) pixel positions, got shape {pts.shape}")
+    n = len(pts)
+    for name, v in (("durations", durations), ("times", times)):
+        if v is not None and len(v) != n:
+            raise ValueError(f"{name} has {len(v)} values but there are {n} points")
+    p = check_output_path(path, overwrite=overwrite)
+    with atomic_path(p) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            if sentence is not None:
+                fh.write("# sentence: " + " ".join(str(sentence).split()) + "\n")
+            w = csv.writer(fh)
+            w.writerow(_GAZE_COLUMNS)
+            for i in range(n):
+                w.writerow(
+                    [
+                        i,
+                        repr(float(pts[i, 0])),
+                        repr(float(pts[i, 1])),
+                        "" if durations is None else repr(float(durations[i])),
+                        "" if times is None else repr(float(times[i])),
+                    ]
+                )
+    return p
+
+
+def read_gaze_csv(path: PathLike) -> dict[str, Any]:
+    """Read gaze points written by :func:`write_gaze_csv` (or any CSV with ``x`` and ``y`` columns).
+
+    REFLACX (``x_position``/``y_position``) and EGD-CXR (``X_ORIGINAL``/``Y_ORIGINAL``) column names
+    are also accepted.
+
+    Returns:
+        ``{"points": (N, 2) float array, "durations": (N,) or None, "times": (N,) or None,
+        "sentence": str or None}``.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: No usable x/y columns or a non-numeric value (the message gives the line).
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such gaze CSV. Check the path.")
+    sentence = None
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        lines = fh.read().splitlines()
+    body = []
+    for line in lines:
+        if line.startswith("#"):
+            if line.lower().startswith("# sentence:"):
+                sentence = line.split(":", 1)[1].strip()
+            continue
+        if line.strip():
+            body.append(line)
+    if not body:
+        raise ValueError(f"{p}: empty gaze CSV; expected a header with x,y columns.")
+    reader = csv.DictReader(body)
+    fields = reader.fieldnames or []
+    xcol = _first(fields, ("x", "x_position", "X_ORIGINAL"))
+    ycol = _first(fields, ("y", "y_position", "Y_ORIGINAL"))
+    if xcol is None or ycol is None:
+        raise ValueError(f"{p}: no x/y columns (found {fields}); write it with medwave.gaze.io.write_gaze_csv.")
+    dcol = _first(fields, ("duration", "FPOGD"))
+    tcol = _first(fields, ("time", "timestamp_start_fixation", "Time (in secs)"))
+    pts, durs, times = [], [], []
+    for lineno, row in enumerate(reader, start=2):
+        try:
+            pts.append((float(row[xcol]), float(row[ycol])))
+            durs.append(float(row[dcol]) if dcol and row.get(dcol) not in (None, "") else np.nan)
+            times.append(float(row[tcol]) if tcol and row.get(tcol) not in (None, "") else np.nan)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{p}, data line {lineno}: non-numeric value ({exc}).") from exc
+    points = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+    d = np.asarray(durs, dtype=np.float64)
+    t = np.asarray(times, dtype=np.float64)
+    return {
+        "points": points,
+        "durations": None if np.all(np.isnan(d)) else d,
+        "times": None if np.all(np.isnan(t)) else t,
+        "sentence": sentence,
+    }
+
+
+def _first(fields: Sequence[str], names: Sequence[str]) -> Optional[str]:
+    low = {f.strip().lower(): f for f in fields}
+    for n in names:
+        if n.lower() in low:
+            return low[n.lower()]
+    return None
+
+
+def _read_csv_columns(path: Path, required: Sequence[str]) -> dict[str, list[str]]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file. Check the data set folder.")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in fields]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing} (found {fields}). Is this the right file?")
+        cols: dict[str, list[str]] = {f: [] for f in fields}
+        for row in reader:
+            for k, v in row.items():
+                if k is not None:
+                    cols[k.strip()].append(v)
+    return cols
+
+
+def _floats(path: Path, name: str, values: list[str]) -> np.ndarray:
+    try:
+        return np.asarray([float(v) for v in values], dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{path}: column {name!r} has a non-numeric value ({exc}).") from exc
+
+
+def _assign(
+    sentences: list[tuple[str, float, float]],
+    fx: np.ndarray,
+    fy: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    lead: float,
+    image_id: Optional[str],
+) -> list[SentenceGaze]:
+    out = []
+    for text, s, e in sentences:
+        sel = (t1 >= s - lead) & (t0 <= e)
+        idx = np.nonzero(sel)[0]
+        idx = idx[np.argsort(t0[idx], kind="stable")]
+        out.append(
+            SentenceGaze(
+                sentence=text,
+                start=float(s),
+                end=float(e),
+                points=np.stack([fx[idx], fy[idx]], axis=1) if len(idx) else np.zeros((0, 2)),
+                durations=(t1[idx] - t0[idx]),
+                times=t0[idx],
+                image_id=image_id,
+            )
+        )
+    return out
+
+
+def _split_sentences(tokens: Sequence[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Join time-stamped words/phrases into sentences ending at ``.``."""
+    sentences: list[tuple[str, float, float]] = []
+    words: list[str] = []
+    start = end = None
+    for text, s, e in tokens:
+        text = text.strip()
+        if not text:
+            continue
+        if start is None:
+            start = s
+        end = e
+        if text == "." and words:
+            words[-1] = words[-1] + "."
+        else:
+            words.append(text)
+        if text.endswith("."):
+            sentences.append((" ".join(words), float(start), float(end)))
+            words, start = [], None
+    if words and start is not None and end is not None:
+        sentences.append((" ".join(words), float(start), float(end)))
+    return sentences
+
+
+def read_reflacx(case_dir: PathLike, *, lead: float = 0.0) -> list[SentenceGaze]:
+    """Read one REFLACX case folder (``main_data/<id>/``) into per-sentence fixations.
+
+    Args:
+        case_dir: Folder holding ``fixations.csv`` and ``timestamps_transcription.csv``.
+        lead: Also count fixations up to this many seconds before each sentence starts.
+
+    Returns:
+        One :class:`SentenceGaze` per dictated sentence, in order; ``image_id`` is the folder name.
+
+    Raises:
+        FileNotFoundError: A file is missing.
+        ValueError: A file lacks the REFLACX columns.
+    """
+    d = Path(case_dir).expanduser()
+    fpath, tpath = d / "fixations.csv", d / "timestamps_transcription.csv"
+    fc = _read_csv_columns(fpath, ("timestamp_start_fixation", "timestamp_end_fixation", "x_position", "y_position"))
+    tc = _read_csv_columns(tpath, ("word", "timestamp_start_word", "timestamp_end_word"))
+    t0 = _floats(fpath, "timestamp_start_fixation", fc["timestamp_start_fixation"])
+    t1 = _floats(fpath, "timestamp_end_fixation", fc["timestamp_end_fixation"])
+    fx = _floats(fpath, "x_position", fc["x_position"])
+    fy = _floats(fpath, "y_position", fc["y_position"])
+    ws = _floats(tpath, "timestamp_start_word", tc["timestamp_start_word"])
+    we = _floats(tpath, "timestamp_end_word", tc["timestamp_end_word"])
+    tokens = list(zip(tc["word"], ws, we))
+    return _assign(_split_sentences(tokens), fx, fy, t0, t1, lead, d.name)
+
+
+def read_egd_cxr(
+    fixations_csv: PathLike, transcripts_dir: PathLike, *, dicom_id: Optional[str] = None, lead: float = 0.0
+) -> dict[str, list[SentenceGaze]]:
+    """Read EGD-CXR fixations and transcripts into per-sentence fixations, per image.
+
+    Args:
+        fixations_csv: The data set's ``fixations.csv`` (all images, keyed by ``DICOM_ID``).
+        transcripts_dir: ``audio_segmentation_transcripts/`` (holding ``<dicom_id>/transcript.json``).
+        dicom_id: Read only this image.
+        lead: Also count fixations up to this many seconds before each sentence starts.
+
+    Returns:
+        ``{dicom_id: [SentenceGaze, ...]}`` for the images that have a transcript.
+
+    Raises:
+        FileNotFoundError: A file is missing (or ``dicom_id`` has no transcript).
+        ValueError: A file lacks the EGD-CXR columns/keys.
+    """
+    fpath = Path(fixations_csv).expanduser()
+    tdir = Path(transcripts_dir).expanduser()
+    req = ("DICOM_ID", "Time (in secs)", "FPOGD", "X_ORIGINAL", "Y_ORIGINAL")
+    fc = _read_csv_columns(fpath, req)
+    ids = np.asarray([s.strip() for s in fc["DICOM_ID"]])
+    t0_all = _floats(fpath, "Time (in secs)", fc["Time (in secs)"])
+    dur_all = _floats(fpath, "FPOGD", fc["FPOGD"])
+    x_all = _floats(fpath, "X_ORIGINAL", fc["X_ORIGINAL"])
+    y_all = _floats(fpath, "Y_ORIGINAL", fc["Y_ORIGINAL"])
+    wanted = [dicom_id] if dicom_id is not None else list(dict.fromkeys(ids.tolist()))
+    out: dict[str, list[SentenceGaze]] = {}
+    for did in wanted:
+        tj = tdir / did / "transcript.json"
+        if not tj.exists():
+            if dicom_id is not None:
+                raise FileNotFoundError(f"{tj}: no transcript for DICOM_ID {did}. Check transcripts_dir.")
+            continue
+        try:
+            payload = json.loads(tj.read_text(encoding="utf-8"))
+            phrases = payload["time_stamped_text"]
+            tokens = [(str(ph["phrase"]), float(ph["begin_time"]), float(ph["end_time"])) for ph in phrases]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{tj}: not an EGD-CXR transcript (need time_stamped_text with phrase/begin_time/end_time): {exc}"
+            ) from exc
+        m = ids == did
+        t0 = t0_all[m]
+        out[did] = _assign(_split_sentences(tokens), x_all[m], y_all[m], t0, t0 + dur_all[m], lead, did)
+    return out
+
+
+def resample_points(points: np.ndarray, k: int) -> np.ndarray:
+    """Resample an ordered scanpath to exactly ``k`` points (evenly spaced in fixation order).
+
+    With ``N`` fixations, point ``j`` is fixation ``round(j * (N - 1) / (k - 1))``; fewer than ``k``
+    fixations are repeated in order. This is how variable-length sentence scanpaths become GEM's
+    ``K`` targets.
+
+    Raises:
+        ValueError: The scanpath is empty.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        raise ValueError("cannot resample an empty scanpath (this sentence has no fixations)")
+    if k == 1:
+        return pts[:1].copy()
+    idx = np.rint(np.linspace(0, len(pts) - 1, k)).astype(int)
+    return pts[idx].copy()
+
+
+def load_gaze_datalist(path: PathLike, *, key: str = "training") -> list[dict[str, Any]]:
+    """Read a MONAI-style gaze datalist JSON and resolve its paths.
+
+    Each item is ``{"image": path, "sentence": str, "gaze": path-to-gaze-CSV}``; relative paths are
+    taken from the datalist's ``"root"`` entry if present, else from the JSON file's folder.
+
+    Returns:
+        The items of ``key`` with absolute ``image``/``gaze`` paths.
+
+    Raises:
+        FileNotFoundError: The datalist does not exist.
+        ValueError: ``key`` is missing or an item lacks ``image``/``sentence``/``gaze``.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such datalist. Check the path.")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}: not valid JSON ({exc}).") from exc
+    if key not in data:
+        raise ValueError(f"{p}: no {key!r} list (keys: {sorted(data)}).")
+    root = Path(data.get("root") or p.parent)
+    if not root.is_absolute():
+        root = (p.parent / root).resolve()
+    items = []
+    for i, it in enumerate(data[key]):
+        missing = [k for k in ("image", "sentence", "gaze") if k not in it]
+        if missing:
+            raise ValueError(f"{p}: item {i} of {key!r} lacks {missing}; each item needs image, sentence, gaze.")
+        item = dict(it)
+        for k in ("image", "gaze"):
+            q = Path(item[k])
+            item[k] = str(q if q.is_absolute() else root / q)
+        items.append(item)
+    return items

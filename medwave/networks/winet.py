@@ -1,0 +1,240 @@
+"""WiNet: wavelet-based incremental learning for efficient deformable registration.
+
+Written from the paper (Cheng et al., "WiNet: Wavelet-based Incremental Learning for Efficient
+Medical Image Registration", MICCAI 2024, arXiv 2407.13426), on medwave's exact DWT/IDWT layers.
+
+The network never convolves at full resolution. Both images go through a one-level Haar DWT
+(``2**d`` subbands each, ``2 * 2**d`` channels at 1/2 resolution); a U-Net style encoder runs down to
+1/16 and a decoder back up to 1/2. The decoder predicts the *wavelet coefficients* of the field, scale
+by scale:
+
+* at 1/8: all ``2**d`` subbands of the ``d``-component field (LLL + high bands);
+* at 1/4 and 1/2: the ``2**d - 1`` high bands, merged with the up-sampled high bands of the coarser
+  scale by a grouped-convolution refinement block (one group per subband);
+* after each scale, an IDWT rebuilds the next finer low band; the last IDWT gives the full-resolution
+  field.
+
+With ``diffeomorphic=True`` that field is a stationary velocity integrated by scaling and squaring
+(MONAI :class:`~monai.networks.blocks.DVF2DDF`, 7 steps); otherwise it is the displacement itself.
+The output is a MONAI DDF ``(B, d, *spatial)`` in voxel units (sampled as ``moving(x + u(x))``).
+Inputs of any size are padded internally to a multiple of 16 and the field is cropped back.
+
+Example:
+    >>> import torch
+    >>> from medwave.networks import WiNet
+    >>> net = WiNet(spatial_dims=3)
+    >>> moving, fixed = torch.rand(1, 1, 40, 48, 36), torch.rand(1, 1, 40, 48, 36)
+    >>> net(moving, fixed).shape
+    torch.Size([1, 3, 40, 48, 36])
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.networks.blocks import Convolution, DVF2DDF
+from torch import nn
+
+from medwave.wavelets import DWT, IDWT
+from medwave.wavelets.filters import WaveletLike
+
+__all__ = ["WiNet"]
+
+_ACT = ("leakyrelu", {"negative_slope": 0.2, "inplace": True})
+
+
+def _conv(d: int, cin: int, cout: int, *, strides: int = 1, norm: Optional[str] = None, groups: int = 1,
+          act=_ACT, conv_only: bool = False) -> Convolution:
+    return Convolution(d, cin, cout, strides=strides, kernel_size=3, act=act, norm=norm, groups=groups,
+                       conv_only=conv_only, adn_ordering="NDA")
+
+
+def _up(d: int, cin: int, cout: int) -> Convolution:
+    return Convolution(d, cin, cout, strides=2, kernel_size=2, act=_ACT, norm=None, is_transposed=True,
+                       padding=0, output_padding=0)
+
+
+class _Refine(nn.Module):
+    """Merge up-sampled coarser high bands with the current ones, one convolution group per subband."""
+
+    def __init__(self, d: int, n_bands: int, hidden: int) -> None:
+        super().__init__()
+        self.d, self.n_bands = d, n_bands
+        self.body = nn.Sequential(
+            _conv(d, 2 * d * n_bands, hidden * n_bands, groups=n_bands),
+            _conv(d, hidden * n_bands, hidden * n_bands, groups=n_bands),
+            _conv(d, hidden * n_bands, d * n_bands, groups=n_bands, conv_only=True),
+        )
+
+    def forward(self, coarse_up: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        b, sp = current.shape[0], current.shape[2:]
+        # interleave per band: (B, nb, 2d, *sp) so that each group sees one band's 2d channels
+        a = coarse_up.reshape(b, self.n_bands, self.d, *sp)
+        c = current.reshape(b, self.n_bands, self.d, *sp)
+        x = torch.cat([a, c], dim=2).reshape(b, 2 * self.d * self.n_bands, *sp)
+        return current + self.body(x)
+
+
+class WiNet(nn.Module):
+    """WiNet deformable registration network (MONAI conventions).
+
+    Args:
+        spatial_dims: 2 or 3.
+        wavelet: Wavelet of the input DWT and of the field reconstruction (``"haar"`` as in the paper;
+            ``"db4"`` was used for cardiac data). Periodization mode, so every axis halves exactly.
+        diffeomorphic: Integrate the predicted field as a stationary velocity (scaling and squaring,
+            ``integration_steps`` steps) so that the output is diffeomorphic.
+        base_width: Width multiplier ``c``; encoder widths are ``(4c, 4c, 8c, 8c)``. ``c=8`` gives the
+            paper's network (about 1.42 M parameters in 3D).
+        integration_steps: Scaling-and-squaring steps (7 as in VoxelMorph/WiNet).
+        refine_width: Hidden channels per subband in the refinement blocks.
+
+    Shapes:
+        ``forward(moving, fixed)`` with both ``(B, 1, *spatial)`` returns the DDF ``(B, d, *spatial)``.
+    """
+
+    multiple = 16
+
+    def __init__(
+        self,
+        spatial_dims: int = 3,
+        wavelet: WaveletLike = "haar",
+        *,
+        diffeomorphic: bool = True,
+        base_width: int = 8,
+        integration_steps: int = 7,
+        refine_width: int = 8,
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"WiNet: spatial_dims must be 2 or 3, got {spatial_dims}.")
+        if base_width < 1:
+            raise ValueError(f"WiNet: base_width must be >= 1, got {base_width}.")
+        d = self.spatial_dims = spatial_dims
+        nb = 2**d
+        self.n_high = nb - 1
+        self.diffeomorphic = bool(diffeomorphic)
+        self.integration_steps = int(integration_steps)
+        self.in_channels = in_channels
+        self.wavelet = wavelet if isinstance(wavelet, str) else getattr(wavelet, "name", str(wavelet))
+        self.base_width = base_width
+        self.config = dict(spatial_dims=spatial_dims, wavelet=self.wavelet, diffeomorphic=self.diffeomorphic,
+                           base_width=base_width, integration_steps=integration_steps, refine_width=refine_width,
+                           in_channels=in_channels)
+        c1, c2, c3, c4 = 4 * base_width, 4 * base_width, 8 * base_width, 8 * base_width
+        self.dwt = DWT(d, wavelet)
+        self.idwt = IDWT(d, wavelet)
+        cin = 2 * in_channels * nb
+        # encoder: 1/2 -> 1/16
+        self.enc1 = nn.Sequential(_conv(d, cin, c1, norm="instance"), _conv(d, c1, c1))
+        self.enc2 = nn.Sequential(_conv(d, c1, c2, strides=2), _conv(d, c2, c2))
+        self.enc3 = nn.Sequential(_conv(d, c2, c3, strides=2), _conv(d, c3, c3))
+        self.enc4 = nn.Sequential(_conv(d, c3, c4, strides=2), _conv(d, c4, c4), _conv(d, c4, c4))
+        # decoder: 1/16 -> 1/8 -> 1/4 -> 1/2
+        self.up3 = _up(d, c4, c3)
+        self.dec3 = nn.Sequential(_conv(d, 2 * c3, c3), _conv(d, c3, c3), _conv(d, c3, c3))
+        self.up2 = _up(d, c3, c2)
+        self.dec2 = nn.Sequential(_conv(d, 2 * c2, c2), _conv(d, c2, c2), _conv(d, c2, c2))
+        self.up1 = _up(d, c2, c1)
+        self.dec1 = nn.Sequential(_conv(d, 2 * c1, c1), _conv(d, c1, c1))
+        # coefficient heads
+        self.head8 = _conv(d, c3, d * nb, conv_only=True)
+        self.head4 = _conv(d, c2, d * self.n_high, conv_only=True)
+        self.head2 = _conv(d, c1, d * self.n_high, conv_only=True)
+        self.refine4 = _Refine(d, self.n_high, refine_width)
+        self.refine2 = _Refine(d, self.n_high, refine_width)
+        for head in (self.head8, self.head4, self.head2, self.refine4.body[-1], self.refine2.body[-1]):
+            conv = head.conv
+            nn.init.normal_(conv.weight, 0.0, 1e-5)
+            nn.init.zeros_(conv.bias)
+        self.integrate = DVF2DDF(num_steps=self.integration_steps, mode="bilinear", padding_mode="zeros")
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _split(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, d*nb, *sp) with component-major... -> low (B, d, *sp), high (B, d, nb-1, *sp)."""
+        b, sp = coeffs.shape[0], coeffs.shape[2:]
+        c = coeffs.reshape(b, self.n_high + 1, self.spatial_dims, *sp)  # band-major channels
+        low = c[:, 0]
+        high = c[:, 1:].transpose(1, 2)  # (B, d, nb-1, *sp)
+        return low, high
+
+    def _high_to_channels(self, high: torch.Tensor) -> torch.Tensor:
+        """(B, d, nb-1, *sp) -> band-major channels (B, (nb-1)*d, *sp)."""
+        b, sp = high.shape[0], high.shape[3:]
+        return high.transpose(1, 2).reshape(b, self.n_high * self.spatial_dims, *sp)
+
+    def _channels_to_high(self, ch: torch.Tensor) -> torch.Tensor:
+        b, sp = ch.shape[0], ch.shape[2:]
+        return ch.reshape(b, self.n_high, self.spatial_dims, *sp).transpose(1, 2)
+
+    def _upsample(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="trilinear" if self.spatial_dims == 3 else "bilinear",
+                             align_corners=False)
+
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        spatial = x.shape[2:]
+        pads: list[int] = []
+        for n in reversed(spatial):
+            pads += [0, (-n) % self.multiple]
+        if any(pads):
+            x = F.pad(x, pads)
+        return x, list(spatial)
+
+    # -- forward -------------------------------------------------------------------------------------
+    def predict_field(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+        """The network's field before integration (velocity if diffeomorphic), on the padded grid."""
+        x = torch.cat([moving, fixed], dim=1)
+        low, high = self.dwt(x)  # (B, 2C, *h), (B, 2C, nb-1, *h)
+        b, sp = x.shape[0], low.shape[2:]
+        feats = torch.cat([low.unsqueeze(2), high], dim=2).reshape(b, -1, *sp)
+        e1 = self.enc1(feats)  # 1/2
+        e2 = self.enc2(e1)  # 1/4
+        e3 = self.enc3(e2)  # 1/8
+        e4 = self.enc4(e3)  # 1/16
+        d3 = self.dec3(torch.cat([self.up3(e4), e3], 1))  # 1/8
+        low8, high8 = self._split(self.head8(d3))  # coefficients at 1/8 -> field at 1/4
+        field4 = self.idwt(low8, high8)
+        d2 = self.dec2(torch.cat([self.up2(d3), e2], 1))  # 1/4
+        h4 = self.refine4(self._upsample(self._high_to_channels(high8)), self.head4(d2))
+        field2 = self.idwt(field4, self._channels_to_high(h4))  # field at 1/2
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))  # 1/2
+        h2 = self.refine2(self._upsample(h4), self.head2(d1))
+        return self.idwt(field2, self._channels_to_high(h2))  # full resolution
+
+    def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+        """Predict the DDF that warps ``moving`` onto ``fixed``.
+
+        Args:
+            moving: ``(B, C, *spatial)`` moving image (``C = in_channels``).
+            fixed: ``(B, C, *spatial)`` fixed image on the same grid.
+
+        Returns:
+            DDF ``(B, spatial_dims, *spatial)`` in voxel units.
+        """
+        if moving.shape != fixed.shape:
+            raise ValueError(f"WiNet: moving {tuple(moving.shape)} and fixed {tuple(fixed.shape)} must have the same "
+                             "shape; resample the moving image onto the fixed grid first.")
+        if moving.ndim != self.spatial_dims + 2 or moving.shape[1] != self.in_channels:
+            raise ValueError(f"WiNet(spatial_dims={self.spatial_dims}, in_channels={self.in_channels}) expects "
+                             f"(B, {self.in_channels}, *spatial) inputs, got {tuple(moving.shape)}.")
+        m, spatial = self._pad(moving)
+        f, _ = self._pad(fixed)
+        field = self.predict_field(m, f)
+        if self.diffeomorphic:
+            field = self.integrate(field)
+        crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
+        return field[crop].contiguous()
+
+    @classmethod
+    def from_checkpoint(cls, path, map_location="cpu") -> "WiNet":
+        """Build a WiNet from a checkpoint written by ``medwave train-registration`` (``config`` + ``state_dict``)."""
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
+            raise ValueError(f"{path}: not a medwave WiNet checkpoint (expected keys 'config' and 'state_dict'). "
+                             "Use a file written by `medwave train-registration`.")
+        net = cls(**ckpt["config"])
+        net.load_state_dict(ckpt["state_dict"])
+        return net

@@ -1,0 +1,190 @@
+"""``segment_neurons``: the functional core of 3D-WaveUNet neuron segmentation.
+
+A stack is normalised (robust percentiles of the whole stack, so every cube sees the same scale),
+cut into overlapping cubes, each cube segmented by the 3D-WaveUNet, the cubes blended back into a
+foreground probability and a mask, and the mask traced into an SWC. The CLI
+(``medwave segment-neurons``), the napari widget and notebooks call this function.
+
+Weights: by default the small model shipped in ``medwave/neuron/weights/`` (trained by
+``medwave train-neurons`` on synthetic neurons only, see the README there); pass ``weights=`` a
+checkpoint of your own (``model.pt`` from ``medwave train-neurons``) or a ``torch.nn.Module``.
+
+Example:
+    >>> import numpy as np
+    >>> from medwave.neuron.synthetic import synthetic_neuron
+    >>> from medwave import segment_neurons
+    >>> s = synthetic_neuron((32, 96, 96), seed=1)
+    >>> r = segment_neurons(s.stack, cube=(32, 64, 64), progress=False)  # doctest: +SKIP
+    >>> r.probability.shape, r.mask.dtype, len(r.swc) > 0  # doctest: +SKIP
+    ((32, 96, 96), dtype('bool'), True)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from medwave.neuron.cubes import DEFAULT_CUBE, sliding_window_segment
+from medwave.neuron.stacks import Stack, open_stack
+from medwave.neuron.swc import SWC
+
+__all__ = ["segment_neurons", "load_default_model", "make_predictor", "NeuronSegmentation", "DEFAULT_WEIGHTS"]
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "waveunet_synthetic.pt"
+
+
+@dataclass
+class NeuronSegmentation:
+    """Result of :func:`segment_neurons`.
+
+    Attributes:
+        probability: ``(Z, Y, X)`` foreground probability (float32 array, or the ``prob_out`` array given).
+        mask: ``(Z, Y, X)`` boolean mask (or the ``mask_out`` array given).
+        swc: Traced neuron (voxel coordinates, ``x`` = last axis), or None with ``trace=False``.
+        stack: The input and its metadata (spacing, affine, path).
+        normalization: ``(lo, hi)`` intensity range mapped to ``[0, 1]``.
+        n_cubes: Number of cubes predicted.
+        seconds: Wall time of segmentation and tracing.
+    """
+
+    probability: Any
+    mask: Any
+    swc: Optional[SWC]
+    stack: Stack
+    normalization: tuple[float, float]
+    n_cubes: int
+    seconds: float
+    info: dict = field(default_factory=dict)
+
+
+def load_default_model(weights: Union[None, str, os.PathLike, torch.nn.Module] = None, device: str = "cpu") -> torch.nn.Module:
+    """Load a segmentation model in eval mode.
+
+    Args:
+        weights: None (the shipped synthetic-trained model), a checkpoint path written by
+            ``medwave train-neurons`` (``model.pt`` or ``last.pt``), or a module (returned as is).
+        device: Torch device.
+
+    Raises:
+        FileNotFoundError: The checkpoint does not exist.
+        ValueError: The file is not a medwave neuron checkpoint.
+    """
+    if isinstance(weights, torch.nn.Module):
+        return weights.to(device).eval()
+    from medwave.neuron.train import build_model
+
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    if not path.exists():
+        hint = " (the shipped default weights are missing from this installation; train some with `medwave train-neurons`)" if weights is None else ""
+        raise FileNotFoundError(f"{path}: no such weights file{hint}.")
+    try:
+        ck = torch.load(path, map_location=device, weights_only=False)
+        model = build_model(ck["model_config"])
+        model.load_state_dict(ck["state_dict"])
+    except Exception as exc:  # pickle, zip and key errors of foreign files
+        raise ValueError(
+            f"{path}: not a medwave neuron checkpoint ({type(exc).__name__}: {exc}); use a model.pt written by "
+            "`medwave train-neurons`."
+        ) from exc
+    return model.to(device).eval()
+
+
+def make_predictor(model: torch.nn.Module, lo: float, hi: float, device: str = "cpu"):
+    """Wrap a 2-class model as a cube predictor: normalise, run, softmax, return the foreground channel."""
+    scale = 1.0 / max(hi - lo, 1e-12)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(((batch - lo) * scale).astype(np.float32, copy=False)).to(device)
+        with torch.inference_mode():
+            logits = model(x)
+            if logits.shape[1] == 1:
+                p = torch.sigmoid(logits[:, 0])
+            else:
+                p = torch.softmax(logits, dim=1)[:, 1]
+        return p.float().cpu().numpy()
+
+    return predict
+
+
+def _as_stack(stack: Any) -> Stack:
+    if isinstance(stack, Stack):
+        return stack
+    if isinstance(stack, (str, os.PathLike)):
+        return open_stack(stack)
+    if hasattr(stack, "shape") and hasattr(stack, "__getitem__"):
+        if len(stack.shape) != 3:
+            raise ValueError(f"segment_neurons needs a 3D (Z, Y, X) stack, got shape {tuple(stack.shape)}.")
+        return Stack(stack, "array")
+    raise TypeError(f"stack must be a path, an array or a Stack, got {type(stack).__name__}.")
+
+
+def segment_neurons(
+    stack: Any,
+    *,
+    weights: Union[None, str, os.PathLike, torch.nn.Module] = None,
+    cube: Sequence[int] = DEFAULT_CUBE,
+    overlap: float = 0.25,
+    device: str = "cpu",
+    trace: bool = True,
+    progress: bool = True,
+    threshold: float = 0.5,
+    batch_size: int = 1,
+    prob_out: Any = None,
+    mask_out: Any = None,
+    trace_kwargs: Optional[dict] = None,
+) -> NeuronSegmentation:
+    """Segment (and trace) the neurons of a light-microscopy stack.
+
+    Args:
+        stack: ``(Z, Y, X)`` array (NumPy, zarr, anything sliceable), a :class:`~medwave.neuron.stacks.Stack`,
+            or a path (TIFF read lazily, zarr, NIfTI).
+        weights: Model weights (see :func:`load_default_model`).
+        cube: Cube size ``(Z, Y, X)`` (NeuCuDa: 32 x 128 x 128).
+        overlap: Overlap between neighbouring cubes (fraction, default 0.25).
+        device: ``"cpu"``, ``"cuda"``, ...
+        trace: Trace the mask into an SWC (needs the mask in memory).
+        progress: Progress bar over cubes.
+        threshold: Foreground probability threshold of the mask.
+        batch_size: Cubes per forward pass.
+        prob_out: Optional array (e.g. zarr on disk) receiving the probabilities chunk by chunk.
+        mask_out: Optional array receiving the mask.
+        trace_kwargs: Options of :func:`medwave.neuron.trace.trace_mask`.
+
+    Returns:
+        A :class:`NeuronSegmentation`.
+
+    Raises:
+        FileNotFoundError: Missing stack or weights.
+        ValueError: Not a 3D stack, bad cube/overlap, unreadable file.
+    """
+    t0 = time.time()
+    st = _as_stack(stack)
+    if len(st.shape) != 3:
+        raise ValueError(f"segment_neurons needs a 3D (Z, Y, X) stack, got shape {st.shape}.")
+    from medwave.neuron.cubes import partition
+    from medwave.neuron.train import normalize_params
+
+    n_cubes = len(partition(st.shape, cube, overlap))
+    model = load_default_model(weights, device)
+    lo, hi = normalize_params(st.data)
+    predictor = make_predictor(model, lo, hi, device)
+    prob, mask = sliding_window_segment(
+        st.data, predictor, cube=cube, overlap=overlap, threshold=threshold, batch_size=batch_size,
+        prob_out=prob_out, mask_out=mask_out, progress=progress,
+    )
+    swc = None
+    if trace:
+        from medwave.neuron.trace import trace_mask
+
+        m = np.asarray(mask[...]).astype(bool)
+        swc = trace_mask(m, **(trace_kwargs or {}))
+        src = f" source: {st.path}" if st.path else " source: in-memory stack"
+        swc.comments = [" traced by medwave segment-neurons (3D-WaveUNet)", src,
+                        " coordinates: voxels, x = last stack axis"]
+    return NeuronSegmentation(prob, mask, swc, st, (lo, hi), n_cubes, time.time() - t0)

@@ -1,0 +1,192 @@
+"""Open microscopy stacks lazily (TIFF, zarr) or in memory (NIfTI), and write results beside them.
+
+All stacks are handled as ``(Z, Y, X)`` arrays. NIfTI volumes (nibabel order ``X, Y, Z``) are
+transposed on reading and transposed back on writing, with the input's affine kept, so outputs
+overlay the input in any viewer. TIFF stacks are opened through tifffile's zarr interface (pages are
+read only when a cube needs them) and zarr arrays are opened in place.
+
+Example:
+    >>> import numpy as np, tempfile, os, tifffile
+    >>> from medwave.neuron.stacks import open_stack
+    >>> p = os.path.join(tempfile.mkdtemp(), "s.tif")
+    >>> tifffile.imwrite(p, np.zeros((4, 8, 8), np.uint16))
+    >>> s = open_stack(p)
+    >>> s.kind, s.shape
+    ('tiff', (4, 8, 8))
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import numpy as np
+
+from medwave.utils.atomic import atomic_path
+
+__all__ = ["Stack", "open_stack", "stack_kind", "write_volume", "create_zarr", "finalize_zarr"]
+
+PathLike = Union[str, os.PathLike]
+Kind = Literal["tiff", "nifti", "zarr", "array"]
+
+
+@dataclass
+class Stack:
+    """A ``(Z, Y, X)`` stack and where it came from.
+
+    Attributes:
+        data: Array-like ``(Z, Y, X)`` (NumPy, zarr, lazily read TIFF).
+        kind: ``"tiff"``, ``"nifti"``, ``"zarr"`` or ``"array"``.
+        spacing: Voxel size ``(sz, sy, sx)`` (1 when unknown).
+        affine: For NIfTI inputs, the 4x4 affine of the ``(X, Y, Z)`` grid; else None.
+        path: The source path, if any.
+        meta: Extra format information (NIfTI header, TIFF resolution...).
+    """
+
+    data: Any
+    kind: Kind = "array"
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    affine: Optional[np.ndarray] = None
+    path: Optional[Path] = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.data.shape)
+
+
+def stack_kind(path: PathLike) -> Kind:
+    """Format of a stack path from its name (``.tif/.tiff``, ``.nii/.nii.gz``, ``.zarr`` or a zarr folder)."""
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith((".tif", ".tiff")):
+        return "tiff"
+    if name.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if name.endswith(".zarr") or (p.is_dir() and ((p / "zarr.json").exists() or (p / ".zarray").exists())):
+        return "zarr"
+    raise ValueError(
+        f"{p}: unknown stack format; medwave reads TIFF (.tif/.tiff), NIfTI (.nii/.nii.gz) and zarr (.zarr) stacks."
+    )
+
+
+def _squeeze3d(shape: tuple[int, ...], path: Path) -> tuple[int, ...]:
+    dims = [s for s in shape if s != 1] if len(shape) > 3 else list(shape)
+    if len(dims) != 3:
+        raise ValueError(
+            f"{path}: a {len(shape)}-D stack of shape {shape}; segment-neurons needs one 3D channel (Z, Y, X). "
+            "Split channels/time points first."
+        )
+    return tuple(dims)
+
+
+def open_stack(path: PathLike) -> Stack:
+    """Open a stack for cube-wise reading.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Unknown format, unreadable file, or not a single-channel 3D stack.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such stack. Check the path.")
+    kind = stack_kind(p)
+    if kind == "nifti":
+        from medwave.io import load_image
+
+        img = load_image(p)
+        arr = np.asarray(img.array)
+        if arr.ndim != 3:
+            arr = arr.reshape(_squeeze3d(arr.shape, p))
+        sx, sy, sz = img.spacing[:3]
+        return Stack(np.ascontiguousarray(arr.transpose(2, 1, 0)), "nifti", (sz, sy, sx), img.affine, p, dict(img.meta))
+    if kind == "zarr":
+        import zarr
+
+        try:
+            z = zarr.open(str(p), mode="r")
+        except Exception as exc:
+            raise ValueError(f"{p}: cannot open as zarr ({type(exc).__name__}: {exc}).") from exc
+        if not hasattr(z, "shape"):  # a group: take its only array / the first one
+            names = sorted(k for k, _ in z.arrays())
+            if not names:
+                raise ValueError(f"{p}: zarr group without arrays; point to the array itself.")
+            z = z[names[0]]
+        if len(z.shape) != 3:
+            raise ValueError(f"{p}: zarr array of shape {z.shape}; segment-neurons needs a 3D (Z, Y, X) array.")
+        spacing = tuple(float(v) for v in z.attrs.get("spacing", (1.0, 1.0, 1.0)))
+        return Stack(z, "zarr", spacing, None, p, {"zarr_attrs": dict(z.attrs)})
+    import tifffile
+    import zarr
+
+    try:
+        with tifffile.TiffFile(str(p)) as tf:
+            series = tf.series[0]
+            shape = tuple(series.shape)
+            zspacing = (tf.imagej_metadata or {}).get("spacing", 1.0)
+        store = tifffile.imread(str(p), aszarr=True)
+        z = zarr.open(store, mode="r")
+        if hasattr(z, "arrays") and not hasattr(z, "shape"):
+            z = z[sorted(k for k, _ in z.arrays())[0]]
+    except Exception as exc:
+        raise ValueError(f"{p}: cannot read as TIFF ({type(exc).__name__}: {exc}). Is the file complete?") from exc
+    if len(shape) != 3:
+        arr = np.asarray(z[...]).reshape(_squeeze3d(shape, p))
+        return Stack(arr, "tiff", (float(zspacing), 1.0, 1.0), None, p, {})
+    return Stack(z, "tiff", (float(zspacing), 1.0, 1.0), None, p, {})
+
+
+def write_volume(array: np.ndarray, path: PathLike, *, like: Optional[Stack] = None, overwrite: bool = False) -> Path:
+    """Write a ``(Z, Y, X)`` result as TIFF or NIfTI (by extension), atomically.
+
+    NIfTI outputs are transposed back to ``(X, Y, Z)`` and get ``like.affine`` (the input's grid).
+    """
+    from medwave.utils.atomic import check_output_path
+
+    p = check_output_path(path, overwrite=overwrite)
+    arr = np.asarray(array)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    name = p.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        from medwave.io import save_image
+
+        affine = like.affine if like is not None and like.affine is not None else np.diag(list(like.spacing[::-1]) + [1.0] if like else [1.0, 1, 1, 1])
+        save_image(arr.transpose(2, 1, 0), p, affine=affine, overwrite=True)
+        return p
+    if name.endswith((".tif", ".tiff")):
+        import tifffile
+
+        with atomic_path(p) as tmp:
+            tifffile.imwrite(str(tmp), arr, imagej=arr.dtype in (np.uint8, np.uint16, np.float32),
+                             metadata={"axes": "ZYX", "spacing": float(like.spacing[0]) if like else 1.0})
+        return p
+    raise ValueError(f"{p}: output must end in .tif/.tiff or .nii/.nii.gz.")
+
+
+def create_zarr(path: PathLike, shape: tuple[int, ...], dtype: Any, *, chunks: tuple[int, ...] = (32, 128, 128),
+                overwrite: bool = False) -> tuple[Any, Path]:
+    """Create a zarr array in a temporary folder beside ``path``; :func:`finalize_zarr` renames it into place."""
+    import zarr
+
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"Output {target} already exists; pass --overwrite or choose another folder.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    arr = zarr.open_array(str(tmp), mode="w", shape=shape, dtype=dtype,
+                          chunks=tuple(min(c, s) for c, s in zip(chunks, shape)))
+    return arr, tmp
+
+
+def finalize_zarr(tmp: Path, path: PathLike) -> Path:
+    """Move a finished temporary zarr folder to ``path`` (replacing an existing one)."""
+    target = Path(path)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,34 @@
+"""Deformable registration on the wavelet core: WiNet, instance optimisation, metrics, ``register()``.
+
+Fields are MONAI DDFs ``(B, d, *spatial)`` in voxel units, sampled as ``moving(x + u(x))``.
+
+Submodules (imported lazily): :mod:`~medwave.registration.fields` (warp, integrate, Jacobian),
+:mod:`~medwave.registration.losses`, :mod:`~medwave.registration.metrics`,
+:mod:`~medwave.registration.instance` (wavelet-coefficient instance optimisation),
+:mod:`~medwave.registration.synthetic` (MNI152 pairs), :mod:`~medwave.registration.api`
+(``register``), :mod:`~medwave.registration.training`, :mod:`~medwave.registration.demo`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "warp": "fields", "integrate_velocity": "fields", "jacobian_determinant": "fields", "identity_grid": "fields",
+    "registration_loss": "losses", "RegistrationLoss": "losses",
+    "dice_per_label": "metrics", "folding_percent": "metrics", "sdlogj": "metrics", "hd95_per_label": "metrics",
+    "warp_labels": "metrics", "field_metrics": "metrics",
+    "WaveletField": "instance", "optimize_pair": "instance",
+    "register": "api", "RegistrationResult": "api", "load_default_weights": "api",
+    "make_pair": "synthetic", "mni_atlas": "synthetic", "random_velocity": "synthetic",
+    "run_demo": "demo",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"medwave.registration.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'medwave.registration' has no attribute {name!r}")

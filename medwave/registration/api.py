@@ -1,0 +1,357 @@
+"""``medwave.register``: deformable registration of one 3D pair, from files or arrays, with metrics.
+
+Example:
+    >>> import medwave
+    >>> from medwave.registration.synthetic import make_pair
+    >>> pair = make_pair(1)
+    >>> res = medwave.register(pair["fixed"], pair["moving"], iterations=60, progress=False)  # doctest: +SKIP
+    >>> res.metrics["folding_percent"] < 0.1  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from medwave.io import Image, check_finite_image, load_image, require_3d, resample_to_reference, save_image
+from medwave.registration.fields import jacobian_determinant, warp
+from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj, warp_labels
+from medwave.utils import check_output_path
+
+__all__ = ["register", "RegistrationResult", "load_default_weights", "DEFAULT_WEIGHTS", "as_image"]
+
+DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "winet_mni_small.pt"
+DEFAULT_ITERATIONS = 200
+
+ImageLike = Union[str, Path, np.ndarray, torch.Tensor, Image, Any]
+
+
+def as_image(obj: ImageLike, name: str) -> Image:
+    """Turn a path, array ``(X, Y, Z)``, nibabel image, MONAI MetaTensor or :class:`Image` into an :class:`Image`."""
+    if isinstance(obj, Image):
+        return obj
+    if isinstance(obj, (str, Path)):
+        return load_image(obj)
+    if hasattr(obj, "affine") and hasattr(obj, "get_fdata"):  # nibabel
+        meta = {"format": "nifti"}
+        if hasattr(obj, "header"):
+            meta["header"] = obj.header.copy()
+        return Image(np.asarray(obj.dataobj), affine=np.asarray(obj.affine), meta=meta)
+    if isinstance(obj, torch.Tensor):
+        if hasattr(obj, "affine") and obj.ndim == 4:  # MetaTensor (C, X, Y, Z)
+            if obj.shape[0] != 1:
+                raise ValueError(f"{name}: a MetaTensor with {obj.shape[0]} channels was given; register needs one "
+                                 "channel (C=1, X, Y, Z).")
+            return Image.from_metatensor(obj)
+        aff = np.asarray(obj.affine.detach().cpu().numpy(), dtype=np.float64) if hasattr(obj, "affine") else np.eye(4)
+        arr = obj.detach().cpu().numpy()
+        while arr.ndim > 3 and arr.shape[0] == 1:
+            arr = arr[0]
+        return Image(arr, affine=aff if aff.shape == (4, 4) else np.eye(4))
+    if isinstance(obj, np.ndarray):
+        return Image(obj, affine=np.eye(4))
+    raise TypeError(f"{name}: cannot use an object of type {type(obj).__name__}; pass a file path, a numpy array "
+                    "(X, Y, Z), a nibabel image, a MONAI MetaTensor or a medwave.io.Image.")
+
+
+def _has_affine(obj: Any) -> bool:
+    return not isinstance(obj, np.ndarray) and (not isinstance(obj, torch.Tensor) or hasattr(obj, "affine"))
+
+
+def _same_grid(a: Image, b: Image) -> bool:
+    return a.array.shape[:3] == b.array.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-4)
+
+
+def _normalise(arr: np.ndarray) -> np.ndarray:
+    a = arr.astype(np.float32)
+    lo, hi = np.percentile(a, [0.5, 99.5])
+    if hi <= lo:
+        hi = lo + 1.0
+    return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def load_default_weights(device: str = "cpu"):
+    """The small WiNet shipped with medwave (trained on synthetic MNI152 pairs; see weights/README.md)."""
+    from medwave.networks.winet import WiNet
+
+    if not DEFAULT_WEIGHTS.exists():
+        raise FileNotFoundError(f"The shipped default weights {DEFAULT_WEIGHTS} are missing; reinstall medwave or "
+                                "pass --weights with your own checkpoint.")
+    return WiNet.from_checkpoint(DEFAULT_WEIGHTS, map_location=device).to(device).eval()
+
+
+def _load_net(weights, device: str):
+    from medwave.networks.winet import WiNet
+
+    if weights in ("default", "shipped"):
+        return load_default_weights(device)
+    if isinstance(weights, WiNet):
+        return weights.to(device).eval()
+    p = Path(weights)
+    if not p.exists():
+        raise FileNotFoundError(f"Weights file {p} does not exist. Pass a checkpoint written by "
+                                "`medwave train-registration` (best.pt / last.pt) or 'default'.")
+    return WiNet.from_checkpoint(p, map_location=device).to(device).eval()
+
+
+def _sitk_from_image(img: Image):
+    import SimpleITK as sitk
+
+    arr = np.asarray(img.array, dtype=np.float32)
+    s = sitk.GetImageFromArray(np.ascontiguousarray(arr.transpose(2, 1, 0)))
+    lps = np.diag([-1.0, -1.0, 1.0]) @ img.affine[:3]
+    spacing = np.linalg.norm(lps[:, :3], axis=0)
+    s.SetSpacing(tuple(float(v) for v in spacing))
+    s.SetDirection(tuple(float(v) for v in (lps[:, :3] / spacing).ravel()))
+    s.SetOrigin(tuple(float(v) for v in lps[:, 3]))
+    return s
+
+
+def affine_prealign(fixed: Image, moving: Image, *, seed: int = 0):
+    """Affine pre-alignment (SimpleITK, Mattes MI, 3 levels); returns a function ``resample(image, order)``.
+
+    The returned function maps any image on the moving image's grid onto the fixed grid through the
+    found affine (``order=0`` for labels).
+    """
+    import SimpleITK as sitk
+
+    f, m = _sitk_from_image(fixed), _sitk_from_image(moving)
+    init = sitk.CenteredTransformInitializer(f, m, sitk.AffineTransform(3),
+                                             sitk.CenteredTransformInitializerFilter.GEOMETRY)
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(32)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(0.1, int(seed))
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetOptimizerAsRegularStepGradientDescent(1.0, 1e-4, 200)
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel([4, 2, 1])
+    reg.SetSmoothingSigmasPerLevel([2, 1, 0])
+    reg.SetInitialTransform(init, inPlace=False)
+    tx = reg.Execute(f, m)
+
+    def resample(img: Image, order: int = 1) -> Image:
+        interp = sitk.sitkNearestNeighbor if order == 0 else sitk.sitkLinear
+        out = sitk.Resample(_sitk_from_image(img), f, tx, interp, 0.0)
+        arr = sitk.GetArrayFromImage(out).transpose(2, 1, 0)
+        if order == 0:
+            arr = np.rint(arr).astype(np.asarray(img.array).dtype)
+        return Image(arr, affine=fixed.affine.copy(), meta={})
+
+    return resample
+
+
+@dataclass
+class RegistrationResult:
+    """The outcome of :func:`register`, all on the fixed image's grid.
+
+    Attributes:
+        warped: The moving image warped onto the fixed image (original intensities).
+        ddf: DDF as a vector image ``(X, Y, Z, 3)`` in voxel units (MONAI convention,
+            ``warped(x) = moving(x + ddf(x))``), with the fixed affine.
+        jacdet: Jacobian determinant of ``x -> x + ddf(x)``.
+        warped_seg: The moving segmentation warped with nearest-label sampling, or ``None``.
+        metrics: Folding %, SDlogJ, Dice (when both segmentations are given), timings, settings.
+    """
+
+    warped: Image
+    ddf: Image
+    jacdet: Image
+    warped_seg: Optional[Image] = None
+    metrics: dict = field(default_factory=dict)
+
+    def save(self, outdir: Union[str, Path], *, overwrite: bool = False) -> dict[str, Path]:
+        """Write warped.nii.gz, ddf.nii.gz (vector), jacdet.nii.gz, warped_seg.nii.gz and metrics.json."""
+        from medwave.utils import atomic_path
+
+        out = Path(outdir)
+        names = {"warped": "warped.nii.gz", "ddf": "ddf.nii.gz", "jacdet": "jacdet.nii.gz", "metrics": "metrics.json"}
+        if self.warped_seg is not None:
+            names["warped_seg"] = "warped_seg.nii.gz"
+        paths = {k: check_output_path(out / v, overwrite=overwrite) for k, v in names.items()}
+        out.mkdir(parents=True, exist_ok=True)
+        save_image(self.warped, paths["warped"], overwrite=True)
+        save_image(self.ddf, paths["ddf"], overwrite=True, vector=True)
+        save_image(self.jacdet, paths["jacdet"], overwrite=True)
+        if self.warped_seg is not None:
+            save_image(self.warped_seg, paths["warped_seg"], overwrite=True)
+        with atomic_path(paths["metrics"]) as tmp:
+            tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
+        return paths
+
+
+def register(
+    fixed: ImageLike,
+    moving: ImageLike,
+    *,
+    weights: Union[None, str, Path, Any] = None,
+    optimize: bool = True,
+    iterations: Union[int, Sequence[int]] = DEFAULT_ITERATIONS,
+    affine: bool = False,
+    moving_seg: Optional[ImageLike] = None,
+    fixed_seg: Optional[ImageLike] = None,
+    diffeomorphic: bool = True,
+    smoothness: float = 0.5,
+    hd95: bool = False,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+) -> RegistrationResult:
+    """Deformably register ``moving`` onto ``fixed`` (3D).
+
+    With no ``weights`` the field is found by instance optimisation of its wavelet coefficients
+    (coarse to fine, LNCC + diffusion, Adam): no training needed. With ``weights`` a WiNet predicts
+    the field, and ``optimize=True`` refines that prediction on this pair. ``optimize=False`` without
+    weights uses the small WiNet shipped with medwave.
+
+    Args:
+        fixed: Fixed image: a file path, array ``(X, Y, Z)``, nibabel image, MetaTensor ``(1, X, Y, Z)``
+            or :class:`medwave.io.Image`. Arrays without an affine get the identity.
+        moving: Moving image, same kinds. Resampled onto the fixed grid from the affines when the grids
+            differ (or through an affine pre-alignment when ``affine=True``).
+        weights: ``None``, ``"default"`` (the shipped WiNet), a checkpoint path, or a ``WiNet``.
+        optimize: Run instance optimisation (from zero, or from the network's prediction).
+        iterations: Adam steps of the instance optimisation: a total, or one number per pyramid level
+            (coarsest first, 4 numbers; default 60, 60, 80, 0).
+        affine: Affine pre-alignment (SimpleITK, mutual information) before the deformable step.
+        moving_seg: Label map on the moving grid; warped with nearest-label sampling.
+        fixed_seg: Label map on the fixed grid; with ``moving_seg`` gives Dice per label.
+        diffeomorphic: Stationary velocity + scaling and squaring (instance optimisation only; a network
+            uses the variant it was trained as).
+        smoothness: lambda of the diffusion regulariser in instance optimisation.
+        hd95: Also compute HD95 per label (mm), slower.
+        device: ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
+        seed: Seed for every random choice (pre-alignment sampling, optimisation).
+        progress: Show progress bars.
+
+    Returns:
+        A :class:`RegistrationResult`; ``result.save(outdir)`` writes the files.
+
+    Raises:
+        ValueError: 2D/4D inputs, NaN voxels, nothing to do (no weights and ``optimize=False`` with no
+            shipped weights), bad device.
+    """
+    t0 = time.perf_counter()
+    if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise ValueError(f"device {device!r} is not available on this machine; use device='cpu'.")
+    fimg, mimg = as_image(fixed, "fixed"), as_image(moving, "moving")
+    for img, nm in ((fimg, "fixed"), (mimg, "moving")):
+        label = img.path.name if img.path is not None else f"the {nm} image"
+        if img.array.ndim == 4 and img.array.shape[3] == 1:
+            img.array = img.array[..., 0]
+        require_3d(img, label, "register")
+        check_finite_image(img, label)
+    fseg = as_image(fixed_seg, "fixed_seg") if fixed_seg is not None else None
+    mseg = as_image(moving_seg, "moving_seg") if moving_seg is not None else None
+    if fseg is not None and fseg.array.shape[:3] != fimg.array.shape[:3]:
+        raise ValueError(f"fixed_seg has shape {fseg.array.shape[:3]} but the fixed image {fimg.array.shape[:3]}; "
+                         "the fixed segmentation must be on the fixed image's grid.")
+    if mseg is not None and mseg.array.shape[:3] != mimg.array.shape[:3]:
+        raise ValueError(f"moving_seg has shape {mseg.array.shape[:3]} but the moving image {mimg.array.shape[:3]}; "
+                         "the moving segmentation must be on the moving image's grid.")
+    # label arrays without an affine of their own live on their image's grid
+    if fseg is not None and not _has_affine(fixed_seg):
+        fseg = Image(np.asarray(fseg.array), affine=fimg.affine.copy())
+    if mseg is not None:
+        mseg = Image(np.rint(np.asarray(mseg.array)).astype(np.int32),
+                     affine=mseg.affine if _has_affine(moving_seg) else mimg.affine.copy())
+    timings: dict[str, float] = {}
+    # -- bring the moving image onto the fixed grid --------------------------------------------------
+    t = time.perf_counter()
+    prealign = "none"
+    if affine:
+        resample = affine_prealign(fimg, mimg, seed=seed)
+        m_on_f = resample(Image(np.asarray(mimg.array, np.float32), mimg.affine), 1)
+        mseg_on_f = resample(mseg, 0) if mseg is not None else None
+        prealign = "affine"
+    elif not _same_grid(fimg, mimg):
+        m_on_f = resample_to_reference(Image(np.asarray(mimg.array, np.float32), mimg.affine), fimg, order=1)
+        mseg_on_f = resample_to_reference(mseg, fimg, order=0) if mseg is not None else None
+        prealign = "resampled"
+    else:
+        m_on_f = Image(np.asarray(mimg.array, np.float32), fimg.affine)
+        mseg_on_f = Image(np.asarray(mseg.array), fimg.affine) if mseg is not None else None
+    timings["prealign_seconds"] = time.perf_counter() - t
+    f_t = torch.as_tensor(_normalise(np.asarray(fimg.array)))[None, None].to(device)
+    m_t = torch.as_tensor(_normalise(np.asarray(m_on_f.array)))[None, None].to(device)
+    # -- network prediction ---------------------------------------------------------------------------
+    net = None
+    if weights is not None:
+        net = _load_net(weights, device)
+    elif not optimize:
+        net = load_default_weights(device)
+    init_field = None
+    ddf = None
+    torch.manual_seed(seed)
+    if net is not None:
+        t = time.perf_counter()
+        with torch.no_grad():
+            m_p, spatial = net._pad(m_t)
+            f_p, _ = net._pad(f_t)
+            fieldp = net.predict_field(m_p, f_p)
+            crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
+            init_field = fieldp[crop].contiguous()
+            ddf = net(m_t, f_t)
+        diffeomorphic = net.diffeomorphic
+        timings["network_seconds"] = time.perf_counter() - t
+    if optimize:
+        from medwave.registration.instance import optimize_pair
+
+        t = time.perf_counter()
+        ddf, info = optimize_pair(f_t, m_t, iterations=iterations, diffeomorphic=diffeomorphic, smoothness=smoothness,
+                                  init_field=init_field, seed=seed, progress=progress)
+        timings["optimisation_seconds"] = time.perf_counter() - t
+    ddf = ddf.detach().float().cpu()
+    # -- outputs ----------------------------------------------------------------------------------
+    with torch.no_grad():
+        warped = warp(torch.as_tensor(np.asarray(m_on_f.array, np.float32))[None, None], ddf)[0, 0].numpy()
+        jac = jacobian_determinant(ddf)[0].numpy().astype(np.float32)
+    ddf_np = np.moveaxis(ddf[0].numpy(), 0, -1).astype(np.float32)
+    metrics: dict[str, Any] = {
+        "folding_percent": folding_percent(jac),
+        "sdlogj": sdlogj(jac),
+        "jacdet_min": float(jac.min()),
+        "displacement_max_voxels": float(np.linalg.norm(ddf_np, axis=-1).max()),
+        "ddf_units": "voxels of the fixed grid (MONAI DDF: warped(x) = moving(x + ddf(x)))",
+        "method": ("winet+instance_optimisation" if net is not None and optimize else
+                   "winet" if net is not None else "instance_optimisation"),
+        "diffeomorphic": bool(diffeomorphic),
+        "prealign": prealign,
+        "iterations": list(iterations) if not isinstance(iterations, int) else iterations,
+        "seed": seed,
+        "device": device,
+    }
+    warped_seg = None
+    if mseg_on_f is not None:
+        labels = np.asarray(mseg_on_f.array)
+        warped_seg_arr = warp_labels(labels, ddf, method="nearest")
+        warped_seg = Image(warped_seg_arr.astype(np.int32), affine=fimg.affine.copy())
+        if fseg is not None:
+            fl = np.rint(np.asarray(fseg.array)).astype(np.int32)
+            lin = warp_labels(labels, ddf, method="linear")
+            d = dice_per_label(lin, fl)
+            d0 = dice_per_label(labels, fl)
+            metrics["dice_per_label"] = {str(k): v for k, v in d.items()}
+            metrics["dice_mean"] = float(np.mean(list(d.values()))) if d else None
+            metrics["dice_mean_before"] = float(np.mean(list(d0.values()))) if d0 else None
+            metrics["dice_protocol"] = "labels warped one-hot with linear interpolation, then argmax; background excluded"
+            if hd95:
+                h = hd95_per_label(lin, fl, spacing=fimg.spacing)
+                metrics["hd95_per_label_mm"] = {str(k): v for k, v in h.items()}
+                metrics["hd95_mean_mm"] = float(np.mean(list(h.values()))) if h else None
+    timings["total_seconds"] = time.perf_counter() - t0
+    metrics.update(timings)
+    return RegistrationResult(
+        warped=Image(warped.astype(np.float32), affine=fimg.affine.copy()),
+        ddf=Image(ddf_np, affine=fimg.affine.copy(), meta={"vector": True, "intent": "vector"}),
+        jacdet=Image(jac, affine=fimg.affine.copy()),
+        warped_seg=warped_seg,
+        metrics=metrics,
+    )

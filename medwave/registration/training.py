@@ -1,0 +1,293 @@
+"""Training WiNet: datalists, atlas-to-subject / pairwise sampling, validation Dice, checkpoints, resume, DDP.
+
+Data come from a MONAI-style datalist JSON (``{"training": [{"image": ..., "label": ...}], "validation":
+[...], "atlas": {"image": ..., "label": ...}}``, paths relative to the JSON's folder or its ``"root"``
+key), from a folder of NIfTI images (sorted; the last 10 % validate), or from synthetic MNI152
+subjects built offline (``synthetic=N``, see :mod:`medwave.registration.synthetic`).
+
+Run on several GPUs/machines with the same command under ``torchrun`` (DDP: each rank samples its own
+pairs, gradients are averaged, rank 0 validates and writes).
+
+Example:
+    >>> from medwave.registration.training import train_registration
+    >>> out = train_registration(None, "runs/winet", synthetic=8, epochs=1, steps_per_epoch=2,
+    ...                          base_width=2, progress=False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from medwave.registration.fields import warp
+from medwave.registration.losses import RegistrationLoss
+from medwave.registration.metrics import dice_per_label, folding_percent, warp_labels
+from medwave.registration.fields import jacobian_determinant
+from medwave.utils import atomic_path, progress_bar
+
+__all__ = ["train_registration", "load_datalist", "Subject"]
+
+
+@dataclass
+class Subject:
+    """One volume of a training set: a file path (loaded on demand) or arrays already in memory."""
+
+    image: Union[str, np.ndarray]
+    label: Union[None, str, np.ndarray] = None
+
+    def load(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        from medwave.registration.api import _normalise
+        from medwave.io import load_image
+
+        img = load_image(self.image).array if isinstance(self.image, (str, Path)) else self.image
+        img = np.asarray(img, dtype=np.float32)
+        if img.ndim == 4 and img.shape[-1] == 1:
+            img = img[..., 0]
+        if img.ndim != 3:
+            raise ValueError(f"{self.image}: training needs 3D volumes, got shape {img.shape}.")
+        lab = self.label
+        if isinstance(lab, (str, Path)):
+            lab = load_image(lab).array
+        if lab is not None:
+            lab = np.rint(np.asarray(lab)).astype(np.int32)
+            if lab.ndim == 4 and lab.shape[-1] == 1:
+                lab = lab[..., 0]
+        return _normalise(img), lab
+
+
+def load_datalist(source: Union[str, Path]) -> dict:
+    """Read a datalist JSON or a folder into ``{"training": [Subject], "validation": [Subject], "atlas": Subject|None}``."""
+    src = Path(source)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such datalist file or folder.")
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.name.endswith((".nii", ".nii.gz")))
+        if len(files) < 3:
+            raise ValueError(f"{src} holds {len(files)} NIfTI image(s); training from a folder needs at least 3.")
+        n_val = max(1, len(files) // 10)
+        return {"training": [Subject(str(p)) for p in files[:-n_val]],
+                "validation": [Subject(str(p)) for p in files[-n_val:]], "atlas": None}
+    try:
+        spec = json.loads(src.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{src}: not valid JSON ({exc}). A datalist looks like "
+                         '{"training": [{"image": "a.nii.gz", "label": "a_seg.nii.gz"}], "validation": [...]}.') from exc
+    root = Path(spec.get("root", "")) if spec.get("root") else src.parent
+    if not root.is_absolute():
+        root = src.parent / root
+
+    def subj(entry) -> Subject:
+        if isinstance(entry, str):
+            entry = {"image": entry}
+        if "image" not in entry:
+            raise ValueError(f"{src}: every entry needs an 'image' key, got {entry}.")
+        lab = entry.get("label")
+        return Subject(str(root / entry["image"]), str(root / lab) if lab else None)
+
+    if not spec.get("training"):
+        raise ValueError(f"{src}: the datalist has no 'training' entries.")
+    out = {"training": [subj(e) for e in spec["training"]], "validation": [subj(e) for e in spec.get("validation", [])],
+           "atlas": subj(spec["atlas"]) if spec.get("atlas") else None}
+    missing = [s.image for s in out["training"] + out["validation"] if not Path(s.image).exists()]
+    if missing:
+        raise FileNotFoundError(f"{src}: {len(missing)} image(s) listed are missing, e.g. {missing[0]}. Download the data "
+                                f"set and set 'root' in the JSON (or place it beside the JSON).")
+    return out
+
+
+def _synthetic_datalist(n: int, seed: int) -> dict:
+    from medwave.registration.synthetic import make_subject, mni_atlas
+
+    n_val = max(2, n // 8)
+    subjects = []
+    for i in range(n + n_val):
+        s = make_subject(seed + i)
+        subjects.append(Subject(s["image"], s["labels"].astype(np.int32)))
+    atlas = mni_atlas()
+    return {"training": subjects[:n], "validation": subjects[n:],
+            "atlas": Subject(atlas["image"], atlas["labels"].astype(np.int32))}
+
+
+def _dist():
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _pairs(data: dict, mode: str, rng: np.random.Generator, n: int, split: str) -> list[tuple[Subject, Subject]]:
+    """(moving, fixed) pairs: atlas -> subject, or random distinct subjects."""
+    subs = data[split]
+    if mode == "atlas":
+        if data["atlas"] is None:
+            raise ValueError("mode='atlas' needs an atlas: add {'atlas': {'image': ..., 'label': ...}} to the datalist.")
+        return [(data["atlas"], subs[i]) for i in rng.integers(0, len(subs), n)]
+    if len(subs) < 2:
+        raise ValueError(f"pairwise training needs at least 2 {split} subjects, got {len(subs)}.")
+    out = []
+    for _ in range(n):
+        i, j = rng.choice(len(subs), 2, replace=False)
+        out.append((subs[i], subs[j]))
+    return out
+
+
+def _validate(net, pairs, device) -> tuple[float, float]:
+    dices, folds = [], []
+    net.eval()
+    with torch.no_grad():
+        for mov, fix in pairs:
+            m, ml = mov.load()
+            f, fl = fix.load()
+            ddf = net(torch.as_tensor(m)[None, None].to(device), torch.as_tensor(f)[None, None].to(device)).cpu()
+            folds.append(folding_percent(jacobian_determinant(ddf)[0]))
+            if ml is not None and fl is not None:
+                d = dice_per_label(warp_labels(ml, ddf), fl)
+                dices.append(float(np.mean(list(d.values()))) if d else 0.0)
+    net.train()
+    return (float(np.mean(dices)) if dices else float("nan")), float(np.mean(folds))
+
+
+def train_registration(
+    datalist: Union[None, str, Path],
+    outdir: Union[str, Path],
+    *,
+    mode: Literal["atlas", "pairwise"] = "pairwise",
+    synthetic: int = 0,
+    epochs: int = 10,
+    steps_per_epoch: int = 50,
+    val_pairs: int = 4,
+    lr: float = 1e-4,
+    base_width: int = 8,
+    wavelet: str = "haar",
+    diffeomorphic: bool = True,
+    similarity: Literal["lncc", "mse"] = "lncc",
+    smoothness: float = 1.0,
+    resume: bool = False,
+    init_weights: Union[None, str, Path] = None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Train a WiNet and write ``best.pt``, ``last.pt`` and ``log.csv`` into ``outdir``.
+
+    Args:
+        datalist: Datalist JSON or folder of NIfTI images (``None`` with ``synthetic``).
+        outdir: Output folder (created). With ``resume`` an existing ``last.pt`` there is continued.
+        mode: ``"atlas"`` (atlas -> subject) or ``"pairwise"`` (random subject pairs).
+        synthetic: Build this many synthetic MNI152 training subjects (plus ``max(2, N/8)`` for validation).
+        epochs: Number of epochs (total, counting resumed ones).
+        steps_per_epoch: Optimiser steps per epoch (one pair each).
+        val_pairs: Fixed validation pairs (seeded) evaluated each epoch (Dice needs labels).
+        lr: Adam learning rate.
+        base_width, wavelet, diffeomorphic: WiNet architecture.
+        similarity, smoothness: Loss (LNCC window 9 or MSE) + lambda x diffusion.
+        resume: Continue from ``outdir/last.pt`` (model, optimiser, epoch, best Dice, log).
+        init_weights: Start from these weights (fine-tuning).
+        seed: Seed of the weights' initialisation and of the pair sampling.
+        device: ``"cpu"`` or ``"cuda"``.
+        progress: Progress bar.
+
+    Returns:
+        ``{"best": path, "last": path, "log": path, "best_dice": float, "epochs": int}``.
+    """
+    from medwave.networks.winet import WiNet
+
+    rank, world = _dist()
+    out = Path(outdir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    if synthetic:
+        data = _synthetic_datalist(int(synthetic), seed=10_000 + 1000 * seed)
+    elif datalist is not None:
+        data = load_datalist(datalist)
+    else:
+        raise ValueError("Give a datalist JSON / folder, or synthetic=N to build synthetic MNI152 subjects.")
+    if not data["validation"]:
+        data["validation"] = data["training"][-1:]
+    torch.manual_seed(seed)
+    net = WiNet(3, wavelet, diffeomorphic=diffeomorphic, base_width=base_width).to(device)
+    if init_weights is not None:
+        net.load_state_dict(WiNet.from_checkpoint(init_weights).state_dict())
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    start_epoch, best, history = 0, -1.0, []
+    last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
+    if resume and last_path.exists():
+        ckpt = torch.load(last_path, map_location=device, weights_only=True)
+        if ckpt["config"] != net.config:
+            raise ValueError(f"{last_path} was trained with {ckpt['config']}, not {net.config}; use the same options or "
+                             "another output folder.")
+        net.load_state_dict(ckpt["state_dict"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start_epoch, best, history = int(ckpt["epoch"]) + 1, float(ckpt["best_dice"]), list(ckpt.get("history", []))
+    model = net
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[torch.device(device).index] if
+                                                          device.startswith("cuda") else None)
+    loss_fn = RegistrationLoss(similarity, smoothness=smoothness)
+    val_rng = np.random.default_rng(seed + 12345)
+    val = _pairs(data, mode, val_rng, val_pairs, "validation") if mode == "pairwise" or data["atlas"] else []
+    for epoch in range(start_epoch, epochs):
+        rng = np.random.default_rng([seed, epoch, rank])
+        pairs = _pairs(data, mode, rng, steps_per_epoch, "training")
+        t0, losses = time.perf_counter(), []
+        bar = progress_bar(pairs, desc=f"epoch {epoch + 1}/{epochs}", enabled=progress and rank == 0)
+        for mov, fix in bar:
+            m, _ = mov.load()
+            f, _ = fix.load()
+            if m.shape != f.shape:
+                raise ValueError(f"{mov.image} {m.shape} and {fix.image} {f.shape} are on different grids; training "
+                                 "needs all volumes resampled to one grid (e.g. the atlas).")
+            mt, ft = torch.as_tensor(m)[None, None].to(device), torch.as_tensor(f)[None, None].to(device)
+            mp, spatial = net._pad(mt)
+            fp, _ = net._pad(ft)
+            field = model.module.predict_field(mp, fp) if world > 1 else net.predict_field(mp, fp)
+            ddf = net.integrate(field) if net.diffeomorphic else field
+            loss, parts = loss_fn(warp(mp, ddf), fp, field)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if world > 1:
+                import torch.distributed as dist
+
+                for p in net.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= world
+            opt.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        bar.close()
+        if rank != 0:
+            continue
+        dice, fold = _validate(net, val, device) if val else (float("nan"), float("nan"))
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_dice": dice, "val_folding_percent": fold,
+               "seconds": time.perf_counter() - t0, "lr": lr}
+        history.append(row)
+        improved = not np.isnan(dice) and dice > best
+        best = dice if improved else best
+        ckpt = {"config": net.config, "state_dict": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                "best_dice": best, "history": history, "mode": mode, "seed": seed}
+        with atomic_path(last_path) as tmp:
+            torch.save(ckpt, tmp)
+        if improved or not best_path.exists():
+            with atomic_path(best_path) as tmp:
+                torch.save({"config": net.config, "state_dict": net.state_dict(), "epoch": epoch, "val_dice": dice}, tmp)
+        with atomic_path(log_path) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(row))
+                w.writeheader()
+                w.writerows(history)
+        if progress:
+            print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  val Dice {dice:.4f}  folding {fold:.4f}%  "
+                  f"({row['seconds']:.0f} s){'  *best*' if improved else ''}", flush=True)
+    return {"best": best_path, "last": last_path, "log": log_path, "best_dice": best, "epochs": epochs}

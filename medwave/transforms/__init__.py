@@ -1,0 +1,51 @@
+"""MONAI transforms built on the wavelet core (array and dictionary forms).
+
+* :class:`WaveletDecompose` / :class:`WaveletReconstruct`: multi-level decomposition into channels on
+  the coarsest grid (invertible, affine updated), and back.
+* :class:`WaveletDenoise`: BayesShrink / VisuShrink shrinkage, as ``skimage.restoration.denoise_wavelet``;
+  functional core :func:`denoise_volume` (also behind ``medwave denoise`` and the napari widget).
+* :class:`RandWaveletHighFreqDropout`: random removal of detail subbands (augmentation).
+"""
+
+from medwave.transforms.array import RandWaveletHighFreqDropout, WaveletDecompose, WaveletDenoise, WaveletReconstruct
+from medwave.transforms.denoise import denoise_volume, estimate_noise_sigma, wavelet_thresholds
+from medwave.transforms.dictionary import (
+    RandWaveletHighFreqDropoutd,
+    RandWaveletHighFreqDropoutD,
+    RandWaveletHighFreqDropoutDict,
+    WaveletDecomposed,
+    WaveletDecomposeD,
+    WaveletDecomposeDict,
+    WaveletDenoised,
+    WaveletDenoiseD,
+    WaveletDenoiseDict,
+    WaveletReconstructd,
+    WaveletReconstructD,
+    WaveletReconstructDict,
+)
+from medwave.transforms.wavelet import decomposed_channel_names, wavelet_decompose, wavelet_reconstruct
+
+__all__ = [
+    "WaveletDecompose",
+    "WaveletReconstruct",
+    "WaveletDenoise",
+    "RandWaveletHighFreqDropout",
+    "WaveletDecomposed",
+    "WaveletDecomposeD",
+    "WaveletDecomposeDict",
+    "WaveletReconstructd",
+    "WaveletReconstructD",
+    "WaveletReconstructDict",
+    "WaveletDenoised",
+    "WaveletDenoiseD",
+    "WaveletDenoiseDict",
+    "RandWaveletHighFreqDropoutd",
+    "RandWaveletHighFreqDropoutD",
+    "RandWaveletHighFreqDropoutDict",
+    "denoise_volume",
+    "estimate_noise_sigma",
+    "wavelet_thresholds",
+    "wavelet_decompose",
+    "wavelet_reconstruct",
+    "decomposed_channel_names",
+]

@@ -1,0 +1,107 @@
+"""WiNet: parameter count, shapes, no full-resolution convolution, variants, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from medwave.networks import WiNet
+
+
+def _count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_parameter_count_matches_paper() -> None:
+    # the paper reports about 1.42 M parameters for base width 8
+    n = _count(WiNet(spatial_dims=3, base_width=8))
+    assert abs(n - 1.42e6) / 1.42e6 < 0.01, n
+
+
+def test_width_scales_parameters() -> None:
+    assert _count(WiNet(3, base_width=4)) < _count(WiNet(3, base_width=8)) / 3
+
+
+@pytest.mark.parametrize("diffeomorphic", [True, False])
+def test_any_size_in_same_size_out(diffeomorphic: bool) -> None:
+    torch.manual_seed(0)
+    net = WiNet(3, diffeomorphic=diffeomorphic, base_width=2)
+    m, f = torch.rand(2, 1, 19, 24, 17), torch.rand(2, 1, 19, 24, 17)
+    ddf = net(m, f)
+    assert ddf.shape == (2, 3, 19, 24, 17)
+    assert torch.isfinite(ddf).all()
+
+
+def test_initial_field_is_near_zero() -> None:
+    torch.manual_seed(0)
+    ddf = WiNet(3, base_width=2)(torch.rand(1, 1, 32, 32, 32), torch.rand(1, 1, 32, 32, 32))
+    assert float(ddf.abs().max()) < 1e-2
+
+
+def test_no_convolution_at_full_resolution() -> None:
+    net = WiNet(3, base_width=2)
+    x = torch.rand(1, 1, 32, 32, 32)
+    seen = []
+    for mod in net.modules():
+        if isinstance(mod, (nn.Conv3d, nn.ConvTranspose3d)):
+            mod.register_forward_hook(lambda m, inp, out: seen.append((tuple(inp[0].shape[2:]), tuple(out.shape[2:]))))
+    net(x, x)
+    assert seen
+    assert all(max(i) <= 16 and max(o) <= 16 for i, o in seen), seen
+
+
+def test_coefficient_heads_have_the_paper_channel_counts() -> None:
+    net = WiNet(3, base_width=8)
+    assert net.head8.conv.out_channels == 24  # LLL + 7 high bands of a 3-component field
+    assert net.head4.conv.out_channels == 21 and net.head2.conv.out_channels == 21
+    assert net.refine4.body[0].conv.groups == 7
+    assert [net.enc1[0].conv.out_channels, net.enc2[0].conv.out_channels, net.enc3[0].conv.out_channels,
+            net.enc4[0].conv.out_channels] == [32, 32, 64, 64]
+    assert net.enc1[0].conv.in_channels == 16  # 8 subbands of moving + 8 of fixed
+
+
+def test_non_diffeomorphic_output_is_the_field() -> None:
+    torch.manual_seed(1)
+    net = WiNet(3, diffeomorphic=False, base_width=2)
+    for p in net.parameters():  # make the output non-trivial
+        nn.init.normal_(p, 0, 0.1) if p.ndim > 1 else None
+    m, f = torch.rand(1, 1, 32, 32, 16), torch.rand(1, 1, 32, 32, 16)
+    assert torch.allclose(net(m, f), net.predict_field(m, f))
+
+
+def test_gradients_reach_every_parameter() -> None:
+    torch.manual_seed(0)
+    net = WiNet(3, base_width=2)
+    m, f = torch.rand(1, 1, 16, 16, 16), torch.rand(1, 1, 16, 16, 16)
+    net(m, f).square().sum().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None]
+    assert not missing
+
+
+def test_db4_and_2d() -> None:
+    assert WiNet(3, "db4", base_width=2)(torch.rand(1, 1, 16, 16, 16), torch.rand(1, 1, 16, 16, 16)).shape == (1, 3, 16, 16, 16)
+    assert WiNet(2, base_width=2)(torch.rand(1, 1, 30, 20), torch.rand(1, 1, 30, 20)).shape == (1, 2, 30, 20)
+
+
+def test_errors() -> None:
+    net = WiNet(3, base_width=2)
+    with pytest.raises(ValueError, match="same shape"):
+        net(torch.rand(1, 1, 16, 16, 16), torch.rand(1, 1, 16, 16, 8))
+    with pytest.raises(ValueError, match="expects"):
+        net(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16))
+    with pytest.raises(ValueError):
+        WiNet(1)
+
+
+def test_checkpoint_round_trip(tmp_path) -> None:
+    torch.manual_seed(0)
+    net = WiNet(3, base_width=2, diffeomorphic=False)
+    path = tmp_path / "w.pt"
+    torch.save({"config": net.config, "state_dict": net.state_dict()}, path)
+    net2 = WiNet.from_checkpoint(path)
+    x = torch.rand(1, 1, 16, 16, 16)
+    assert torch.equal(net(x, x), net2(x, x))
+    torch.save({"foo": 1}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="not a medwave WiNet checkpoint"):
+        WiNet.from_checkpoint(tmp_path / "bad.pt")

@@ -1,0 +1,149 @@
+"""Warping, scaling and squaring, Jacobian determinants and metrics against analytic references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medwave.registration.fields import identity_grid, integrate_velocity, jacobian_determinant, warp
+from medwave.registration.losses import RegistrationLoss
+from medwave.registration.metrics import (dice_per_label, field_metrics, folding_percent, hd95_per_label, sdlogj,
+                                          warp_labels)
+
+
+def _affine_field(A: np.ndarray, b: np.ndarray, shape=(10, 11, 12)) -> torch.Tensor:
+    x = identity_grid(shape, dtype=torch.float64)
+    A_t = torch.as_tensor(A - np.eye(3))
+    u = torch.einsum("ij,j...->i...", A_t, x) + torch.as_tensor(b).view(3, 1, 1, 1)
+    return u[None]
+
+
+def test_jacobian_of_affine_field_is_det_A_everywhere() -> None:
+    A = np.array([[1.1, 0.2, 0.0], [0.0, 0.9, 0.1], [0.05, 0.0, 1.2]])
+    # by hand: 1.1 * (0.9 * 1.2 - 0.1 * 0) - 0.2 * (0 * 1.2 - 0.1 * 0.05) + 0 = 1.188 + 0.001
+    expected = 1.189
+    j = jacobian_determinant(_affine_field(A, np.array([1.0, -2.0, 0.5])))
+    assert j.shape == (1, 10, 11, 12)
+    assert torch.allclose(j, torch.full_like(j, expected), atol=1e-10)
+    assert sdlogj(j) == pytest.approx(0.0, abs=1e-9)
+    assert folding_percent(j) == 0.0
+
+
+def test_reflection_folds_everywhere() -> None:
+    A = np.diag([-1.0, 1.0, 1.0])  # x -> -x: det -1
+    j = jacobian_determinant(_affine_field(A, np.zeros(3)))
+    assert torch.allclose(j, torch.full_like(j, -1.0))
+    assert folding_percent(j) == 100.0
+
+
+def test_jacobian_of_local_bump_matches_hand_derivative() -> None:
+    # u_x = a * sin(2 pi x / n): det = 1 + a * 2 pi / n * cos(2 pi x / n) (central differences ~ exact for small h)
+    n, a = 64, 2.0
+    x = torch.arange(n, dtype=torch.float64)
+    u = torch.zeros(1, 3, n, 4, 4, dtype=torch.float64)
+    u[:, 0] = (a * torch.sin(2 * np.pi * x / n)).view(n, 1, 1)
+    j = jacobian_determinant(u)[0, 1:-1, 1, 1]
+    ref = 1 + a * np.sin(2 * np.pi / n) * torch.cos(2 * np.pi * x[1:-1] / n)  # central difference of sin
+    assert torch.allclose(j, ref, atol=1e-12)
+
+
+def test_jacobian_2d() -> None:
+    u = torch.zeros(1, 2, 5, 6)
+    u[:, 1] = 0.5 * torch.arange(6.0)  # u_y = 0.5 y -> det 1.5
+    assert torch.allclose(jacobian_determinant(u), torch.full((1, 5, 6), 1.5))
+
+
+def test_warp_integer_translation_is_a_shift() -> None:
+    img = torch.rand(1, 2, 12, 10, 8)
+    ddf = torch.zeros(1, 3, 12, 10, 8)
+    ddf[:, 0], ddf[:, 2] = 2.0, -1.0  # out(x) = img(x + 2, y, z - 1)
+    out = warp(img, ddf)
+    assert torch.allclose(out[:, :, :-2, :, 1:], img[:, :, 2:, :, :-1], atol=1e-5)
+
+
+def test_scaling_and_squaring_of_constant_velocity_is_the_translation() -> None:
+    v = torch.zeros(1, 3, 24, 24, 24)
+    v[:, 1] = 1.5
+    ddf = integrate_velocity(v, steps=7)
+    inner = ddf[:, :, 4:-4, 4:-4, 4:-4]
+    assert torch.allclose(inner[:, 1], torch.full_like(inner[:, 1], 1.5), atol=1e-4)
+    assert inner[:, [0, 2]].abs().max() < 1e-6
+
+
+def test_scaling_and_squaring_inverse() -> None:
+    # exp(v) o exp(-v) = id for a smooth velocity (up to interpolation error)
+    torch.manual_seed(0)
+    x = identity_grid((32, 32, 32))
+    v = torch.stack([1.5 * torch.sin(x[1] / 5), 1.0 * torch.cos(x[2] / 6), 1.2 * torch.sin(x[0] / 7)])[None]
+    fwd, inv = integrate_velocity(v), integrate_velocity(-v)
+    comp = inv + warp(fwd, inv)  # (phi o psi)(x) - x = u_psi(x) + u_phi(x + u_psi(x))
+    assert comp[:, :, 6:-6, 6:-6, 6:-6].abs().max() < 0.05
+    assert folding_percent(jacobian_determinant(fwd)) == 0.0
+
+
+def test_dice_by_hand() -> None:
+    a = np.zeros((4, 4, 4), int)
+    b = np.zeros((4, 4, 4), int)
+    a[:2], b[1:3] = 1, 1  # |A| = |B| = 32, overlap 16 -> 0.5 (the extra labels sit outside both)
+    a[3, 3, 3], b[0, 0, 0] = 2, 3  # 2 only in a (Dice 0), 3 only in b (Dice 0)
+    b[0, 0, 0] = 3
+    d = dice_per_label(a, b)
+    assert d[1] == pytest.approx(0.5)
+    assert d[2] == 0.0 and d[3] == 0.0
+    assert 0 not in d
+
+
+def test_warp_labels_identity_and_translation() -> None:
+    rng = np.random.default_rng(0)
+    lab = rng.integers(0, 5, size=(10, 9, 8)).astype(np.int16)
+    zero = torch.zeros(1, 3, 10, 9, 8)
+    assert np.array_equal(warp_labels(lab, zero), lab)
+    assert np.array_equal(warp_labels(lab, zero, method="nearest"), lab)
+    ddf = zero.clone()
+    ddf[:, 0] = 1.0
+    for method in ("linear", "nearest"):
+        out = warp_labels(lab, ddf, method=method, chunk=2)
+        assert out.dtype == lab.dtype
+        assert np.array_equal(out[:-1], lab[1:])
+
+
+def test_linear_label_warp_is_majority_vote() -> None:
+    lab = np.zeros((8, 4, 4), np.int16)
+    lab[4:] = 7
+    ddf = torch.zeros(1, 3, 8, 4, 4)
+    ddf[:, 0] = 0.4  # sampling 40% into the next voxel: voxel 3 stays 0, voxel 3.6 would be 7
+    out = warp_labels(lab, ddf)
+    assert out[3, 0, 0] == 0 and out[4, 0, 0] == 7
+    ddf[:, 0] = 0.6
+    assert warp_labels(lab, ddf)[3, 0, 0] == 7
+
+
+def test_hd95_shifted_cube() -> None:
+    a = np.zeros((20, 20, 20), int)
+    b = np.zeros((20, 20, 20), int)
+    a[5:10, 5:10, 5:10] = 1
+    b[7:12, 5:10, 5:10] = 1  # shifted 2 voxels along x
+    h = hd95_per_label(a, b, spacing=(2.0, 2.0, 2.0))
+    assert h[1] == pytest.approx(4.0, abs=1e-6)
+
+
+def test_field_metrics_keys() -> None:
+    m = field_metrics(torch.zeros(1, 3, 6, 6, 6))
+    assert m["folding_percent"] == 0.0 and m["sdlogj"] == 0.0 and m["jacdet_min"] == 1.0
+
+
+def test_losses() -> None:
+    x = torch.rand(1, 1, 16, 16, 16)
+    zero = torch.zeros(1, 3, 16, 16, 16)
+    total, parts = RegistrationLoss("lncc")(x, x, zero)
+    assert float(total) == pytest.approx(-1.0, abs=1e-3)
+    total, _ = RegistrationLoss("mse")(x, x, zero)
+    assert float(total) == 0.0
+    rough = torch.randn(1, 3, 16, 16, 16)
+    t0, p0 = RegistrationLoss("lncc", smoothness=0.0)(x, x, rough)
+    t1, p1 = RegistrationLoss("lncc", smoothness=2.0)(x, x, rough)
+    assert float(t1 - t0) == pytest.approx(2.0 * float(p1["smoothness"]), rel=1e-5)
+    assert float(p1["smoothness"]) > 0
+    with pytest.raises(ValueError):
+        RegistrationLoss("ncc")
