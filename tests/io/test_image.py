@@ -242,3 +242,19 @@ def test_metatensor_round_trip(tmp_path):
     back = Image.from_metatensor(t)
     np.testing.assert_array_equal(back.array, img.array)
     np.testing.assert_allclose(back.affine, img.affine)
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "out.nii.gz"
+    target_old = save_image(Image(np.zeros((3, 3, 3), np.float32)), target)
+    before = target_old.read_bytes()
+
+    def boom(img, path):
+        Path(path).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nib, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_image(Image(np.ones((3, 3, 3), np.float32)), target, overwrite=True)
+    assert target.read_bytes() == before  # the old file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz"]  # no temp file left

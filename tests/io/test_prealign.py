@@ -36,17 +36,24 @@ def _rotation_error_deg(A, B):
     return float(np.rad2deg(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))))
 
 
+def _point_error_mm(T_est, T, image):
+    idx = np.argwhere(image.array > 0.2 * image.array.max())[::20]
+    pts = image.affine @ np.c_[idx, np.ones(len(idx))].T
+    return np.linalg.norm((T_est - T) @ pts, axis=0)
+
+
 def test_rigid_recovers_rotation_and_translation(mni):
-    T = _motion()
+    T = _motion(15.0, 5.0, (-10.0, 5.0, 8.0))
     moving = _moved(mni, T)
     aligned, T_est = affine_prealign(mni, moving, kind="rigid", shrink_factors=(4, 2), smoothing_sigmas=(2.0, 1.0))
-    assert _rotation_error_deg(T_est, T) < 0.5
-    assert np.abs(T_est[:3, 3] - T[:3, 3]).max() < 0.5  # mm (voxels are 2 mm)
+    assert _rotation_error_deg(T_est, T) < 0.25
+    err = _point_error_mm(T_est, T, mni)
+    assert err.max() < 0.5  # mm over the brain (voxels are 2 mm); about 0.07 mm in practice
     np.testing.assert_allclose(aligned.affine, mni.affine)
     mask = mni.array > 0.1 * mni.array.max()
     before = np.corrcoef(moving.array[mask], mni.array[mask])[0, 1]
     after = np.corrcoef(aligned.array[mask], mni.array[mask])[0, 1]
-    assert before < 0.9 and after > 0.98
+    assert before < 0.5 and after > 0.95  # (two linear resamplings blur a little)
     assert aligned.meta["prealign"]["kind"] == "rigid"
     # the transform applied again gives the same image
     again = apply_world_transform(moving, mni, T_est)
@@ -58,7 +65,7 @@ def test_same_seed_same_result(mni):
     kw = dict(kind="rigid", shrink_factors=(4,), smoothing_sigmas=(2.0,), seed=5)
     _, a = affine_prealign(mni, moving, **kw)
     _, b = affine_prealign(mni, moving, **kw)
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
 
 
 @pytest.mark.slow
@@ -66,8 +73,8 @@ def test_affine_recovers_scaling(mni):
     T = _motion(8.0, 0.0, (4.0, 2.0, -3.0))
     T[:3, :3] = T[:3, :3] @ np.diag([1.08, 0.95, 1.0])
     aligned, T_est = affine_prealign(mni, _moved(mni, T), kind="affine")
-    np.testing.assert_allclose(T_est[:3, :3], T[:3, :3], atol=0.02)
-    assert np.abs(T_est[:3, 3] - T[:3, 3]).max() < 1.0
+    np.testing.assert_allclose(T_est[:3, :3], T[:3, :3], atol=0.01)
+    assert _point_error_mm(T_est, T, mni).max() < 0.5
 
 
 def test_rejects_2d_and_nan(mni):
