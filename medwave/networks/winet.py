@@ -30,7 +30,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence
+import warnings
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -224,7 +225,9 @@ class WiNet(nn.Module):
         f, _ = self._pad(fixed)
         field = self.predict_field(m, f)
         if self.diffeomorphic:
-            field = self.integrate(field)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*native grid_sample.*")
+                field = self.integrate(field)
         crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
         return field[crop].contiguous()
 

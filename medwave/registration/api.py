@@ -101,53 +101,6 @@ def _load_net(weights, device: str):
     return WiNet.from_checkpoint(p, map_location=device).to(device).eval()
 
 
-def _sitk_from_image(img: Image):
-    import SimpleITK as sitk
-
-    arr = np.asarray(img.array, dtype=np.float32)
-    s = sitk.GetImageFromArray(np.ascontiguousarray(arr.transpose(2, 1, 0)))
-    lps = np.diag([-1.0, -1.0, 1.0]) @ img.affine[:3]
-    spacing = np.linalg.norm(lps[:, :3], axis=0)
-    s.SetSpacing(tuple(float(v) for v in spacing))
-    s.SetDirection(tuple(float(v) for v in (lps[:, :3] / spacing).ravel()))
-    s.SetOrigin(tuple(float(v) for v in lps[:, 3]))
-    return s
-
-
-def affine_prealign(fixed: Image, moving: Image, *, seed: int = 0):
-    """Affine pre-alignment (SimpleITK, Mattes MI, 3 levels); returns a function ``resample(image, order)``.
-
-    The returned function maps any image on the moving image's grid onto the fixed grid through the
-    found affine (``order=0`` for labels).
-    """
-    import SimpleITK as sitk
-
-    f, m = _sitk_from_image(fixed), _sitk_from_image(moving)
-    init = sitk.CenteredTransformInitializer(f, m, sitk.AffineTransform(3),
-                                             sitk.CenteredTransformInitializerFilter.GEOMETRY)
-    reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(32)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(0.1, int(seed))
-    reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(1.0, 1e-4, 200)
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([2, 1, 0])
-    reg.SetInitialTransform(init, inPlace=False)
-    tx = reg.Execute(f, m)
-
-    def resample(img: Image, order: int = 1) -> Image:
-        interp = sitk.sitkNearestNeighbor if order == 0 else sitk.sitkLinear
-        out = sitk.Resample(_sitk_from_image(img), f, tx, interp, 0.0)
-        arr = sitk.GetArrayFromImage(out).transpose(2, 1, 0)
-        if order == 0:
-            arr = np.rint(arr).astype(np.asarray(img.array).dtype)
-        return Image(arr, affine=fixed.affine.copy(), meta={})
-
-    return resample
-
-
 @dataclass
 class RegistrationResult:
     """The outcome of :func:`register`, all on the fixed image's grid.
@@ -220,7 +173,9 @@ def register(
         optimize: Run instance optimisation (from zero, or from the network's prediction).
         iterations: Adam steps of the instance optimisation: a total, or one number per pyramid level
             (coarsest first, 4 numbers; default 60, 60, 80, 0).
-        affine: Affine pre-alignment (SimpleITK, mutual information) before the deformable step.
+        affine: Affine pre-alignment (:func:`medwave.io.prealign.affine_prealign`: SimpleITK, Mattes mutual
+            information, rigid then affine) before the deformable step; the 4x4 RAS transform goes to
+            ``metrics["prealign_transform_ras"]``.
         moving_seg: Label map on the moving grid; warped with nearest-label sampling.
         fixed_seg: Label map on the fixed grid; with ``moving_seg`` gives Dice per label.
         diffeomorphic: Stationary velocity + scaling and squaring (instance optimisation only; a network
@@ -266,10 +221,13 @@ def register(
     # -- bring the moving image onto the fixed grid --------------------------------------------------
     t = time.perf_counter()
     prealign = "none"
+    prealign_T = None
     if affine:
-        resample = affine_prealign(fimg, mimg, seed=seed)
-        m_on_f = resample(Image(np.asarray(mimg.array, np.float32), mimg.affine), 1)
-        mseg_on_f = resample(mseg, 0) if mseg is not None else None
+        from medwave.io.prealign import affine_prealign, apply_world_transform
+
+        m_on_f, prealign_T = affine_prealign(fimg, Image(np.asarray(mimg.array, np.float32), mimg.affine),
+                                             kind="affine", seed=seed)
+        mseg_on_f = apply_world_transform(mseg, fimg, prealign_T, order=0) if mseg is not None else None
         prealign = "affine"
     elif not _same_grid(fimg, mimg):
         m_on_f = resample_to_reference(Image(np.asarray(mimg.array, np.float32), mimg.affine), fimg, order=1)
@@ -324,6 +282,7 @@ def register(
                    "winet" if net is not None else "instance_optimisation"),
         "diffeomorphic": bool(diffeomorphic),
         "prealign": prealign,
+        "prealign_transform_ras": None if prealign_T is None else np.asarray(prealign_T).tolist(),
         "iterations": list(iterations) if not isinstance(iterations, int) else iterations,
         "seed": seed,
         "device": device,

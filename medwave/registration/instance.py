@@ -145,6 +145,7 @@ def optimize_pair(
     init_field: Optional[torch.Tensor] = None,
     border: float = 4.0,
     windows: Optional[Sequence[int]] = None,
+    optimisation_steps: int = 4,
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[torch.Tensor, dict]:
@@ -155,7 +156,8 @@ def optimize_pair(
         moving: ``(1, 1, *spatial)`` moving image on the same grid.
         iterations: Adam steps per pyramid level, coarsest first (``levels + 1`` numbers), or a total
             split by :func:`default_iterations`. A level with 0 steps is skipped (its field is the
-            trilinear up-sampling of the coarser one).
+            trilinear up-sampling of the coarser one), and so is a level whose grid is under 4 voxels
+            along some axis.
         levels: Coarsest pyramid level ``K`` (images averaged by ``2**K``).
         wavelet: Wavelet of the coefficient pyramid.
         diffeomorphic: Optimise a stationary velocity integrated by scaling and squaring (7 steps).
@@ -166,6 +168,8 @@ def optimize_pair(
             network prediction, in full-resolution voxel units on the unpadded grid.
         windows: LNCC window per level, coarsest first (default 5 everywhere: at level 1 it spans 10
             full-resolution voxels, about the window 9 of full-resolution training).
+        optimisation_steps: Scaling-and-squaring steps inside the optimisation loop (the returned field is
+            always integrated with 7); fewer is faster on coarse levels where velocities are small.
         border: Width (full-resolution voxels) of the border ramp that brings the velocity to zero on the
             padded grid's boundary (diffeomorphic only): no folding from sampling outside the grid.
         seed: Seed (the optimisation is deterministic; kept for API symmetry and future jitter).
@@ -196,16 +200,27 @@ def optimize_pair(
     t0 = time.perf_counter()
     history: dict[int, list[float]] = {}
     timing: dict[int, float] = {}
-    active = [k for k in range(levels, -1, -1) if iterations[levels - k] > 0]
-    bar = progress_bar(total=sum(iterations), desc="instance optimisation", enabled=progress)
-    current_level = levels
+    # levels whose grid is smaller than 4 voxels along an axis are skipped (too coarse for a smoothness term)
+    skipped = [k for k in range(levels, -1, -1) if iterations[levels - k] > 0 and min(shape) // 2**k < 4]
+    active = [k for k in range(levels, -1, -1) if iterations[levels - k] > 0 and k not in skipped]
+    bar = progress_bar(total=sum(iterations[levels - k] for k in active), desc="instance optimisation", enabled=progress)
+    current_level = active[0] if active else 0
+    snapshot = wf.field(current_level).detach()
+
+    def carry_down(c: int, k: int) -> torch.Tensor:
+        """Field on level k after the level-c updates, with the update up-sampled smoothly (not blockily)."""
+        delta = wf.field(c).detach() - snapshot
+        blocky = delta
+        for _ in range(c - k):
+            blocky = wf.idwt(wf.norm * blocky, None)
+        return wf.field(k).detach() - blocky + _up(delta, 2 ** (c - k))
+
     for k in active:
         if k != current_level:
-            # move to level k: smooth up-sampling of the coarser field, re-decomposed
             with torch.no_grad():
-                coarse = wf.field(current_level)
-                wf.set_field(_up(coarse, 2 ** (current_level - k)), k)
+                wf.set_field(carry_down(current_level, k), k)
             current_level = k
+            snapshot = wf.field(k).detach()
         fk, mk = _down(f_pad, k), _down(m_pad, k)
         window = int(windows[levels - k]) if windows is not None else 5
         loss_fn = RegistrationLoss(similarity, window=window, smoothness=smoothness, spatial_dims=d)
@@ -217,7 +232,7 @@ def optimize_pair(
         for _ in range(iterations[levels - k]):
             opt.zero_grad(set_to_none=True)
             v = wf.field(k) / 2**k * ramp  # level-k voxel units, zero on the border
-            ddf = integrate_velocity(v) if diffeomorphic else v
+            ddf = integrate_velocity(v, steps=optimisation_steps) if diffeomorphic else v
             loss, parts = loss_fn(warp(mk, ddf), fk, v)
             loss.backward()
             opt.step()
@@ -227,14 +242,12 @@ def optimize_pair(
         timing[k] = time.perf_counter() - tl
     bar.close()
     with torch.no_grad():
-        field = wf.field(current_level)
-        if current_level > 0:
-            field = _up(field, 2**current_level)
-        if diffeomorphic:
+        field = carry_down(current_level, 0) if current_level > 0 else wf.field(0).detach()
+        if diffeomorphic and border > 0:
             field = field * border_ramp(field.shape[2:], border)
         ddf = integrate_velocity(field) if diffeomorphic else field
         crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
         ddf, field = ddf[crop].contiguous(), field[crop].contiguous()
     info = {"loss_history": history, "field": field, "seconds": time.perf_counter() - t0, "seconds_per_level": timing,
-            "iterations": iterations, "levels": levels, "diffeomorphic": diffeomorphic}
+            "iterations": iterations, "levels": levels, "skipped_levels": skipped, "diffeomorphic": diffeomorphic}
     return ddf, info

@@ -47,15 +47,27 @@ class Subject:
         from medwave.registration.api import _normalise
         from medwave.io import load_image
 
+        if isinstance(self.image, (str, Path)) and str(self.image).endswith(".pkl"):
+            # TransMorph's preprocessed IXI: a pickled (image, label) tuple. Pickles can run code: trusted data only.
+            import pickle
+
+            with open(self.image, "rb") as fh:
+                img, lab = pickle.load(fh)
+            return self._finish(np.asarray(img, np.float32), lab)
         img = load_image(self.image).array if isinstance(self.image, (str, Path)) else self.image
         img = np.asarray(img, dtype=np.float32)
+        lab = self.label
+        if isinstance(lab, (str, Path)):
+            lab = load_image(lab).array
+        return self._finish(img, lab)
+
+    def _finish(self, img: np.ndarray, lab) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        from medwave.registration.api import _normalise
+
         if img.ndim == 4 and img.shape[-1] == 1:
             img = img[..., 0]
         if img.ndim != 3:
             raise ValueError(f"{self.image}: training needs 3D volumes, got shape {img.shape}.")
-        lab = self.label
-        if isinstance(lab, (str, Path)):
-            lab = load_image(lab).array
         if lab is not None:
             lab = np.rint(np.asarray(lab)).astype(np.int32)
             if lab.ndim == 4 and lab.shape[-1] == 1:
@@ -92,9 +104,25 @@ def load_datalist(source: Union[str, Path]) -> dict:
         lab = entry.get("label")
         return Subject(str(root / entry["image"]), str(root / lab) if lab else None)
 
-    if not spec.get("training"):
-        raise ValueError(f"{src}: the datalist has no 'training' entries.")
-    out = {"training": [subj(e) for e in spec["training"]], "validation": [subj(e) for e in spec.get("validation", [])],
+    def entries(block) -> list[Subject]:
+        """A list of entries, or {"glob": "imagesTr/*.nii.gz", "label_replace": ["imagesTr", "labelsTr"],
+        "slice": [start, stop]} expanded over the files present (sorted)."""
+        if not block:
+            return []
+        if isinstance(block, dict) and "glob" in block:
+            files = sorted(root.glob(block["glob"]))
+            if "slice" in block:
+                a, b = block["slice"]
+                files = files[a:b]
+            rep = block.get("label_replace")
+            return [Subject(str(f), str(f).replace(rep[0], rep[1]) if rep else None) for f in files]
+        return [subj(e) for e in block]
+
+    train = entries(spec.get("training"))
+    if not train:
+        raise ValueError(f"{src}: the datalist has no 'training' entries (or its glob matched no file under {root}; "
+                         "set 'root' to the data set's folder).")
+    out = {"training": train, "validation": entries(spec.get("validation")),
            "atlas": subj(spec["atlas"]) if spec.get("atlas") else None}
     missing = [s.image for s in out["training"] + out["validation"] if not Path(s.image).exists()]
     if missing:
@@ -129,6 +157,8 @@ def _dist():
 def _pairs(data: dict, mode: str, rng: np.random.Generator, n: int, split: str) -> list[tuple[Subject, Subject]]:
     """(moving, fixed) pairs: atlas -> subject, or random distinct subjects."""
     subs = data[split]
+    if split == "validation" and len(subs) < 2:  # too few to pair: borrow training subjects as moving images
+        subs = subs + data["training"][: 2 - len(subs)]
     if mode == "atlas":
         if data["atlas"] is None:
             raise ValueError("mode='atlas' needs an atlas: add {'atlas': {'image': ..., 'label': ...}} to the datalist.")

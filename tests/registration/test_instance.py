@@ -44,7 +44,7 @@ def known_pair():
     atlas = mni_atlas()
     moving = F.avg_pool3d(torch.as_tensor(atlas["image"])[None, None], 2)  # 49 x 58 x 47
     g = torch.Generator().manual_seed(5)
-    v = random_velocity(moving.shape[2:], g, amplitude=2.0, control_spacing=8, sigma=2.0)
+    v = random_velocity(moving.shape[2:], g, amplitude=3.0, control_spacing=8, sigma=2.0)
     true = integrate_velocity(v)
     fixed = warp(moving, true)
     brain = F.avg_pool3d(torch.as_tensor((atlas["labels"] > 0).astype(np.float32))[None, None], 2)[0, 0] > 0.5
@@ -60,7 +60,7 @@ def test_recovers_a_known_deformation(known_pair) -> None:
     est, ref = ddf[0][:, brain].numpy().ravel(), true[0][:, brain].numpy().ravel()
     corr = np.corrcoef(est, ref)[0, 1]
     assert corr > 0.7, corr
-    assert np.abs(est - ref).mean() < 0.6 * np.abs(ref).mean()
+    assert np.abs(est - ref).mean() < 0.7 * np.abs(ref).mean()
     assert folding_percent(jacobian_determinant(ddf)) == 0.0
     assert info["loss_history"][1][-1] < info["loss_history"][1][0]
 
@@ -72,7 +72,7 @@ def test_same_seed_same_field_and_init_is_used(known_pair) -> None:
     assert torch.equal(a, b)
     # starting from the true velocity with no steps returns (nearly) the true field, up to the border ramp
     g = torch.Generator().manual_seed(5)
-    v = random_velocity(moving.shape[2:], g, amplitude=2.0, control_spacing=8, sigma=2.0)
+    v = random_velocity(moving.shape[2:], g, amplitude=3.0, control_spacing=8, sigma=2.0)
     c, _ = optimize_pair(fixed, moving, levels=2, iterations=(0, 0, 0), init_field=v, progress=False, border=0.0)
     assert torch.allclose(c, true, atol=1e-4)
 

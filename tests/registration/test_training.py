@@ -1,0 +1,83 @@
+"""Datalists (explicit entries, globs, TransMorph .pkl), atlas mode, shipped manifests and weights."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from medwave.registration.training import load_datalist, train_registration
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
+
+
+def _write(tmp_path: Path, n: int = 4):
+    rng = np.random.default_rng(0)
+    (tmp_path / "imagesTr").mkdir()
+    (tmp_path / "labelsTr").mkdir()
+    for i in range(n):
+        img = rng.random((16, 16, 16)).astype(np.float32)
+        nib.save(nib.Nifti1Image(img, np.eye(4)), tmp_path / "imagesTr" / f"OASIS_{i:04d}_0000.nii.gz")
+        nib.save(nib.Nifti1Image((img > 0.5).astype(np.int16), np.eye(4)), tmp_path / "labelsTr" / f"OASIS_{i:04d}_0000.nii.gz")
+
+
+def test_glob_datalist_with_labels_and_slices(tmp_path) -> None:
+    _write(tmp_path)
+    spec = {"training": {"glob": "imagesTr/*.nii.gz", "label_replace": ["imagesTr", "labelsTr"], "slice": [0, 3]},
+            "validation": {"glob": "imagesTr/*.nii.gz", "label_replace": ["imagesTr", "labelsTr"], "slice": [3, 4]}}
+    (tmp_path / "d.json").write_text(json.dumps(spec))
+    data = load_datalist(tmp_path / "d.json")
+    assert len(data["training"]) == 3 and len(data["validation"]) == 1
+    img, lab = data["training"][0].load()
+    assert img.shape == lab.shape == (16, 16, 16) and img.dtype == np.float32 and 0 <= img.min() <= img.max() <= 1
+
+
+def test_atlas_mode_with_pickles_trains_and_validates_dice(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    for name in ("atlas", "s0", "s1", "s2"):
+        img = rng.random((16, 16, 16)).astype(np.float32)
+        with open(tmp_path / f"{name}.pkl", "wb") as fh:
+            pickle.dump((img, (img > 0.5).astype(np.int16)), fh)
+    spec = {"atlas": {"image": "atlas.pkl"}, "training": [{"image": "s0.pkl"}, {"image": "s1.pkl"}],
+            "validation": [{"image": "s2.pkl"}]}
+    (tmp_path / "d.json").write_text(json.dumps(spec))
+    res = train_registration(tmp_path / "d.json", tmp_path / "run", mode="atlas", epochs=1, steps_per_epoch=1,
+                             val_pairs=1, base_width=1, progress=False)
+    assert 0.0 < res["best_dice"] <= 1.0
+    ckpt = torch.load(res["best"], weights_only=True)
+    assert ckpt["config"]["base_width"] == 1
+
+
+def test_datalist_errors(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_datalist(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_datalist(tmp_path / "bad.json")
+    (tmp_path / "empty.json").write_text(json.dumps({"training": {"glob": "nothing/*.nii.gz"}}))
+    with pytest.raises(ValueError, match="no 'training'"):
+        load_datalist(tmp_path / "empty.json")
+    (tmp_path / "gone.json").write_text(json.dumps({"training": [{"image": "x.nii.gz"}]}))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_datalist(tmp_path / "gone.json")
+
+
+@pytest.mark.parametrize("name", ["ixi_atlas_to_subject.json", "oasis_l2r_pairwise.json", "mni_synthetic.json"])
+def test_shipped_manifests_are_valid(name) -> None:
+    spec = json.loads((MANIFESTS / name).read_text())
+    assert spec["name"] and spec["description"] and "training" in spec
+
+
+def test_shipped_weights_load_and_run() -> None:
+    from medwave.registration.api import DEFAULT_WEIGHTS, load_default_weights
+
+    assert DEFAULT_WEIGHTS.exists() and DEFAULT_WEIGHTS.stat().st_size < 5_000_000
+    net = load_default_weights()
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert net(x, x).shape == (1, 3, 16, 16, 16)
