@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="model.pt from `medwave train-neurons` (default: shipped synthetic-trained model)")
     p.add_argument("--cube", type=int, nargs=3, default=(32, 128, 128), metavar=("Z", "Y", "X"))
     p.add_argument("--overlap", type=float, default=0.25, help="cube overlap fraction (default 0.25)")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="probability threshold of the mask (default: the one calibrated in the checkpoint, else 0.5)")
     p.add_argument("--batch-size", type=int, default=1, help="cubes per forward pass")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-trace", action="store_true", help="skip tracing the mask to SWC")
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
         write_swc(res.swc, targets["swc"])
     summary = {"stack": str(stack.path), "shape": list(stack.shape), "cubes": res.n_cubes,
-               "seconds": round(res.seconds, 2), "normalization": list(res.normalization),
+               "seconds": round(res.seconds, 2), "normalization": list(res.normalization), "threshold": res.info.get("threshold"),
                "outputs": {k: str(v) for k, v in targets.items()}}
     if "metrics" in targets:
         from medwave.neuron.metrics import neuron_distance, voxel_metrics

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    p.add_argument("--stop-after", type=int, help="stop after N steps of this run (checkpointed; --resume continues)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="skip the threshold calibration on held-out stacks (threshold 0.5)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         min_fg_ratio=args.min_fg_ratio, bg_fraction=args.bg_fraction, seed=args.seed,
         checkpoint_every=args.checkpoint_every, synthetic=args.synthetic,
         synthetic_shape=tuple(args.synthetic_shape), datalist=args.datalist,
+        calibrate=not args.no_calibrate,
     )
     if args.arch == "monai_unet":
         cfg.model = {"arch": "monai_unet", "spatial_dims": 3, "in_channels": 1, "out_channels": 2,
@@ -63,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg.model.update(variant=args.variant, wavelet=args.wavelet, channels=list(args.channels),
                          bottleneck=args.bottleneck)
-    result = train_neurons(args.output, config=cfg, resume=args.resume, device=args.device, progress=not args.quiet)
+    result = train_neurons(args.output, config=cfg, resume=args.resume, device=args.device, progress=not args.quiet,
+                           stop_after=args.stop_after)
     print(json.dumps(result, indent=1))
     return 0

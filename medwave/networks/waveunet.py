@@ -92,18 +92,28 @@ def _norm(spatial_dims: int, kind: str, channels: int) -> nn.Module:
     raise ValueError(f"norm must be 'batch' or 'instance', got {kind!r}.")
 
 
-class _DoubleConv(nn.Sequential):
-    """Two (conv 3^d, norm, ReLU) layers."""
+def _act(kind: str, channels: int) -> nn.Module:
+    if kind == "relu":
+        return nn.ReLU(inplace=True)
+    if kind == "leakyrelu":
+        return nn.LeakyReLU(0.01, inplace=True)
+    if kind == "prelu":
+        return nn.PReLU(channels)
+    raise ValueError(f"act must be 'relu', 'leakyrelu' or 'prelu', got {kind!r}.")
 
-    def __init__(self, spatial_dims: int, cin: int, cout: int, norm: str) -> None:
+
+class _DoubleConv(nn.Sequential):
+    """Two (conv 3^d, norm, activation) layers."""
+
+    def __init__(self, spatial_dims: int, cin: int, cout: int, norm: str, act: str = "relu") -> None:
         conv = _conv(spatial_dims)
         super().__init__(
             conv(cin, cout, 3, padding=1, bias=False),
             _norm(spatial_dims, norm, cout),
-            nn.ReLU(inplace=True),
+            _act(act, cout),
             conv(cout, cout, 3, padding=1, bias=False),
             _norm(spatial_dims, norm, cout),
-            nn.ReLU(inplace=True),
+            _act(act, cout),
         )
 
 
@@ -122,6 +132,7 @@ class WaveUNet(nn.Module):
         shrink_lambda: Hard-shrinkage threshold of the kept high bands (``"dwt_idwt_shrink"`` only).
         norm: ``"batch"`` (default; the output of a voxel does not depend on the rest of the cube
             at inference, which keeps cube reassembly seamless) or ``"instance"``.
+        act: Activation after each norm: ``"relu"`` (the paper), ``"leakyrelu"`` or ``"prelu"``.
 
     Shapes:
         input ``(B, in_channels, *spatial)``, output ``(B, out_channels, *spatial)``, any spatial size.
@@ -142,6 +153,7 @@ class WaveUNet(nn.Module):
         variant: Variant = "dwt_idwt_shrink",
         shrink_lambda: float = 0.25,
         norm: Literal["batch", "instance"] = "batch",
+        act: Literal["relu", "leakyrelu", "prelu"] = "relu",
     ) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
@@ -165,9 +177,9 @@ class WaveUNet(nn.Module):
         self.encoders = nn.ModuleList()
         cin = in_channels
         for c in channels:
-            self.encoders.append(_DoubleConv(spatial_dims, cin, c, norm))
+            self.encoders.append(_DoubleConv(spatial_dims, cin, c, norm, act))
             cin = c
-        self.bottleneck = _DoubleConv(spatial_dims, cin, self.bottleneck_channels, norm)
+        self.bottleneck = _DoubleConv(spatial_dims, cin, self.bottleneck_channels, norm, act)
         # Up-sampling from the coarser decoder width to the width of each level.
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
@@ -180,7 +192,7 @@ class WaveUNet(nn.Module):
                 self.ups.append(conv(coarser, c, 1))
             else:
                 self.ups.append(nn.Identity())
-            self.decoders.append(_DoubleConv(spatial_dims, 2 * c, c, norm))
+            self.decoders.append(_DoubleConv(spatial_dims, 2 * c, c, norm, act))
             coarser = c
         self.head = conv(channels[0], out_channels, 1)
 

@@ -87,6 +87,7 @@ def load_default_model(weights: Union[None, str, os.PathLike, torch.nn.Module] =
         ck = torch.load(path, map_location=device, weights_only=False)
         model = build_model(ck["model_config"])
         model.load_state_dict(ck["state_dict"])
+        model.medwave_threshold = float(ck.get("threshold", 0.5))
     except Exception as exc:  # pickle, zip and key errors of foreign files
         raise ValueError(
             f"{path}: not a medwave neuron checkpoint ({type(exc).__name__}: {exc}); use a model.pt written by "
@@ -133,7 +134,7 @@ def segment_neurons(
     device: str = "cpu",
     trace: bool = True,
     progress: bool = True,
-    threshold: float = 0.5,
+    threshold: Optional[float] = None,
     batch_size: int = 1,
     prob_out: Any = None,
     mask_out: Any = None,
@@ -150,7 +151,8 @@ def segment_neurons(
         device: ``"cpu"``, ``"cuda"``, ...
         trace: Trace the mask into an SWC (needs the mask in memory).
         progress: Progress bar over cubes.
-        threshold: Foreground probability threshold of the mask.
+        threshold: Foreground probability threshold of the mask; None uses the threshold stored in
+            the checkpoint (calibrated on held-out data by ``medwave train-neurons``), else 0.5.
         batch_size: Cubes per forward pass.
         prob_out: Optional array (e.g. zarr on disk) receiving the probabilities chunk by chunk.
         mask_out: Optional array receiving the mask.
@@ -172,6 +174,8 @@ def segment_neurons(
 
     n_cubes = len(partition(st.shape, cube, overlap))
     model = load_default_model(weights, device)
+    if threshold is None:
+        threshold = float(getattr(model, "medwave_threshold", 0.5))
     lo, hi = normalize_params(st.data)
     predictor = make_predictor(model, lo, hi, device)
     prob, mask = sliding_window_segment(
@@ -187,4 +191,4 @@ def segment_neurons(
         src = f" source: {st.path}" if st.path else " source: in-memory stack"
         swc.comments = [" traced by medwave segment-neurons (3D-WaveUNet)", src,
                         " coordinates: voxels, x = last stack axis"]
-    return NeuronSegmentation(prob, mask, swc, st, (lo, hi), n_cubes, time.time() - t0)
+    return NeuronSegmentation(prob, mask, swc, st, (lo, hi), n_cubes, time.time() - t0, {"threshold": threshold})

@@ -15,8 +15,8 @@ memory.
 Example:
     >>> import numpy as np
     >>> from medwave.neuron.cubes import partition, sliding_window_segment
-    >>> len(partition((40, 200, 130), cube=(32, 128, 128), overlap=0.25))
-    4
+    >>> len(partition((40, 200, 130), cube=(32, 128, 128), overlap=0.25))  # 2 x 2 x 2
+    8
     >>> x = np.random.default_rng(0).random((40, 200, 130), dtype=np.float32)
     >>> prob, mask = sliding_window_segment(x, lambda b: b[:, 0], progress=False)
     >>> bool(np.allclose(prob, x))

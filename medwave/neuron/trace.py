@@ -80,6 +80,7 @@ def trace_mask(
     prune_length: float = 4.0,
     soma_radius: float = 2.5,
     teasar_const: float | None = None,
+    min_tree_length: float = 8.0,
 ) -> SWC:
     """Trace a binary ``(Z, Y, X)`` neurite mask into an SWC forest.
 
@@ -91,6 +92,8 @@ def trace_mask(
         prune_length: Terminal branches shorter than this (physical units) are removed.
         soma_radius: A component whose thickest point has at least this radius gets it as a soma
             root (SWC type 1); otherwise the root is an end point.
+        min_tree_length: Trees whose total cable length (physical units, after pruning) is below
+            this are dropped (blobs of debris rather than neurites).
         teasar_const: kimimaro's TEASAR rolling-ball constant (physical units; default twice the
             smallest voxel size): larger values give fewer, longer branches.
 
@@ -155,6 +158,11 @@ def trace_mask(
         parent[order[1:]] = pred[order[1:]]
         order_all.append(order)
     keep = prune_spurs(parent, pos, prune_length)
+    if min_tree_length > 0:
+        seg = np.where(keep & (parent >= 0))[0]
+        length = np.zeros(ncomp)
+        np.add.at(length, comp[seg], np.linalg.norm(pos[seg] - pos[parent[seg]], axis=1))
+        keep &= length[comp] >= min_tree_length
     rows = []
     new_id = {}
     for order in order_all:

@@ -91,3 +91,14 @@ def test_bad_arguments():
         WaveUNet(spatial_dims=4)
     with pytest.raises(ValueError, match="expects"):
         WaveUNet(spatial_dims=3)(torch.randn(1, 1, 16, 16))
+
+
+@pytest.mark.parametrize("act", ["relu", "leakyrelu", "prelu"])
+def test_activations(act):
+    net = WaveUNet(spatial_dims=3, channels=(2, 4, 4, 8), bottleneck=8, act=act)
+    y = net(torch.randn(2, 1, 16, 16, 16))
+    assert y.shape == (2, 2, 16, 16, 16)
+    kinds = {type(m).__name__ for m in net.modules()}
+    assert {"relu": "ReLU", "leakyrelu": "LeakyReLU", "prelu": "PReLU"}[act] in kinds
+    with pytest.raises(ValueError, match="act"):
+        WaveUNet(act="tanh")

@@ -87,3 +87,21 @@ def test_shipped_weights_segment_a_held_out_synthetic_stack():
     otsu = voxel_metrics(s.stack > threshold_otsu(s.stack), s.mask)["dice"]
     assert dice > 0.6 and dice > otsu + 0.1, (dice, otsu)
     assert neuron_distance(s.swc, r.swc)["esa"] < 3.0
+
+
+def test_calibrate_threshold_picks_the_best_dice(rng):
+    from medwave.neuron.train import calibrate_threshold
+
+    # a voxel-wise model whose probability is 0.3 on foreground and 0.1 on background:
+    # any threshold in (0.1, 0.3) is perfect, 0.5 finds nothing
+    x = np.zeros((16, 32, 32), np.float32)
+    lab = rng.random(x.shape) < 0.05
+    x[lab] = 1.0
+
+    class M(torch.nn.Module):
+        def forward(self, t):
+            p = 0.1 + 0.2 * (t > 0.5).float()
+            return torch.cat([torch.log(1 - p), torch.log(p)], dim=1)
+
+    thr, dice = calibrate_threshold(M(), [(x, lab)], cube=(16, 32, 32))
+    assert 0.1 <= thr < 0.3 and dice == pytest.approx(1.0)

@@ -78,3 +78,11 @@ def test_empty_mask():
     assert len(trace_mask(np.zeros((4, 4, 4), bool))) == 0
     with pytest.raises(ValueError, match="3D"):
         trace_mask(np.zeros((4, 4), bool))
+
+
+def test_short_trees_dropped():
+    m = np.zeros((8, 40, 40), bool)
+    m[3:5, 5:7, 2:30] = True  # a 28-voxel fibre
+    m[3:6, 30:33, 10:14] = True  # a 4-voxel-long blob (debris)
+    assert trace_mask(m, min_tree_length=8.0).n_trees() == 1
+    assert trace_mask(m, min_tree_length=0.0, min_component=1).n_trees() == 2
