@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose another -o.")
     check_output_path(out / "summary.json", overwrite=args.overwrite, inputs=[image])
+    n = len(args.report)
+    prefixes = ["gaze"] if n == 1 else [f"gaze_{i + 1:02d}" for i in range(n)]
+    for prefix in prefixes:  # every output checked before any work is done
+        for suffix in ("points.csv", "heatmap.npy", "heatmap.png", "overlay.png"):
+            check_output_path(out / f"{prefix}_{suffix}", overwrite=args.overwrite, inputs=[image])
     results = predict_gaze(image, list(args.report), weights=args.weights, k=args.k, device=args.device)
-    files = []
-    for i, res in enumerate(results):
-        prefix = "gaze" if len(results) == 1 else f"gaze_{i + 1:02d}"
-        files.append(res.save(out, prefix=prefix, overwrite=args.overwrite))
+    files = [res.save(out, prefix=prefix, overwrite=args.overwrite) for res, prefix in zip(results, prefixes)]
     save_summary(out / "summary.json", results, files)
     for res, f in zip(results, files):
         print(f"{res.sentence!r}: {len(res.points)} points -> {f['points']}, {f['overlay']}")

@@ -8,7 +8,7 @@ __all__ = ["register", "run"]
 
 EXAMPLE = """example:
   medwave train-gaze --synthetic 20000 --steps 1500 -o runs/gem          # medwave's synthetic set
-  medwave train-gaze --datalist data_manifests/my_reflacx.json -o runs/gem --steps 5000
+  medwave train-gaze --datalist gaze_reflacx/datalist.json -o runs/gem --steps 5000   # see medwave.gaze.datasets
   medwave train-gaze --synthetic 20000 --steps 1500 -o runs/gem --resume  # continue after an interruption
   medwave train-gaze --synthetic 20000 -o runs/gem_notext --no-text       # image-only ablation
 
@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=128, help="model input side (default 128)")
     p.add_argument("-k", type=int, default=8, help="gaze points per sentence (default 8)")
+    p.add_argument("--val-size", type=int, default=128, help="held-out synthetic samples (with --synthetic; default 128)")
     p.add_argument("--no-text", action="store_true", help="image-only ablation (use_text=False)")
     p.add_argument("--no-matching", action="store_true", help="no behaviour matching (use_matching=False)")
     p.add_argument("--checkpoint-every", type=int, default=100)
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
         image_size=args.image_size,
+        val_size=args.val_size,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,

@@ -22,7 +22,7 @@ import torch
 
 from medwave.utils import atomic_write_bytes, check_output_path
 
-__all__ = ["GazeResult", "predict_gaze", "default_weights_path", "load_gem", "render_overlay"]
+__all__ = ["GazeResult", "predict_gaze", "default_weights_path", "load_gem", "render_overlay", "save_summary"]
 
 PathLike = Union[str, os.PathLike]
 ImageLike = Union[PathLike, np.ndarray, torch.Tensor]
@@ -236,8 +236,7 @@ def predict_gaze(
 def save_summary(path: PathLike, results: Sequence[GazeResult], files: Sequence[dict[str, Path]]) -> Path:
     """Write a JSON summary (sentences, points, written files) atomically."""
     payload = [
-        {"sentence": r.sentence, "points": r.points.round(3).tolist(), "files": {k: str(v) for k, v in f.items()}, **{
-            k: v for k, v in r.meta.items()}}
+        {"sentence": r.sentence, "points": r.points.round(3).tolist(), "files": {k: str(v) for k, v in f.items()}, **r.meta}
         for r, f in zip(results, files)
     ]
     return atomic_write_bytes(path, json.dumps(payload, indent=1).encode("utf-8"))

@@ -41,10 +41,9 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     """
     from pydicom.data import get_testdata_file
 
-    from medwave.gaze.api import predict_gaze, save_summary
+    from medwave.gaze.api import load_gem, predict_gaze, save_summary
     from medwave.gaze.metrics import mean_point_distance
     from medwave.gaze.synthetic import make_synthetic_gaze
-    from medwave.gaze.api import load_gem
     from medwave.gaze.training import collate
     from medwave.utils import progress_bar
 
@@ -61,7 +60,7 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     net = load_gem(weights)
     size = int(getattr(net, "checkpoint_meta", {}).get("image_size", 128))
     test = make_synthetic_gaze(n_eval, seed=424242, image_size=size)
-    train = make_synthetic_gaze(512, seed=0, image_size=size)
+    train = make_synthetic_gaze(256, seed=0, image_size=size)  # the shipped weights' training seed
     centre = np.mean([train[i]["points"].numpy() for i in range(len(train))], axis=0)
     d_gem, d_centre = [], []
     with torch.no_grad():

@@ -10,7 +10,7 @@ Example:
     >>> tok = WordTokenizer(["left", "lung", "base"], n_hash=8, max_len=6)
     >>> ids, mask = tok(["Left lung base.", "zebra"])
     >>> ids.tolist(), mask.tolist()
-    ([[1, 2, 3, 0, 0, 0], [9, 0, 0, 0, 0, 0]], [[True, True, True, False, False, False], [True, False, False, False, False, False]])
+    ([[1, 2, 3], [10, 0, 0]], [[True, True, True], [True, False, False]])
 """
 
 from __future__ import annotations
