@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Generator, Optional
 
-from magicgui.widgets import Container, Label, PushButton
+from magicgui.widgets import Container, PushButton, TextEdit
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-__all__ = ["WorkerWidget", "layer_transform_kwargs"]
+__all__ = ["WorkerWidget", "layer_transform_kwargs", "read_only_text"]
+
+
+def read_only_text(height: int = 56) -> TextEdit:
+    """A read-only, wrapping text box for status lines and results (grows neither the dock nor the layout)."""
+    box = TextEdit(value="")
+    box.native.setReadOnly(True)
+    box.native.setMaximumHeight(height)
+    box.native.setFrameStyle(0)
+    box.native.setStyleSheet("background: transparent;")
+    return box
 
 
 def layer_transform_kwargs(layer: Any) -> dict[str, Any]:
@@ -45,8 +55,7 @@ class WorkerWidget(Container):
         self.last_error: Optional[BaseException] = None
         self._cancel_btn = PushButton(text="Cancel", enabled=False)
         self._cancel_btn.changed.connect(self.cancel)
-        self._status = Label(value="")
-        self._status.native.setWordWrap(True)
+        self._status = read_only_text(height=56)
 
     def _finish_layout(self) -> None:
         self.extend([self._cancel_btn, self._status])

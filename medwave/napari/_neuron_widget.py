@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSlider, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSlider, FloatSpinBox, PushButton, SpinBox
 
-from medwave.napari._common import WorkerWidget, layer_transform_kwargs
+from medwave.napari._common import WorkerWidget, layer_transform_kwargs, read_only_text
 from medwave.napari._swc import swc_to_layer_data
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +47,7 @@ class NeuronWidget(WorkerWidget):
 
         super().__init__(napari_viewer, labels=True)
         self._img_cls = Image
-        self.image = ComboBox(label="stack", choices=self._images, nullable=False)
+        self.image = ComboBox(label="stack", choices=self._image_choices, nullable=False)
         self.weights = FileEdit(label="weights", mode="r", filter="*.pt", value="",
                                 tooltip="A model.pt from `medwave train-neurons`; empty: the shipped model.")
         #: For scripts and tests: a ``torch.nn.Module`` used instead of the weights file when set.
@@ -62,8 +62,7 @@ class NeuronWidget(WorkerWidget):
         self.show_cubes.changed.connect(self._toggle_cubes)
         self.run_btn = PushButton(text="Segment")
         self.run_btn.changed.connect(self.run)
-        self.summary = Label(value="")
-        self.summary.native.setWordWrap(True)
+        self.summary = read_only_text(height=110)
         self.result: Optional[Any] = None
         self.extend([self.image, self.weights, self.cube_z, self.cube_y, self.cube_x, self.overlap, self.threshold, self.trace,
                      self.show_cubes, self.run_btn])
@@ -72,7 +71,7 @@ class NeuronWidget(WorkerWidget):
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(lambda *_: self.image.reset_choices())
 
-    def _images(self, *_: Any) -> list:
+    def _image_choices(self, *_: Any) -> list:
         return [(l.name, l) for l in self.viewer.layers if isinstance(l, self._img_cls) and l.data.ndim == 3
                 and not l.rgb]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, PushButton, SpinBox
 
 from medwave.napari import _registration as views
-from medwave.napari._common import WorkerWidget, layer_transform_kwargs
+from medwave.napari._common import WorkerWidget, layer_transform_kwargs, read_only_text
 from medwave.napari._layers import layer_to_image
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,10 +52,10 @@ class RegisterWidget(WorkerWidget):
 
         super().__init__(napari_viewer, labels=True)
         self._img_cls, self._lab_cls = Image, Labels
-        self.fixed = ComboBox(label="fixed", choices=self._images, nullable=False)
-        self.moving = ComboBox(label="moving", choices=self._images, nullable=False)
-        self.fixed_labels = ComboBox(label="fixed labels", choices=self._labels, nullable=True, value=None)
-        self.moving_labels = ComboBox(label="moving labels", choices=self._labels, nullable=True, value=None)
+        self.fixed = ComboBox(label="fixed", choices=self._image_choices, nullable=False)
+        self.moving = ComboBox(label="moving", choices=self._image_choices, nullable=False)
+        self.fixed_labels = ComboBox(label="fixed labels", choices=self._label_choices, nullable=True, value=None)
+        self.moving_labels = ComboBox(label="moving labels", choices=self._label_choices, nullable=True, value=None)
         self.method = ComboBox(
             label="method",
             choices=["instance optimisation", "shipped WiNet", "WiNet + optimisation"],
@@ -69,8 +69,7 @@ class RegisterWidget(WorkerWidget):
         self.tile = SpinBox(label="checkerboard tile", value=12, min=2, max=128)
         self.run_btn = PushButton(text="Register")
         self.run_btn.changed.connect(self.run)
-        self.metrics_label = Label(value="")
-        self.metrics_label.native.setWordWrap(True)
+        self.metrics_label = read_only_text(height=110)
         self.result: Optional[Any] = None
         self.extend([
             self.fixed, self.moving, self.fixed_labels, self.moving_labels, self.method, self.iterations,
@@ -82,16 +81,16 @@ class RegisterWidget(WorkerWidget):
             ev.connect(self._refresh)
         self._refresh()
 
-    def _images(self, *_: Any) -> list:
+    def _image_choices(self, *_: Any) -> list:
         return [(l.name, l) for l in self.viewer.layers if isinstance(l, self._img_cls) and l.data.ndim == 3]
 
-    def _labels(self, *_: Any) -> list:
+    def _label_choices(self, *_: Any) -> list:
         return [(l.name, l) for l in self.viewer.layers if isinstance(l, self._lab_cls) and l.data.ndim == 3]
 
     def _refresh(self, *_: Any) -> None:
         for w in (self.fixed, self.moving, self.fixed_labels, self.moving_labels):
             w.reset_choices()
-        imgs = self._images()
+        imgs = self._image_choices()
         if len(imgs) >= 2 and self.fixed.value is self.moving.value:
             self.fixed.value, self.moving.value = imgs[0][1], imgs[1][1]
 
@@ -158,9 +157,9 @@ class RegisterWidget(WorkerWidget):
         add = v.add_image
         add(np.asarray(res.warped.array), name=f"{moving_name} warped", colormap="magenta", blending="additive",
             metadata={**base_meta, **meta_common}, **fixed_kw)
-        add(extras["before"], name="checkerboard before", colormap="gray", visible=False,
+        add(extras["before"], name="checkerboard before", colormap="gray", visible=False, contrast_limits=(0.0, 1.0),
             metadata=dict(meta_common), **fixed_kw)
-        add(extras["after"], name="checkerboard after", colormap="gray", visible=False,
+        add(extras["after"], name="checkerboard after", colormap="gray", visible=False, contrast_limits=(0.0, 1.0),
             metadata=dict(meta_common), **fixed_kw)
         add(np.asarray(res.jacdet.array), name="Jacobian determinant", colormap="bwr", contrast_limits=(0.0, 2.0),
             opacity=0.6, visible=False, metadata={**base_meta, **meta_common}, **fixed_kw)

@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
         reason="no X display (DISPLAY unset): napari needs one for OpenGL; run under `xvfb-run -a` as `make test` does"
     )
     for item in items:
-        if "napari" in item.keywords:
+        if item.get_closest_marker("napari") is not None:
             item.add_marker(skip)
 
 

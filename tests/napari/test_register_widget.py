@@ -59,8 +59,11 @@ def test_register_mni_pair_shows_warped_jacobian_grid_checkerboards_and_metrics(
     viewer.layers["checkerboard after"].visible = True
     viewer.layers["checkerboard after"].blending = "translucent"
     grid.visible = True
+    viewer.layers.selection.active = viewer.layers["checkerboard after"]
     viewer.dims.ndisplay = 2
-    viewer.dims.order = (2, 0, 1)  # axial view of the (X, Y, Z) volume
+    viewer.dims.order = (2, 1, 0)  # axial view of the (X, Y, Z) volume: rows = Y (anterior up), cols = X
+    viewer.camera.orientation2d = ("up", "right")
+    grid.opacity = 0.35
     viewer.dims.set_point(2, float(fixed.translate[2] + fixed.scale[2] * 50))
     viewer.reset_view()
     screenshot(viewer, "register")
