@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch

@@ -93,12 +93,16 @@ def estimate_noise_sigma(finest_diagonal: torch.Tensor) -> torch.Tensor:
 
 def _to_tensor(x) -> tuple[torch.Tensor, bool]:
     if isinstance(x, torch.Tensor):
-        return x, False
+        return (x.as_tensor() if hasattr(x, "as_tensor") else x), False
     return torch.as_tensor(np.ascontiguousarray(np.asarray(x))), True
 
 
 def wavelet_thresholds(
-    details: torch.Tensor, sigma: torch.Tensor, method: DenoiseMethod, n_voxels: int
+    details: torch.Tensor,
+    sigma: torch.Tensor,
+    method: DenoiseMethod,
+    n_voxels: int,
+    norms: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Thresholds for the detail bands of one level.
 
@@ -107,6 +111,7 @@ def wavelet_thresholds(
         sigma: ``(N,)`` noise standard deviation.
         method: ``"BayesShrink"`` (one threshold per band) or ``"VisuShrink"`` (universal).
         n_voxels: Voxels per image (for VisuShrink).
+        norms: Precomputed ``(N, G)`` L2 norms of the bands (saves a pass over them).
 
     Returns:
         ``(N, G)`` thresholds in ``details``' dtype.
@@ -117,9 +122,11 @@ def wavelet_thresholds(
         t = sigma * float(np.sqrt(2.0 * np.log(n_voxels)))
         return t[:, None].expand(n, g).to(details.dtype)
     var = sigma**2
-    flat = details.reshape(n, g, -1)
+    count = details[0, 0].numel()
+    if norms is None:
+        norms = torch.linalg.vector_norm(details.reshape(n, g, -1), ord=2, dim=-1)
     # Zero-mean details: mean(d^2) = var(d). One pass, pairwise float accumulation.
-    dvar = torch.linalg.vector_norm(flat, ord=2, dim=-1).double().pow(2) / flat.shape[-1]
+    dvar = norms.double().pow(2) / count
     eps = float(torch.finfo(details.dtype).eps)
     t = var[:, None] / torch.sqrt(torch.clamp(dvar - var[:, None], min=eps))
     return t.to(details.dtype)
@@ -200,11 +207,6 @@ def denoise_volume(
     if min(spatial) < 1:
         raise ValueError(f"Cannot denoise an empty image of shape {tuple(t.shape)}.")
     flat = t.reshape((-1,) + spatial).to(work_dtype)
-    if not bool(torch.isfinite(flat.sum())) and not bool(torch.isfinite(flat).all()):
-        bad = int((~torch.isfinite(flat)).sum())
-        raise ValueError(
-            f"The image has {bad} NaN/Inf voxel(s); replace them first (numpy.nan_to_num) and denoise again."
-        )
     n_img = flat.shape[0]
     fb = get_filter_bank(wavelet)
     max_level = dwt_max_level(spatial, fb)
@@ -227,13 +229,22 @@ def denoise_volume(
     with torch.no_grad():
         # Analysis: keep each level's packed coefficients; the approximation of level k feeds k+1.
         packs: list[torch.Tensor] = []
-        shapes: list[tuple[int, ...]] = []
         a = flat
         for _ in range(levels):
-            shapes.append(tuple(a.shape[1:]))
             p = dwt_packed(a, fb, mode=wavelet_mode, spatial_dims=d, check_finite=False)  # (N, 2**d, *coarse)
             packs.append(p)
             a = p[:, 0]
+        # NaN/Inf voxels: the transform is invertible, so each reaches some level-1 coefficient and
+        # makes that band's norm non-finite. Checking the norms (needed anyway) spares a pass over
+        # the input; the exact count is only computed when something is wrong.
+        level1_norms = torch.linalg.vector_norm(packs[0].reshape(n_img, 2**d, -1), ord=2, dim=-1)
+        if not bool(torch.isfinite(level1_norms).all()):
+            bad = int((~torch.isfinite(flat)).sum())
+            if bad:
+                raise ValueError(
+                    f"The image has {bad} NaN/Inf voxel(s); replace them first (numpy.nan_to_num) and denoise again."
+                )
+            level1_norms = torch.linalg.vector_norm(packs[0].reshape(n_img, 2**d, -1).double(), ord=2, dim=-1)
         if sigma is None:
             sig = estimate_noise_sigma(packs[0][:, -1])
         else:
@@ -245,9 +256,9 @@ def denoise_volume(
             if bool((sig < 0).any()) or not bool(torch.isfinite(sig).all()):
                 raise ValueError(f"sigma must be finite and >= 0, got {sig.tolist()}.")
         n_vox = int(np.prod(spatial))
-        for p in packs:
+        for k, p in enumerate(packs):
             det = p[:, 1:]
-            _shrink_(det, wavelet_thresholds(det, sig, method, n_vox), mode)
+            _shrink_(det, wavelet_thresholds(det, sig, method, n_vox, norms=level1_norms[:, 1:] if k == 0 else None), mode)
         # Synthesis, coarsest first; the reconstruction may be one sample longer than the next
         # level's coefficients (pywt.waverecn crops it the same way).
         rec = packs[-1][:, 0]
@@ -264,4 +275,8 @@ def denoise_volume(
         out = out.cpu().numpy()
     elif isinstance(x, torch.Tensor) and out.device != x.device:
         out = out.to(x.device)
+    if hasattr(x, "copy_meta_from"):  # a MONAI MetaTensor: computed on the plain tensor, meta kept
+        from monai.data import MetaTensor
+
+        out = MetaTensor(out).copy_meta_from(x)
     return (out, sig) if return_sigma else out

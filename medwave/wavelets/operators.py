@@ -214,27 +214,42 @@ def _matmul_along(A: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.movedim(torch.matmul(A, torch.movedim(x, dim, -2)), -2, dim)
 
 
-def _apply_block(blk: Block, x: torch.Tensor, out: torch.Tensor, dim: int, accumulate: bool) -> None:
-    """``out (=|+=) blk @ x`` along ``dim``; ``out`` may be a strided view."""
+def _apply_block(
+    blk: Block,
+    x: torch.Tensor,
+    out: torch.Tensor,
+    dim: int,
+    accumulate: bool,
+    rows: Optional[tuple[int, int]] = None,
+) -> None:
+    """``out (=|+=) (blk @ x)[rows]`` along ``dim``; ``out`` may be a strided view.
+
+    ``rows=(r0, r1)`` computes only output rows ``r0..r1-1`` (``out`` then has ``r1 - r0`` rows);
+    ``x`` is always the whole input along ``dim``.
+    """
+    r0, r1 = rows if rows is not None else (0, blk.n_out)
     if blk.dense:
-        y = _matmul_along(blk.tensor((0, blk.n_out), (0, blk.n_in), x.dtype, x.device), x, dim)
+        cols = (0, blk.n_in)
+        y = _matmul_along(blk.tensor((r0, r1), cols, x.dtype, x.device), x, dim)
         if accumulate:
             out.add_(y)
         else:
             out.copy_(y)
         return
-    P, S, m0, m1 = blk.P, blk.S, blk.m0, blk.m1
-    count = m1 - m0
-    interior = out.narrow(dim, P * m0, P * count)
-    if P > 1:
-        interior = interior.unflatten(dim, (count, P))
+    P, S = blk.P, blk.S
     for p in range(P):
-        o = interior.select(dim + 1, p) if P > 1 else interior
+        # interior rows n = P*m + p with r0 <= n < r1 and m0 <= m < m1
+        m_lo = max(blk.m0, -((p - r0) // P))
+        m_hi = min(blk.m1, -((p - r1) // P))
+        if m_hi <= m_lo:
+            continue
+        count = m_hi - m_lo
+        o = _strided(out, dim, P * m_lo + p - r0, count, P)
         first = not accumulate
         for t, tap in enumerate(blk.taps[p]):
             if tap == 0.0:
                 continue
-            xs = _strided(x, dim, S * m0 + blk.offs[p] + t, count, S)
+            xs = _strided(x, dim, S * m_lo + blk.offs[p] + t, count, S)
             if first:
                 torch.mul(xs, tap, out=o)
                 first = False
@@ -242,27 +257,39 @@ def _apply_block(blk: Block, x: torch.Tensor, out: torch.Tensor, dim: int, accum
                 o.add_(xs, alpha=tap)
         if first:
             o.zero_()
-    for r0, r1, c0, c1 in blk.edges:
-        o = out.narrow(dim, r0, r1 - r0)
+    for e0, e1, c0, c1 in blk.edges:
+        a, b = max(e0, r0), min(e1, r1)
+        if b <= a:
+            continue
+        o = out.narrow(dim, a - r0, b - a)
         if c1 <= c0:
             if not accumulate:
                 o.zero_()
             continue
-        y = _matmul_along(blk.tensor((r0, r1), (c0, c1), x.dtype, x.device), x.narrow(dim, c0, c1 - c0), dim)
+        y = _matmul_along(blk.tensor((a, b), (c0, c1), x.dtype, x.device), x.narrow(dim, c0, c1 - c0), dim)
         if accumulate:
             o.add_(y)
         else:
             o.copy_(y)
 
 
-def apply_axis_op(op: AxisOp, inputs: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor], dim: int) -> None:
-    """Apply ``op`` along ``dim``: ``outputs[o] = sum_i op.blocks[o][i] @ inputs[i]`` (in place)."""
+def apply_axis_op(
+    op: AxisOp,
+    inputs: Sequence[torch.Tensor],
+    outputs: Sequence[torch.Tensor],
+    dim: int,
+    rows: Optional[tuple[int, int]] = None,
+) -> None:
+    """Apply ``op`` along ``dim``: ``outputs[o] = sum_i op.blocks[o][i] @ inputs[i]`` (in place).
+
+    ``rows=(r0, r1)`` restricts the computation to those output rows (``outputs`` hold only them).
+    """
     for o, row in enumerate(op.blocks):
         written = False
         for i, blk in enumerate(row):
             if blk is None:
                 continue
-            _apply_block(blk, inputs[i], outputs[o], dim, accumulate=written)
+            _apply_block(blk, inputs[i], outputs[o], dim, accumulate=written, rows=rows)
             written = True
         if not written:
             outputs[o].zero_()

@@ -120,6 +120,14 @@ def test_errors(rng):
     bad[3, 3] = np.nan
     with pytest.raises(ValueError, match="1 NaN/Inf"):
         denoise_volume(bad)
+    for wavelet in ("db1", "db2", "bior2.2"):  # every voxel reaches a coefficient, corners included
+        for pos in ((0, 0, 0), (16, 17, 14), (8, 9, 7)):
+            vol = rng.standard_normal((17, 18, 15)).astype(np.float32)
+            vol[pos] = np.inf
+            with pytest.raises(ValueError, match="1 NaN/Inf"):
+                denoise_volume(vol, wavelet=wavelet)
+    huge = np.full((16, 16), 1e30, np.float32)  # norms overflow float32 but the data is finite
+    assert np.all(np.isfinite(denoise_volume(huge)))
     with pytest.raises(ValueError, match="one value or one per image"):
         denoise_volume(np.stack([x, x, x]), spatial_dims=2, sigma=[0.1, 0.2])
 
@@ -129,3 +137,14 @@ def test_estimate_noise_sigma_batch():
     s = estimate_noise_sigma(band)
     assert s[0].item() == pytest.approx(2.0 / 0.6744897501960817)
     assert s[1].item() == 0.0
+
+
+def test_metatensor_keeps_meta(rng):
+    from monai.data import MetaTensor
+
+    x = rng.standard_normal((1, 16, 18, 20)).astype(np.float32)
+    aff = torch.diag(torch.tensor([2.0, 3.0, 4.0, 1.0], dtype=torch.float64))
+    out = denoise_volume(MetaTensor(torch.from_numpy(x), affine=aff), spatial_dims=3)
+    assert isinstance(out, MetaTensor)
+    np.testing.assert_allclose(out.affine.numpy(), aff.numpy())
+    np.testing.assert_allclose(out.as_tensor().numpy(), denoise_volume(x, spatial_dims=3), atol=1e-6)

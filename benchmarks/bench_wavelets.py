@@ -1,0 +1,159 @@
+"""Benchmark: one-level 3D DWT/IDWT of a 1x1x160x192x224 float32 volume on 2 CPU threads.
+
+medwave against ptwt (wavedec3/waverec3, level 1), PyWavelets (dwtn/idwtn) and a plain memory copy of
+the volume (the floor), all in this process, contenders interleaved round by round so that load on
+the machine hits them alike. Prints a table with ratios and exits 1 when a target of issue #2 is missed:
+
+* haar forward within 3x the copy time and >= 3x faster than ptwt;
+* db2 and bior2.2 forward and inverse >= 2x faster than both ptwt and PyWavelets;
+* forward + inverse + backward for haar, db2, bior2.2 >= 4x faster than ptwt;
+* peak extra memory of a forward <= 2x the input size (measured in a fresh subprocess, ru_maxrss).
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_wavelets.py [--repeats 7] [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import pywt
+import torch
+
+from medwave.wavelets import dwt_packed, idwt_packed
+
+SHAPE = (160, 192, 224)
+WAVELETS = ("haar", "db2", "bior2.2")
+MODE = "symmetric"
+
+
+def _interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best-of-``repeats`` wall time in ms, running every contender once per round."""
+    for f in fns.values():
+        f()
+    best = {k: float("inf") for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            best[k] = min(best[k], (time.perf_counter() - t0) * 1e3)
+    return best
+
+
+def _memory_probe(wavelet: str) -> float:
+    """Peak extra RSS of one forward, in units of the input size (fresh interpreter)."""
+    code = f"""
+import resource, torch, json
+from medwave.wavelets.functional import _analysis_ops
+from medwave.wavelets.filters import get_filter_bank
+from medwave.wavelets import dwt_packed
+torch.set_num_threads(2)
+x = torch.randn(1, 1, *{SHAPE!r})
+_analysis_ops(get_filter_bank({wavelet!r}), x.shape[2:], {MODE!r})  # build operator caches only
+dwt_packed(torch.randn(1, 1, 8, 8, 8), {wavelet!r}, mode={MODE!r})  # warm code paths on a tiny input
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+y = dwt_packed(x, {wavelet!r}, mode={MODE!r})
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps((after - before) * 1024 / (x.numel() * x.element_size())))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import ptwt  # anchor
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn((1, 1) + SHAPE, generator=gen)
+    xn = x[0, 0].numpy()
+    rows = []
+    failures = []
+    copy_ms = _interleaved({"copy": lambda: x.clone()}, args.repeats * 2)["copy"]
+    rows.append(("copy (floor)", "-", copy_ms, None, None))
+    for w in WAVELETS:
+        c_mw = dwt_packed(x, w, mode=MODE)
+        c_pt = ptwt.wavedec3(x[0], w, mode=MODE, level=1)
+        c_pw = pywt.dwtn(xn, w, mode=MODE)
+        # sanity: the three agree on the approximation band
+        assert np.allclose(c_mw[0, 0, 0].numpy(), c_pw["aaa"], atol=1e-4)
+        fwd = _interleaved(
+            {
+                "medwave": lambda: dwt_packed(x, w, mode=MODE, check_finite=False),
+                "ptwt": lambda: ptwt.wavedec3(x[0], w, mode=MODE, level=1),
+                "pywt": lambda: pywt.dwtn(xn, w, mode=MODE),
+            },
+            args.repeats,
+        )
+        inv = _interleaved(
+            {
+                "medwave": lambda: idwt_packed(c_mw, w, mode=MODE),
+                "ptwt": lambda: ptwt.waverec3(c_pt, w),
+                "pywt": lambda: pywt.idwtn(c_pw, w, mode=MODE),
+            },
+            args.repeats,
+        )
+
+        xg = x.clone().requires_grad_()
+
+        def mw_all() -> None:
+            xg.grad = None
+            idwt_packed(dwt_packed(xg, w, mode=MODE, check_finite=False), w, mode=MODE).sum().backward()
+
+        xg2 = x[0].clone().requires_grad_()
+
+        def pt_all() -> None:
+            xg2.grad = None
+            ptwt.waverec3(ptwt.wavedec3(xg2, w, mode=MODE, level=1), w).sum().backward()
+
+        allr = _interleaved({"medwave": mw_all, "ptwt": pt_all}, max(3, args.repeats // 2))
+        for name, res in (("forward", fwd), ("inverse", inv), ("fwd+inv+backward", allr)):
+            rows.append(
+                (f"{w} {name}", "", res["medwave"], res["ptwt"] / res["medwave"], res.get("pywt", float("nan")) / res["medwave"])
+            )
+        if w == "haar":
+            if fwd["medwave"] > 3 * copy_ms:
+                failures.append(f"haar forward {fwd['medwave']:.1f} ms > 3x copy ({3 * copy_ms:.1f} ms)")
+            if fwd["ptwt"] / fwd["medwave"] < 3:
+                failures.append(f"haar forward only {fwd['ptwt'] / fwd['medwave']:.2f}x faster than ptwt (< 3x)")
+        else:
+            for name, res in (("forward", fwd), ("inverse", inv)):
+                for anchor in ("ptwt", "pywt"):
+                    if res[anchor] / res["medwave"] < 2:
+                        failures.append(f"{w} {name} only {res[anchor] / res['medwave']:.2f}x faster than {anchor} (< 2x)")
+        if allr["ptwt"] / allr["medwave"] < 4:
+            failures.append(f"{w} fwd+inv+backward only {allr['ptwt'] / allr['medwave']:.2f}x faster than ptwt (< 4x)")
+
+    mem = {w: _memory_probe(w) for w in WAVELETS}
+    for w, m in mem.items():
+        if m > 2.0:
+            failures.append(f"{w} forward peak extra memory {m:.2f}x the input (> 2x)")
+
+    print(f"\n1x1x{'x'.join(map(str, SHAPE))} float32, {args.threads} torch threads, mode={MODE}, best of {args.repeats}")
+    print(f"torch {torch.__version__}, ptwt {getattr(ptwt, '__version__', '?')}, pywt {pywt.__version__}, load avg {os.getloadavg()[0]:.1f}")
+    print(f"{'case':<28}{'medwave ms':>12}{'ptwt/medwave':>14}{'pywt/medwave':>14}")
+    for name, _, ms, r_pt, r_pw in rows:
+        rp = "" if r_pt is None else f"{r_pt:.2f}x"
+        rw = "" if r_pw is None or r_pw != r_pw else f"{r_pw:.2f}x"
+        print(f"{name:<28}{ms:>12.1f}{rp:>14}{rw:>14}")
+    print(f"haar forward / copy: {[r for r in rows if r[0] == 'haar forward'][0][2] / copy_ms:.2f}x (target <= 3x)")
+    print("peak extra memory of a forward (x input size): " + ", ".join(f"{w} {m:.2f}" for w, m in mem.items()))
+    if failures:
+        print("\nMISSED TARGETS:\n  " + "\n  ".join(failures))
+        return 1
+    print("\nall targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
