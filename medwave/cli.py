@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medwave",
         description="medwave: exact, fast, differentiable wavelets for medical and volumetric imaging.",
-        epilog="Example: medwave wavelet-demo -o demo_output/wavelets   (see `medwave COMMAND --help`)",
+        epilog="Example: medwave demo -o demo_output   (see `medwave COMMAND --help`)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"medwave {__version__}")

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Literal
 
 import torch
@@ -52,7 +54,14 @@ class RegistrationLoss(nn.Module):
     def forward(self, warped: torch.Tensor, fixed: torch.Tensor, field: torch.Tensor):
         """Return ``(total, {"similarity": ..., "smoothness": ...})``."""
         s = self.sim(warped, fixed)
-        r = self.reg(field) if self.smoothness > 0 else field.new_zeros(())
+        if self.smoothness > 0:
+            with warnings.catch_warnings():
+                # MONAI's spatial_gradient indexes with a list of slices; torch warns on every call
+                # (the result is the same). Silenced here so training logs stay readable.
+                warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing")
+                r = self.reg(field)
+        else:
+            r = field.new_zeros(())
         return s + self.smoothness * r, {"similarity": s.detach(), "smoothness": r.detach()}
 
 
