@@ -7,7 +7,7 @@ the machine hits them alike. Prints a table with ratios and exits 1 when a targe
 * haar forward within 3x the copy time and >= 3x faster than ptwt;
 * db2 and bior2.2 forward and inverse >= 2x faster than both ptwt and PyWavelets;
 * forward + inverse + backward for haar, db2, bior2.2 >= 4x faster than ptwt;
-* peak extra memory of a forward <= 2x the input size (measured in a fresh subprocess, ru_maxrss).
+* peak extra memory of a forward <= 2x the input size (measured in a fresh subprocess by sampling its RSS).
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_wavelets.py [--repeats 7] [--threads 2]``.
 """
@@ -47,20 +47,33 @@ def _interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str
 
 
 def _memory_probe(wavelet: str) -> float:
-    """Peak extra RSS of one forward, in units of the input size (fresh interpreter)."""
+    """Peak extra RSS of one forward, in units of the input size (fresh interpreter).
+
+    A sampling thread reads the current RSS (/proc/self/statm) every 0.2 ms while the forward runs; the
+    peak minus the RSS just before is the forward's extra memory (its output included). ``ru_maxrss`` is
+    not used: it is a high-water mark that the import of torch already sets above a forward's peak.
+    """
     code = f"""
-import resource, torch, json
-from medwave.wavelets.functional import _analysis_ops
-from medwave.wavelets.filters import get_filter_bank
+import json, os, threading, time, torch
 from medwave.wavelets import dwt_packed
 torch.set_num_threads(2)
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
 x = torch.randn(1, 1, *{SHAPE!r})
-_analysis_ops(get_filter_bank({wavelet!r}), x.shape[2:], {MODE!r})  # build operator caches only
-dwt_packed(torch.randn(1, 1, 8, 8, 8), {wavelet!r}, mode={MODE!r})  # warm code paths on a tiny input
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+dwt_packed(x, {wavelet!r}, mode={MODE!r})  # warm: operator caches and code paths
+import gc; gc.collect()
+peak, stop = [0], [False]
+def sample():
+    while not stop[0]:
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.0002)
+base = rss()
+t = threading.Thread(target=sample); t.start()
 y = dwt_packed(x, {wavelet!r}, mode={MODE!r})
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps((after - before) * 1024 / (x.numel() * x.element_size())))
+peak[0] = max(peak[0], rss()); stop[0] = True; t.join()
+print(json.dumps((peak[0] - base) / (x.numel() * x.element_size())))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1]))
