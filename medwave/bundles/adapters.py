@@ -1,0 +1,160 @@
+"""Glue used by the bundle configs: weight loading, single-tensor network views, file-to-file pipelines.
+
+The configs build the medwave networks themselves (``_target_: medwave.networks...``); the helpers here
+only load the shipped checkpoints into them, give MONAI's ``verify_net_in_out`` a one-tensor forward
+(it calls ``net(torch.rand(1, C, *spatial))``), and run the package API on a file given on the command
+line. Nothing here re-implements a pipeline: registration is :func:`medwave.register`, neurons
+:func:`medwave.segment_neurons`, gaze :func:`medwave.predict_gaze`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["load_weights", "PairToDDF", "GEMPoints", "run_registration", "run_neurons", "run_gaze"]
+
+PathLike = Union[str, os.PathLike]
+
+
+def load_weights(network: nn.Module, path: PathLike) -> nn.Module:
+    """Load a medwave checkpoint's weights into ``network`` (strictly) and return it in eval mode.
+
+    Understands the three shipped formats: WiNet / neuron checkpoints (``state_dict``) and GEM
+    checkpoints (``model``). The neuron checkpoint's calibrated ``threshold`` is kept as
+    ``network.medwave_threshold`` (what :func:`medwave.segment_neurons` uses with ``threshold=None``).
+
+    Raises:
+        FileNotFoundError: The checkpoint does not exist.
+        ValueError: The file holds no state dict.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such checkpoint; reinstall medwave or point the bundle's "
+                                "'weights_path' at your own file.")
+    ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    state = None
+    if isinstance(ckpt, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(ckpt.get(key), dict):
+                state = ckpt[key]
+                break
+    if state is None:
+        raise ValueError(f"{p}: no 'state_dict' or 'model' entry; not a medwave checkpoint.")
+    network.load_state_dict(state)
+    if isinstance(ckpt, dict) and "threshold" in ckpt:
+        network.medwave_threshold = float(ckpt["threshold"])
+    if isinstance(ckpt, dict) and "image_size" in ckpt:
+        network.checkpoint_meta = {"image_size": int(ckpt["image_size"])}
+    return network.eval()
+
+
+class PairToDDF(nn.Module):
+    """WiNet with one input tensor: channel 0 = moving, channel 1 = fixed -> DDF ``(B, 3, *spatial)``."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, pair: torch.Tensor) -> torch.Tensor:
+        if pair.shape[1] != 2:
+            raise ValueError(f"PairToDDF needs 2 channels (moving, fixed), got {pair.shape[1]}.")
+        return self.net(pair[:, :1], pair[:, 1:])
+
+
+class GEMPoints(nn.Module):
+    """GEM with one input tensor and a fixed sentence: image ``(B, 1, H, W)`` -> points ``(B, K, 2)`` in [0, 1]."""
+
+    def __init__(self, net: nn.Module, sentence: str) -> None:
+        super().__init__()
+        self.net = net
+        self.sentence = str(sentence)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image, [self.sentence] * image.shape[0])["points"]
+
+
+def run_registration(network: nn.Module, input_file: PathLike, output_dir: PathLike, *,
+                     fixed_file: Optional[PathLike] = None, optimize: bool = False,
+                     iterations: Union[int, Sequence[int]] = 50) -> dict:
+    """Register ``input_file`` (moving NIfTI) onto ``fixed_file`` (default: nilearn's MNI152 2 mm template).
+
+    Writes ``warped.nii.gz``, ``ddf.nii.gz``, ``jacdet.nii.gz`` and ``metrics.json`` into ``output_dir``
+    (see :meth:`medwave.registration.api.RegistrationResult.save`). Returns the metrics.
+    """
+    from medwave.registration.api import register
+
+    if fixed_file in (None, "", "None"):
+        from nilearn.datasets import load_mni152_template
+
+        fixed = load_mni152_template(resolution=2)
+    else:
+        fixed = fixed_file
+    res = register(fixed, input_file, weights=network, optimize=bool(optimize), iterations=iterations,
+                   progress=False)
+    res.save(output_dir, overwrite=True)
+    return res.metrics
+
+
+def run_neurons(network: nn.Module, input_file: PathLike, output_dir: PathLike, *,
+                cube: Sequence[int] = (32, 128, 128), threshold: Optional[float] = None, trace: bool = True) -> dict:
+    """Segment (and trace) the stack ``input_file`` (NIfTI or TIFF) with ``network``.
+
+    Writes ``probability.nii.gz``, ``mask.nii.gz`` (input grid and affine), ``neuron.swc`` and
+    ``summary.json`` into ``output_dir``. Returns the summary.
+    """
+    from medwave.neuron.api import segment_neurons
+    from medwave.neuron.stacks import write_volume
+    from medwave.neuron.swc import write_swc
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = segment_neurons(str(input_file), weights=network, cube=tuple(cube), threshold=threshold,
+                          trace=bool(trace), progress=False)
+    write_volume(np.asarray(res.probability, dtype=np.float32), out / "probability.nii.gz", like=res.stack,
+                 overwrite=True)
+    write_volume(np.asarray(res.mask), out / "mask.nii.gz", like=res.stack, overwrite=True)
+    summary = {"input": str(input_file), "shape": list(np.shape(res.probability)), "cubes": int(res.n_cubes),
+               "foreground_voxels": int(np.count_nonzero(res.mask)), "seconds": float(res.seconds)}
+    if res.swc is not None:
+        write_swc(res.swc, out / "neuron.swc")
+        summary["swc_nodes"] = int(len(res.swc))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _read_radiograph(path: PathLike) -> Union[np.ndarray, str]:
+    name = str(path).lower()
+    if name.endswith((".nii", ".nii.gz")):
+        import nibabel as nib
+
+        arr = np.squeeze(np.asarray(nib.load(str(path)).dataobj, dtype=np.float32))
+        if arr.ndim != 2:
+            raise ValueError(f"{path}: a radiograph NIfTI must hold one 2D image, got shape {arr.shape}.")
+        # NIfTI stores (x = column, y = row); show it as rows x columns
+        return arr.T
+    return str(path)
+
+
+def run_gaze(weights_path: PathLike, input_file: PathLike, output_dir: PathLike, *, sentence: str) -> dict:
+    """Predict the gaze of ``sentence`` on the radiograph ``input_file`` (2D NIfTI, DICOM, PNG, JPEG).
+
+    Calls :func:`medwave.predict_gaze` with ``weights_path`` (the checkpoint the bundle's ``network`` is
+    built from; ``predict_gaze`` takes a checkpoint, not a module). Writes ``gaze_points.csv``,
+    ``gaze_heatmap.npy``/``.png``, ``gaze_overlay.png`` and ``summary.json`` into ``output_dir``.
+    Returns ``{"sentence", "points", "files"}`` (points ``(x, y)`` in input pixels).
+    """
+    from medwave.gaze.api import predict_gaze, save_summary
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = predict_gaze(_read_radiograph(input_file), str(sentence), weights=weights_path)
+    files = res.save(out, prefix="gaze", overwrite=True)
+    save_summary(out / "summary.json", [res], [files])
+    return {"sentence": res.sentence, "points": res.points.tolist(), "files": {k: str(v) for k, v in files.items()}}
