@@ -60,8 +60,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as exc:
         print(f"medwave {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
-            FileExistsError) as exc:
+    except NotADirectoryError as exc:
+        # An output path under a regular file ("results.txt/out"): say which path and what to do.
+        if os.environ.get("MEDWAVE_DEBUG"):
+            raise
+        where = exc.filename if exc.filename else str(exc)
+        print(f"medwave {args.command}: error: cannot write {where}: a parent of this path is a file, not a folder; "
+              f"choose an output path inside a folder", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, FileExistsError) as exc:
         # Bad input surfaces from the API as these; MEDWAVE_DEBUG=1 shows the traceback.
         if os.environ.get("MEDWAVE_DEBUG"):
             raise
