@@ -234,7 +234,14 @@ class WiNet(nn.Module):
     @classmethod
     def from_checkpoint(cls, path, map_location="cpu") -> "WiNet":
         """Build a WiNet from a checkpoint written by ``medwave train-registration`` (``config`` + ``state_dict``)."""
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        import pickle
+
+        try:
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # corrupt, truncated or not a torch file
+            raise ValueError(f"{path}: not a readable WiNet checkpoint ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:120]}). Use a file written by `medwave train-registration` "
+                             "(best.pt / last.pt) or --weights default.") from exc
         if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
             raise ValueError(f"{path}: not a medwave WiNet checkpoint (expected keys 'config' and 'state_dict'). "
                              "Use a file written by `medwave train-registration`.")

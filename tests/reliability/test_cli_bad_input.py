@@ -178,7 +178,6 @@ KNOWN_DEFECTS: dict[str, str] = {
     "seg-zero-cube": "a zero --cube size is rejected, but the message does not name the --cube option",
     "seg-odd-cube": "a --cube size not divisible by 16 is accepted (exit 0); the case expects a rejection, but padding may make it valid: decide and fix the case or the code",
     "register-tiny": "a volume smaller than one wavelet level at the coarsest pyramid step is accepted (exit 0)",
-    "register-bad-weights": "a corrupt --weights file raises torch's UnpicklingError (traceback, exit 3)",
     "seg-bad-gt-swc": "a bad ground-truth SWC is found only after the mask/probability outputs were written",
     "seg-orphan-gt-swc": "an SWC with an orphan parent is found only after outputs were written",
     "seg-gt-mask-shape": "a ground-truth mask of the wrong shape is found only after outputs were written",
