@@ -1,0 +1,238 @@
+"""``run_batch``: one task per item, sequential or on Dask distributed, resumable.
+
+Per item ``OUTDIR/<name>/`` receives the task's outputs (each written atomically) and, LAST, the
+completion marker ``.medwave_done.json`` (atomic rename; holds the item's metrics). ``resume=True``
+skips items whose marker exists; an item folder without a marker (a killed run) is deleted and redone
+from scratch. Failures (with traceback) go to ``OUTDIR/failures.json``, per-item metrics of every
+completed item to ``OUTDIR/summary.csv`` (one row per item, never duplicated).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+from medwave.batch.manifest import BatchItem
+from medwave.utils import atomic_write_bytes, progress_bar
+
+__all__ = ["run_batch", "BatchReport", "MARKER", "run_item"]
+
+MARKER = ".medwave_done.json"
+TaskLike = Union[str, Callable[[dict, Path, dict], dict]]
+
+
+@dataclass
+class BatchReport:
+    """Outcome of :func:`run_batch`.
+
+    Attributes:
+        done: Names of items completed in this run.
+        skipped: Names skipped because their marker existed (``resume=True``).
+        failed: ``{name: {"error", "traceback", "inputs"}}`` of items that failed.
+        rows: Summary rows (one per completed item, this run or earlier), as written to summary.csv.
+        seconds: Wall time.
+    """
+
+    outdir: Path
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, dict] = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def n_failed(self) -> int:
+        """Number of failed items."""
+        return len(self.failed)
+
+    @property
+    def ok(self) -> bool:
+        """True when no item failed."""
+        return not self.failed
+
+
+def _task_func(task: TaskLike) -> Callable[[dict, Path, dict], dict]:
+    if callable(task):
+        return task
+    from medwave.batch.tasks import TASK_FUNCS
+
+    if task not in TASK_FUNCS:
+        raise ValueError(f"unknown batch task {task!r}; choose one of {', '.join(TASK_FUNCS)}.")
+    return TASK_FUNCS[task]
+
+
+def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict, threads: int = 1) -> dict:
+    """Run one item in this process (the function Dask ships to workers); never raises for item errors.
+
+    Returns:
+        ``{"name", "status": "done"|"failed", "metrics"|"error"+"traceback"}``.
+    """
+    from medwave.batch.tasks import configure_threads
+
+    configure_threads(threads)
+    item_dir = Path(outdir) / name
+    t0 = time.perf_counter()
+    done = _read_marker(item_dir)
+    if done is not None:  # Dask recomputes a result lost with a dead worker: the item is already on disk
+        return {"name": name, "status": "done", "metrics": done.get("metrics", {})}
+    try:
+        if item_dir.exists():  # a half item from a killed run: start again
+            shutil.rmtree(item_dir)
+        item_dir.mkdir(parents=True)
+        metrics = dict(_task_func(task)(dict(inputs), item_dir, dict(options)) or {})
+        metrics.setdefault("item_seconds", round(time.perf_counter() - t0, 4))
+        marker = {"name": name, "inputs": inputs, "metrics": metrics, "finished": time.time(), "pid": os.getpid()}
+        atomic_write_bytes(item_dir / MARKER, json.dumps(marker, indent=1, default=str).encode())
+        return {"name": name, "status": "done", "metrics": metrics}
+    except Exception as exc:  # noqa: BLE001 - every item error is captured and reported
+        return {"name": name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc()}
+
+
+def _read_marker(item_dir: Path) -> Optional[dict]:
+    try:
+        return json.loads((item_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_outputs(report: BatchReport, items: Sequence[BatchItem]) -> None:
+    out = report.outdir
+    rows = []
+    for it in items:
+        m = _read_marker(out / it.name)
+        if m is not None:
+            rows.append({"name": it.name, **{k: v for k, v in m.get("metrics", {}).items()
+                                             if not isinstance(v, (dict, list))}})
+    report.rows = rows
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols or ["name"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(out / "summary.csv", buf.getvalue().encode())
+    atomic_write_bytes(out / "failures.json", json.dumps(report.failed, indent=1, default=str).encode())
+
+
+def run_batch(
+    task: TaskLike,
+    items: Sequence[BatchItem],
+    outdir: Union[str, os.PathLike],
+    *,
+    resume: bool = False,
+    workers: Optional[int] = None,
+    scheduler: Optional[str] = None,
+    progress: bool = True,
+    threads_per_worker: int = 1,
+    options: Optional[dict] = None,
+) -> BatchReport:
+    """Run ``task`` on every item, writing ``OUTDIR/<item>/``, ``summary.csv`` and ``failures.json``.
+
+    Args:
+        task: ``"register"``, ``"denoise"``, ``"segment-neurons"``, ``"gaze"`` or a picklable callable
+            ``f(inputs, item_dir, options) -> metrics`` importable on the workers.
+        items: From :func:`~medwave.batch.load_manifest` or :func:`~medwave.batch.items_from_glob`.
+        outdir: Output folder (created).
+        resume: Skip items whose completion marker exists. Without it, an existing complete item is an error
+            (``FileExistsError``) so nothing is overwritten by accident.
+        workers: Local Dask workers (default: CPU count, at most the number of items); ``0`` runs in-process
+            without Dask.
+        scheduler: Address of an existing Dask scheduler (``tcp://host:8786``); ``workers`` is then ignored.
+        progress: Overall tqdm bar.
+        threads_per_worker: torch/OMP threads per worker process (default 1).
+        options: Task options (e.g. ``{"iterations": 50}`` for register, ``{"wavelet": "db2"}`` for denoise).
+
+    Returns:
+        A :class:`BatchReport`.
+    """
+    t0 = time.perf_counter()
+    out = Path(outdir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    options = dict(options or {})
+    report = BatchReport(outdir=out)
+    todo = []
+    for it in items:
+        if (out / it.name / MARKER).exists():
+            if not resume:
+                raise FileExistsError(f"{out / it.name} is already complete from an earlier run; pass resume=True "
+                                      "(CLI: --resume) to skip finished items, or choose another output folder.")
+            report.skipped.append(it.name)
+        else:
+            todo.append(it)
+    by_name = {it.name: it for it in todo}
+    bar = progress_bar(total=len(items), desc=f"batch {task if isinstance(task, str) else 'task'}",
+                       enabled=progress, initial=len(report.skipped))
+
+    def record(res: dict) -> None:
+        if res["status"] == "done":
+            report.done.append(res["name"])
+        else:
+            report.failed[res["name"]] = {"error": res["error"], "traceback": res["traceback"],
+                                          "inputs": by_name[res["name"]].inputs,
+                                          "source": by_name[res["name"]].source}
+        bar.update(1)
+
+    try:
+        if todo and (workers == 0 and scheduler is None):
+            for it in todo:
+                record(run_item(task, it.name, it.inputs, str(out), options, threads_per_worker))
+        elif todo:
+            _run_dask(task, todo, out, options, workers, scheduler, threads_per_worker, record)
+    finally:
+        bar.close()
+        report.seconds = time.perf_counter() - t0
+        _write_outputs(report, items)
+    return report
+
+
+def _run_dask(task, todo, out, options, workers, scheduler, threads, record) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        n = workers if workers is not None else (os.cpu_count() or 1)
+        n = max(1, min(int(n), len(todo)))
+        env = {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        import dask
+
+        # one task at a time per worker: a crashing item takes down no queued neighbour with it
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env=env, silence_logs=40)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = {}
+        for it in todo:
+            f = client.submit(run_item, task, it.name, it.inputs, str(out), options, threads,
+                              key=f"medwave-batch-{it.name}-{time.time_ns()}", pure=False)
+            futures[f] = it
+        for f in as_completed(futures):
+            it = futures[f]
+            try:
+                res = f.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker when the worker process died
+                marker = _read_marker(out / it.name)
+                if marker is not None:  # finished on disk; only its in-memory result died with the worker
+                    record({"name": it.name, "status": "done", "metrics": marker.get("metrics", {})})
+                    continue
+                res = {"name": it.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                       "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                       + "\n(the worker process running this item died: out of memory, a crash or a kill; "
+                         "re-run with --resume)"}
+            record(res)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

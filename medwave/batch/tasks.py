@@ -1,0 +1,158 @@
+"""What one batch item does, per task, and the per-process model cache.
+
+Each task function takes the item's inputs, its (empty) output folder and the options, writes its
+outputs atomically there and returns a flat dict of metrics (one row of ``summary.csv``).
+Models are loaded once per process (:func:`cached_model`), so a Dask worker loads them once for all
+the items it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+__all__ = ["TASK_FUNCS", "cached_model", "configure_threads"]
+
+_MODELS: dict[Hashable, Any] = {}
+_THREADS_SET = False
+
+
+def configure_threads(n: int = 1) -> None:
+    """Limit torch/BLAS threads in this process (once) so parallel workers do not oversubscribe cores."""
+    global _THREADS_SET
+    if _THREADS_SET:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
+    _THREADS_SET = True
+
+
+def cached_model(key: Hashable, loader: Callable[[], Any]) -> Any:
+    """Return the model cached under ``key`` in this process, loading it with ``loader()`` the first time."""
+    if key not in _MODELS:
+        _MODELS[key] = loader()
+    return _MODELS[key]
+
+
+def _weights_key(weights: Any) -> str:
+    if weights is None or weights == "default":
+        return str(weights)
+    p = Path(weights).expanduser()
+    return f"{p.resolve()}@{p.stat().st_mtime if p.exists() else 0}"
+
+
+def _scalars(d: dict, keys) -> dict:
+    return {k: d.get(k) for k in keys if isinstance(d.get(k), (int, float, str, type(None)))}
+
+
+def run_denoise(inputs: dict, outdir: Path, options: dict) -> dict:
+    """Wavelet shrinkage of one image -> ``denoised.nii.gz`` (or the input's format)."""
+    import numpy as np
+    import torch
+
+    from medwave.io import Image, check_finite_image, load_image, save_image
+    from medwave.transforms import denoise_volume
+
+    src = Path(inputs["image"])
+    img = load_image(src)
+    check_finite_image(img, src.name)
+    arr = np.asarray(img.array, dtype=np.float32)
+    shape = arr.shape
+    if arr.ndim == 4 and arr.shape[3] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3, 4):
+        raise ValueError(f"{src.name} is {arr.ndim}D {shape}; denoise needs a 2D image or a 3D volume (or 4D series).")
+    t0 = time.perf_counter()
+    kw = {k: options[k] for k in ("wavelet", "levels", "method", "mode", "sigma") if options.get(k) is not None}
+    vols = [arr] if arr.ndim < 4 else [arr[..., v] for v in range(arr.shape[3])]
+    outs, sig = [], []
+    for v in vols:
+        out, s = denoise_volume(torch.from_numpy(np.ascontiguousarray(v)), return_sigma=True, **kw)
+        outs.append(out.cpu().numpy())
+        sig.append(float(np.asarray(s.cpu()).ravel()[0]))
+    y = outs[0] if arr.ndim < 4 else np.stack(outs, axis=-1)
+    y = y.reshape(shape)
+    ext = ".nii.gz" if src.name.lower().endswith((".nii", ".nii.gz")) else "".join(src.suffixes[-1:]) or ".nii.gz"
+    save_image(Image(y, affine=img.affine, meta=dict(img.meta)), outdir / f"denoised{ext}", overwrite=True,
+               inputs=[src], vector=False)
+    return {"shape": "x".join(map(str, shape)), "sigma": round(float(np.mean(sig)), 6),
+            "seconds": round(time.perf_counter() - t0, 4)}
+
+
+def run_register(inputs: dict, outdir: Path, options: dict) -> dict:
+    """Deformable registration of one pair -> warped/ddf/jacdet(/warped_seg).nii.gz + metrics.json."""
+    from medwave.registration.api import _load_net, register
+
+    weights = options.get("weights")
+    device = options.get("device", "cpu")
+    if weights is not None:
+        weights = cached_model(("winet", _weights_key(weights), device), lambda: _load_net(weights, device))
+    res = register(inputs["fixed"], inputs["moving"], weights=weights, optimize=options.get("optimize", True),
+                   iterations=options.get("iterations", 200), affine=options.get("affine", False),
+                   moving_seg=inputs.get("moving_seg"), fixed_seg=inputs.get("fixed_seg"),
+                   smoothness=options.get("smoothness", 0.5), device=device, seed=options.get("seed", 0),
+                   progress=False)
+    res.metrics["inputs"] = {k: inputs.get(k) for k in ("fixed", "moving", "moving_seg", "fixed_seg")}
+    res.save(outdir, overwrite=True)
+    return _scalars(res.metrics, ("folding_percent", "sdlogj", "dice_mean_before", "dice_mean", "total_seconds"))
+
+
+def run_segment_neurons(inputs: dict, outdir: Path, options: dict) -> dict:
+    """Neuron segmentation and tracing of one stack -> probability/mask (NIfTI or TIFF) + neuron.swc."""
+    import numpy as np
+
+    from medwave.neuron.api import load_default_model, segment_neurons
+    from medwave.neuron.stacks import open_stack, write_volume
+
+    weights = options.get("weights")
+    device = options.get("device", "cpu")
+    model = cached_model(("neuron", _weights_key(weights), device), lambda: load_default_model(weights, device))
+    stack = open_stack(inputs["image"])
+    kw = {}
+    if options.get("cube"):
+        kw["cube"] = tuple(options["cube"])
+    res = segment_neurons(stack, weights=model, device=device, trace=options.get("trace", True), progress=False,
+                          threshold=options.get("threshold"), **kw)
+    ext = ".nii.gz" if stack.kind == "nifti" else ".tif"
+    write_volume(np.asarray(res.probability, np.float32), outdir / f"probability{ext}", like=stack, overwrite=True)
+    write_volume(np.asarray(res.mask, np.uint8), outdir / f"mask{ext}", like=stack, overwrite=True)
+    nodes = None
+    if res.swc is not None:
+        from medwave.neuron.swc import write_swc
+        from medwave.utils import atomic_path
+
+        with atomic_path(outdir / "neuron.swc") as tmp:
+            write_swc(res.swc, tmp)
+        nodes = len(res.swc.edges()) + 1 if len(res.swc.edges()) else 0
+    return {"shape": "x".join(map(str, stack.shape)), "cubes": res.n_cubes,
+            "foreground_fraction": round(float(np.mean(np.asarray(res.mask))), 6), "swc_edges": nodes and nodes - 1,
+            "seconds": round(res.seconds, 4)}
+
+
+def run_gaze(inputs: dict, outdir: Path, options: dict) -> dict:
+    """GEM gaze prediction for one radiograph and its report sentence(s) (GEM weights cached per process)."""
+    from medwave.gaze.api import load_gem, predict_gaze, save_summary
+
+    t0 = time.perf_counter()
+    device = options.get("device", "cpu")
+    load_gem(options.get("weights"), device=device)  # lru-cached per process in medwave.gaze.api
+    sentences = list(inputs["report"])
+    results = predict_gaze(inputs["image"], sentences, weights=options.get("weights"), k=options.get("k", 8),
+                           device=device)
+    prefixes = ["gaze"] if len(results) == 1 else [f"gaze_{i:02d}" for i in range(len(results))]
+    files = [r.save(outdir, prefix=p, overwrite=True) for r, p in zip(results, prefixes)]
+    save_summary(outdir / "summary.json", results, files)
+    return {"sentences": len(results), "seconds": round(time.perf_counter() - t0, 4)}
+
+
+TASK_FUNCS: dict[str, Callable[[dict, Path, dict], dict]] = {
+    "register": run_register,
+    "denoise": run_denoise,
+    "segment-neurons": run_segment_neurons,
+    "gaze": run_gaze,
+}

@@ -1,0 +1,158 @@
+"""Batch: manifests, resume after a killed worker, failures, CLI exit codes, Dask LocalCluster."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from medwave.batch import MARKER, items_from_glob, load_manifest, run_batch
+from medwave.cli import main
+
+HERE = Path(__file__).resolve().parent
+
+
+def _vols(d: Path, n: int, size: int = 24) -> list[str]:
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(n):
+        base = np.zeros((size,) * 3, np.float32)
+        base[6:18, 6:18, 6:18] = 1.0
+        arr = base + 0.2 * rng.standard_normal(base.shape).astype(np.float32)
+        aff = np.diag([2.0, 2.0, 2.0, 1.0])
+        nib.save(nib.Nifti1Image(arr, aff), d / f"vol{i}.nii.gz")
+        names.append(f"vol{i}.nii.gz")
+    return names
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_manifest_rules_and_errors(tmp_path):
+    _vols(tmp_path, 2)
+    (tmp_path / "sub").mkdir()
+    dl = tmp_path / "sub" / "dl.json"
+    dl.write_text(json.dumps({"training": [{"fixed": "../vol0.nii.gz", "moving": "../vol1.nii.gz"}],
+                              "test": [{"fixed": "../vol1.nii.gz", "moving": "../vol0.nii.gz", "name": "b"}]}))
+    items = load_manifest(dl, "register")
+    assert [it.name for it in items] == ["vol1", "b"]
+    assert items[0].inputs["fixed"] == str((tmp_path / "vol0.nii.gz").resolve())
+    assert [it.name for it in load_manifest(dl, "register", sections=["test"])] == ["b"]
+    with pytest.raises(ValueError, match=r"dl.json: training\[0\] has no 'image'"):
+        load_manifest(dl, "denoise")
+    (tmp_path / "l.json").write_text(json.dumps(["vol0.nii.gz", "missing.nii.gz"]))
+    with pytest.raises(FileNotFoundError, match="missing.nii.gz"):
+        load_manifest(tmp_path / "l.json", "denoise")
+    (tmp_path / "dup.json").write_text(json.dumps(["vol0.nii.gz", "vol0.nii.gz"]))
+    with pytest.raises(ValueError, match="both named 'vol0'"):
+        load_manifest(tmp_path / "dup.json", "denoise")
+    with pytest.raises(ValueError, match="--fixed"):
+        items_from_glob("register", str(tmp_path / "*.nii.gz"))
+    g = items_from_glob("register", str(tmp_path / "*.nii.gz"), fixed=tmp_path / "vol0.nii.gz")
+    assert [it.name for it in g] == ["vol1"]  # the fixed image itself is not registered to itself
+    assert main(["batch", "denoise", "--manifest", str(tmp_path / "l.json"), "-o", str(tmp_path / "o")]) == 2
+
+
+def test_denoise_sequential_corrupt_file_and_cli(tmp_path, capsys):
+    names = _vols(tmp_path, 3)
+    (tmp_path / "broken.nii.gz").write_bytes(b"this is not a nifti file")
+    dl = tmp_path / "dl.json"
+    dl.write_text(json.dumps({"training": [{"image": n} for n in names] + [{"image": "broken.nii.gz"}]}))
+    out = tmp_path / "out"
+    code = main(["batch", "denoise", "--manifest", str(dl), "-o", str(out), "--sequential", "--quiet"])
+    assert code == 1
+    fails = json.loads((out / "failures.json").read_text())
+    assert list(fails) == ["broken"]
+    assert "broken.nii.gz" in fails["broken"]["inputs"]["image"] and "Traceback" in fails["broken"]["traceback"]
+    assert not (out / "broken" / MARKER).exists()
+    rows = _rows(out / "summary.csv")
+    assert [r["name"] for r in rows] == ["vol0", "vol1", "vol2"]
+    for n in ("vol0", "vol1", "vol2"):
+        img = nib.load(out / n / "denoised.nii.gz")
+        np.testing.assert_allclose(img.affine, np.diag([2.0, 2.0, 2.0, 1.0]))
+        src = np.asarray(nib.load(tmp_path / f"{n}.nii.gz").dataobj)
+        assert np.std(np.asarray(img.dataobj) - src) > 0.05  # noise was removed
+    # without --resume, completed items are not silently overwritten
+    assert main(["batch", "denoise", "--manifest", str(dl), "-o", str(out), "--sequential", "--quiet"]) == 2
+    # fix the broken file and resume: only it runs, nothing duplicated
+    nib.save(nib.Nifti1Image(np.ones((24, 24, 24), np.float32), np.eye(4)), tmp_path / "broken.nii.gz")
+    capsys.readouterr()
+    assert main(["batch", "denoise", "--manifest", str(dl), "-o", str(out), "--resume", "--sequential", "--quiet"]) == 0
+    assert "1 done, 3 skipped, 0 failed" in capsys.readouterr().out
+    assert sorted(r["name"] for r in _rows(out / "summary.csv")) == ["broken", "vol0", "vol1", "vol2"]
+    assert json.loads((out / "failures.json").read_text()) == {}
+
+
+def test_local_cluster_killed_worker_then_resume(tmp_path, monkeypatch):
+    import dask
+    import distributed  # noqa: F401 - load its config before dask.config.set
+
+    monkeypatch.setenv("PYTHONPATH", str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.syspath_prepend(str(HERE))
+    import _crashy
+
+    names = _vols(tmp_path, 6, size=8)
+    dl = tmp_path / "dl.json"
+    dl.write_text(json.dumps(names))
+    items = load_manifest(dl, "denoise")
+    out = tmp_path / "out"
+    flag, log = tmp_path / "flag.txt", tmp_path / "log.txt"
+    flag.write_text("vol2.nii.gz")
+    opts = {"flag": str(flag), "log": str(log)}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        rep = run_batch(_crashy.crash_or_write, items, out, workers=2, progress=False, options=opts)
+    # the flagged item fails as KilledWorker; an innocent item running on the dying worker may too
+    assert "vol2" in rep.failed and all("KilledWorker" in f["error"] for f in rep.failed.values())
+    assert sorted(rep.done + list(rep.failed)) == [f"vol{i}" for i in range(6)] and len(rep.done) >= 3
+    assert (out / "vol2" / "part1.txt").exists() and not (out / "vol2" / MARKER).exists()  # half item
+    assert [r["name"] for r in _rows(out / "summary.csv")] == sorted(rep.done)
+    flag.unlink()
+    rep2 = run_batch(_crashy.crash_or_write, items, out, resume=True, workers=2, progress=False, options=opts)
+    assert sorted(rep2.done) == sorted(rep.failed) and sorted(rep2.skipped) == sorted(rep.done)
+    assert rep2.ok
+    assert sorted(log.read_text().split()) == sorted(names)  # each item completed exactly once
+    rows = _rows(out / "summary.csv")
+    assert [r["name"] for r in rows] == [f"vol{i}" for i in range(6)]
+    for i in range(6):
+        assert (out / f"vol{i}" / MARKER).exists() and (out / f"vol{i}" / "part2.txt").exists()
+
+
+def test_denoise_local_cluster_matches_sequential(tmp_path):
+    names = _vols(tmp_path, 4)
+    dl = tmp_path / "dl.json"
+    dl.write_text(json.dumps({"training": [{"image": n} for n in names]}))
+    items = load_manifest(dl, "denoise")
+    r0 = run_batch("denoise", items, tmp_path / "seq", workers=0, progress=False)
+    r2 = run_batch("denoise", items, tmp_path / "par", workers=2, progress=False)
+    assert r0.ok and r2.ok and sorted(r2.done) == sorted(r0.done)
+    for n in r0.done:
+        a = np.asarray(nib.load(tmp_path / "seq" / n / "denoised.nii.gz").dataobj)
+        b = np.asarray(nib.load(tmp_path / "par" / n / "denoised.nii.gz").dataobj)
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    pids = {json.loads((tmp_path / "par" / n / MARKER).read_text())["pid"] for n in r2.done}
+    assert os.getpid() not in pids  # ran in worker processes
+
+
+def test_register_batch_small(tmp_path):
+    rng = np.random.default_rng(1)
+    z = np.zeros((20, 20, 20), np.float32)
+    z[5:15, 5:15, 5:15] = 1
+    nib.save(nib.Nifti1Image(z, np.eye(4)), tmp_path / "fixed.nii.gz")
+    for i in range(2):
+        m = np.roll(z, i + 1, axis=0) + 0.01 * rng.standard_normal(z.shape).astype(np.float32)
+        nib.save(nib.Nifti1Image(m, np.eye(4)), tmp_path / f"mov{i}.nii.gz")
+    code = main(["batch", "register", "--input-glob", str(tmp_path / "mov*.nii.gz"), "--fixed",
+                 str(tmp_path / "fixed.nii.gz"), "-o", str(tmp_path / "reg"), "--iterations", "10",
+                 "--sequential", "--quiet"])
+    assert code == 0
+    rows = _rows(tmp_path / "reg" / "summary.csv")
+    assert [r["name"] for r in rows] == ["mov0", "mov1"] and all(r["folding_percent"] != "" for r in rows)
+    assert (tmp_path / "reg" / "mov0" / "ddf.nii.gz").exists()
