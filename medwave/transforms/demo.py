@@ -109,6 +109,7 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, wavelet:
     paths: dict[str, str] = {"t1": str(save_image(Image(vol.astype(np.float32), affine=aff), out / "t1.nii.gz",
                                                   overwrite=overwrite))}
 
+    dwt(x, wavelet, mode=mode)  # warm-up: the first call builds and caches the filter operators
     t0 = time.perf_counter()
     bands = dwt(x, wavelet, mode=mode)
     t_dwt = time.perf_counter() - t0
@@ -139,19 +140,24 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, wavelet:
 
     rng = np.random.default_rng(seed)
     noisy = (vol + rng.normal(0.0, noise_sigma, vol.shape)).astype(np.float32)
-    t0 = time.perf_counter()
-    den = np.asarray(denoise_volume(noisy, wavelet="db1", method="BayesShrink", mode="soft"))
-    t_mw = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    den_sk = denoise_wavelet(noisy, wavelet="db1", method="BayesShrink", mode="soft", channel_axis=None,
-                             rescale_sigma=True)
-    t_sk = time.perf_counter() - t0
+    def best_ms(fn, repeats: int = 3) -> tuple[np.ndarray, float]:
+        # best of a few calls: the first call of either library pays one-off start-up costs
+        out_, best = None, float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out_ = fn()
+            best = min(best, time.perf_counter() - t0)
+        return out_, best
+
+    den, t_mw = best_ms(lambda: np.asarray(denoise_volume(noisy, wavelet="db1", method="BayesShrink", mode="soft")))
+    den_sk, t_sk = best_ms(lambda: denoise_wavelet(noisy, wavelet="db1", method="BayesShrink", mode="soft",
+                                                   channel_axis=None, rescale_sigma=True))
     psnr = {"noisy": _psnr(vol, noisy), "medwave": _psnr(vol, den), "skimage": _psnr(vol, den_sk)}
     paths["noisy"] = str(save_image(Image(noisy, affine=aff), out / "noisy.nii.gz", overwrite=overwrite))
     paths["denoised"] = str(save_image(Image(den.astype(np.float32), affine=aff), out / "denoised.nii.gz",
                                        overwrite=overwrite))
     say(f"denoising (db1 BayesShrink soft): PSNR {psnr['noisy']:.2f} -> {psnr['medwave']:.2f} dB "
-        f"(scikit-image {psnr['skimage']:.2f} dB); {1000 * t_mw:.0f} ms vs scikit-image {1000 * t_sk:.0f} ms")
+        f"(scikit-image {psnr['skimage']:.2f} dB); {1000 * t_mw:.0f} ms vs scikit-image {1000 * t_sk:.0f} ms (best of 3)")
 
     _figure(out / "wavelets.png", vol, band_np, noisy, den, psnr)
     paths["figure"] = str(out / "wavelets.png")
