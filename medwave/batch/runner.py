@@ -69,15 +69,26 @@ def _task_func(task: TaskLike) -> Callable[[dict, Path, dict], dict]:
     return TASK_FUNCS[task]
 
 
-def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict, threads: int = 1) -> dict:
+def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict,
+             threads: Optional[int] = 1) -> dict:
     """Run one item in this process (the function Dask ships to workers); never raises for item errors.
+
+    Args:
+        task: Task name or callable (see :func:`run_batch`).
+        name: Item name (its output folder under ``outdir``).
+        inputs: The item's inputs.
+        outdir: The batch's output folder.
+        options: Task options.
+        threads: torch/OMP threads to set in this process (once per process); ``None`` leaves the
+            process's setting alone (the in-process sequential mode must not change the caller's torch).
 
     Returns:
         ``{"name", "status": "done"|"failed", "metrics"|"error"+"traceback"}``.
     """
     from medwave.batch.tasks import configure_threads
 
-    configure_threads(threads)
+    if threads is not None:
+        configure_threads(threads)
     item_dir = Path(outdir) / name
     t0 = time.perf_counter()
     done = _read_marker(item_dir)
@@ -133,7 +144,7 @@ def run_batch(
     workers: Optional[int] = None,
     scheduler: Optional[str] = None,
     progress: bool = True,
-    threads_per_worker: int = 1,
+    threads_per_worker: Optional[int] = None,
     options: Optional[dict] = None,
 ) -> BatchReport:
     """Run ``task`` on every item, writing ``OUTDIR/<item>/``, ``summary.csv`` and ``failures.json``.
@@ -187,7 +198,7 @@ def run_batch(
             for it in todo:
                 record(run_item(task, it.name, it.inputs, str(out), options, threads_per_worker))
         elif todo:
-            _run_dask(task, todo, out, options, workers, scheduler, threads_per_worker, record)
+            _run_dask(task, todo, out, options, workers, scheduler, threads_per_worker or 1, record)
     finally:
         bar.close()
         report.seconds = time.perf_counter() - t0

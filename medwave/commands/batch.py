@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: CPU count); 0 = in-process")
     p.add_argument("--sequential", action="store_true", help="run in-process without Dask (same as --workers 0)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
-    p.add_argument("--threads-per-worker", type=int, default=1, help="torch/OMP threads per worker (default 1)")
+    p.add_argument("--threads-per-worker", type=int, default=None,
+                   help="torch/OMP threads per Dask worker (default 1); with --sequential the default keeps torch's")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--weights", default=None, help="model weights (register/segment-neurons/gaze)")

@@ -156,3 +156,22 @@ def test_register_batch_small(tmp_path):
     rows = _rows(tmp_path / "reg" / "summary.csv")
     assert [r["name"] for r in rows] == ["mov0", "mov1"] and all(r["folding_percent"] != "" for r in rows)
     assert (tmp_path / "reg" / "mov0" / "ddf.nii.gz").exists()
+
+
+def test_sequential_run_leaves_the_callers_torch_threads_alone(tmp_path):
+    """In-process batches must not change torch's thread count of the caller (a Jupyter kernel, say)."""
+    import torch
+
+    from medwave.batch import tasks
+
+    _vols(tmp_path, 1, size=16)
+    before = torch.get_num_threads()
+    want = 3  # not 1, the Dask workers' default
+    torch.set_num_threads(want)
+    try:
+        rep = run_batch("denoise", items_from_glob("denoise", str(tmp_path / "*.nii.gz")), tmp_path / "o",
+                        workers=0, progress=False)
+        assert rep.ok and torch.get_num_threads() == want
+        assert not tasks._THREADS_SET
+    finally:
+        torch.set_num_threads(before)
