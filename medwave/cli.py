@@ -64,9 +64,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # An output path under a regular file ("results.txt/out"): say which path and what to do.
         if os.environ.get("MEDWAVE_DEBUG"):
             raise
-        where = exc.filename if exc.filename else str(exc)
-        print(f"medwave {args.command}: error: cannot write {where}: a parent of this path is a file, not a folder; "
-              f"choose an output path inside a folder", file=sys.stderr)
+        if exc.filename:
+            print(f"medwave {args.command}: error: cannot write {exc.filename}: a parent of this path is a file, not "
+                  f"a folder; choose an output path inside a folder", file=sys.stderr)
+        else:  # raised by medwave with its own message
+            print(f"medwave {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, FileExistsError) as exc:
         # Bad input surfaces from the API as these; MEDWAVE_DEBUG=1 shows the traceback.
@@ -77,6 +79,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"medwave {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:  # a bug, not bad input: show the traceback and ask for a report
+        if os.environ.get("MEDWAVE_DEBUG"):
+            raise
+        import traceback
+
+        traceback.print_exc()
+        print(f"medwave {args.command}: internal error (a bug in medwave, not in your input); please report it "
+              f"with the traceback above.", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,6 +55,7 @@ def run(args) -> int:
     from medwave.io import Image, check_finite_image, load_image, save_image
     from medwave.io.checks import describe_shape
     from medwave.transforms import denoise_volume
+    from medwave.transforms.denoise import check_denoise_levels
     from medwave.utils import check_output_path, progress_bar
     from medwave.wavelets import DISCRETE_WAVELETS
 
@@ -91,6 +92,21 @@ def run(args) -> int:
     x = np.moveaxis(x, -1, 0)  # (V, X, Y[, Z]) with singleton Z kept as is
     if nd_used < x.ndim - 1:  # slice-wise: (V, X, Y, Z) -> (V, Z, X, Y)
         x = np.moveaxis(x, -1, 1)
+    if np.iscomplexobj(arr):
+        raise UserError(
+            f"{src.name} has complex voxels ({arr.dtype}); denoise needs real values. Save the magnitude "
+            f"(numpy.abs) or the real and imaginary parts as separate images and denoise those."
+        )
+    spatial = tuple(int(n) for n in x.shape[x.ndim - nd_used:])
+    if min(spatial) < 2:
+        raise UserError(
+            f"{src.name} is {describe_shape(shape)}: smaller than one wavelet level (a level halves every axis, so "
+            f"each spatial axis needs at least 2 voxels); denoise needs a larger image."
+        )
+    try:
+        check_denoise_levels(spatial, args.wavelet, args.levels, name=src.name, arg="--levels ")
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     t = torch.as_tensor(np.ascontiguousarray(x)).to(args.device)
     t0 = time.perf_counter()
     outs, sigmas = [], []

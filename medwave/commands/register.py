@@ -20,6 +20,11 @@ Example:
 """
 
 
+#: Levels of the instance-optimisation pyramid (``optimize_pair``'s default) and the smallest axis it needs.
+PYRAMID_LEVELS = 3
+MIN_SIZE = 2**PYRAMID_LEVELS
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("register", help="deformable 3D registration (WiNet / wavelet instance optimisation); "
                               "e.g. medwave register fixed.nii.gz moving.nii.gz -o out",
@@ -58,6 +63,7 @@ def _parse_iterations(text: str):
 
 def run(args) -> int:
     from medwave.cli import UserError
+    from medwave.io import check_finite_image, load_image, require_3d, require_min_size
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
 
@@ -74,7 +80,18 @@ def run(args) -> int:
     if args.fixed_seg and not args.moving_seg:
         raise UserError("--fixed-seg needs --moving-seg as well (Dice compares the warped moving segmentation with it).")
     iterations = _parse_iterations(args.iterations)
-    result = api_register(args.fixed, args.moving, weights=args.weights, optimize=args.optimize,
+    # Read and check both volumes before any work (the API repeats the 3D/finite checks on what it is given).
+    images = []
+    for path in (args.fixed, args.moving):
+        img = load_image(path)
+        if img.array.ndim == 4 and img.array.shape[3] == 1:
+            img.array = img.array[..., 0]
+        require_3d(img, Path(path).name, "register")
+        check_finite_image(img, Path(path).name)
+        require_min_size(img, MIN_SIZE, Path(path).name, "register",
+                         why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")
+        images.append(img)
+    result = api_register(images[0], images[1], weights=args.weights, optimize=args.optimize,
                           iterations=iterations, affine=args.affine, moving_seg=args.moving_seg,
                           fixed_seg=args.fixed_seg, smoothness=args.smoothness, hd95=args.hd95, device=args.device,
                           seed=args.seed, progress=args.progress)

@@ -57,10 +57,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.stack}: shape {stack.shape}; segment-neurons needs a 3D (Z, Y, X) stack.")
     if not 0 <= args.overlap < 1:
         raise UserError(f"--overlap must be in [0, 1), got {args.overlap}.")
+    if any(c < 1 for c in args.cube):
+        raise UserError(f"--cube {' '.join(str(c) for c in args.cube)}: every cube size (Z Y X) must be at least 1 "
+                        f"voxel, e.g. --cube 32 128 128.")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise UserError(f"--threshold must be a probability in [0, 1], got {args.threshold}.")
     for name in ("gt_swc", "gt_mask"):
         v = getattr(args, name)
         if v and not Path(v).exists():
             raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).")
+    # ground truth is read and checked before any work, so a bad file costs nothing and writes nothing
+    gt_mask = gt_swc = None
+    if args.gt_mask:
+        gt_mask = np.asarray(open_stack(args.gt_mask).data[...]) > 0
+        if gt_mask.shape != stack.shape:
+            raise UserError(f"{args.gt_mask}: shape {gt_mask.shape} differs from the stack's {stack.shape} "
+                            f"(--gt-mask must be on the stack's grid).")
+    if args.gt_swc:
+        from medwave.neuron.swc import read_swc
+
+        gt_swc = read_swc(args.gt_swc)
     fmt = args.format
     if fmt == "auto":
         big = int(np.prod(stack.shape)) * 4 > _BIG
@@ -113,15 +131,11 @@ def run(args: argparse.Namespace) -> int:
 
         metrics: dict = {}
         pred = np.asarray(res.mask[...]).astype(bool)
-        if args.gt_mask:
-            gt = np.asarray(open_stack(args.gt_mask).data[...]) > 0
-            if gt.shape != pred.shape:
-                raise UserError(f"{args.gt_mask}: shape {gt.shape} differs from the stack's {pred.shape}.")
-            metrics["voxel"] = voxel_metrics(pred, gt)
-        if args.gt_swc:
-            from medwave.neuron.swc import read_swc, render_swc
+        if gt_mask is not None:
+            metrics["voxel"] = voxel_metrics(pred, gt_mask)
+        if gt_swc is not None:
+            from medwave.neuron.swc import render_swc
 
-            gt_swc = read_swc(args.gt_swc)
             metrics["voxel_vs_rendered_swc"] = voxel_metrics(pred, render_swc(gt_swc, pred.shape))
             if res.swc is not None and len(res.swc.edges()) and len(gt_swc.edges()):
                 metrics["tracing"] = neuron_distance(gt_swc, res.swc)

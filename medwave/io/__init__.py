@@ -1,6 +1,13 @@
 """Medical image I/O that keeps every affine: NIfTI (nibabel) and more, one small image record."""
 
-from medwave.io.checks import check_finite_image, describe_shape, require_2d_or_3d, require_3d, spatial_shape
+from medwave.io.checks import (
+    check_finite_image,
+    describe_shape,
+    require_2d_or_3d,
+    require_3d,
+    require_min_size,
+    spatial_shape,
+)
 from medwave.io.image import Image, load_image, save_image
 from medwave.io.prealign import affine_prealign, apply_world_transform
 from medwave.io.resample import resample_array, resample_to_reference
@@ -15,6 +22,7 @@ __all__ = [
     "resample_array",
     "require_3d",
     "require_2d_or_3d",
+    "require_min_size",
     "check_finite_image",
     "spatial_shape",
     "describe_shape",

@@ -17,7 +17,14 @@ import numpy as np
 
 from medwave.io.image import Image
 
-__all__ = ["require_3d", "require_2d_or_3d", "check_finite_image", "spatial_shape", "describe_shape"]
+__all__ = [
+    "require_3d",
+    "require_2d_or_3d",
+    "require_min_size",
+    "check_finite_image",
+    "spatial_shape",
+    "describe_shape",
+]
 
 
 def _name(image: Image, name: Optional[str]) -> str:
@@ -104,4 +111,33 @@ def check_finite_image(image: Image, name: Optional[str] = None) -> None:
         raise ValueError(
             f"{n} has {bad} NaN/Inf voxel(s) out of {arr.size}; replace them first (e.g. "
             f"`fslmaths in -nan out` or numpy.nan_to_num) and run again."
+        )
+
+
+def require_min_size(image: Image, min_size: int, name: Optional[str] = None, purpose: str = "this step",
+                     why: str = "") -> None:
+    """Raise unless every spatial axis of ``image`` has at least ``min_size`` voxels.
+
+    Args:
+        image: The image record.
+        min_size: Smallest accepted length of a spatial axis.
+        name: How to call it in the message (default: its file name).
+        purpose: What needs the size ("register", ...).
+        why: Why (e.g. "its 3-level wavelet pyramid halves every axis 3 times").
+
+    Raises:
+        ValueError: ``"tiny.nii.gz is 2x2x2: too small for register (...); every axis needs at least 8 voxels."``
+
+    Example:
+        >>> require_min_size(Image(np.zeros((2, 2, 2), np.float32)), 8, "tiny.nii.gz", "register")
+        Traceback (most recent call last):
+        ...
+        ValueError: tiny.nii.gz is 2x2x2: too small for register; every spatial axis needs at least 8 voxels. Use a larger volume (or resample it to a finer grid).
+    """
+    shape = spatial_shape(image)
+    if shape and min(shape) < int(min_size):
+        because = f" ({why})" if why else ""
+        raise ValueError(
+            f"{_name(image, name)} is {describe_shape(shape)}: too small for {purpose}{because}; every spatial axis "
+            f"needs at least {int(min_size)} voxels. Use a larger volume (or resample it to a finer grid)."
         )

@@ -125,6 +125,23 @@ def _as_stack(stack: Any) -> Stack:
     raise TypeError(f"stack must be a path, an array or a Stack, got {type(stack).__name__}.")
 
 
+def _raise_not_finite(name: str, bad: int, where: str = "") -> None:
+    where = f" {where}" if where else ""
+    raise ValueError(
+        f"{name} has {bad} NaN/Inf voxel(s){where}; replace them first (e.g. numpy.nan_to_num) and segment again."
+    )
+
+
+def _check_finite(data: Any, name: str) -> None:
+    """Raise a ValueError naming ``name`` if ``data`` (read slab by slab) has NaN/Inf voxels."""
+    bad = 0
+    for z in range(int(data.shape[0])):
+        sl = np.asarray(data[z])
+        bad += int(sl.size - np.count_nonzero(np.isfinite(sl)))
+    if bad:
+        _raise_not_finite(name, bad)
+
+
 def segment_neurons(
     stack: Any,
     *,
@@ -163,7 +180,9 @@ def segment_neurons(
 
     Raises:
         FileNotFoundError: Missing stack or weights.
-        ValueError: Not a 3D stack, bad cube/overlap, unreadable file.
+        ValueError: Not a 3D stack, bad cube/overlap/threshold/batch size, unreadable file, NaN/Inf voxels
+            (named with the stack's path; found before any work for in-memory stacks, while reading
+            cubes for lazily read ones, before any output is written).
     """
     t0 = time.time()
     st = _as_stack(stack)
@@ -173,11 +192,29 @@ def segment_neurons(
     from medwave.neuron.train import normalize_params
 
     n_cubes = len(partition(st.shape, cube, overlap))
+    if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"threshold={threshold}: a foreground probability threshold must be in [0, 1].")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size={batch_size}: give at least 1 cube per forward pass.")
+    name = str(st.path) if st.path is not None else "the stack"
+    floating = np.issubdtype(np.dtype(getattr(st.data, "dtype", np.float32)), np.floating)
+    if floating and isinstance(st.data, np.ndarray):
+        _check_finite(st.data, name)  # in memory: one cheap pass before any work
     model = load_default_model(weights, device)
     if threshold is None:
         threshold = float(getattr(model, "medwave_threshold", 0.5))
     lo, hi = normalize_params(st.data)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        _check_finite(st.data, name)
     predictor = make_predictor(model, lo, hi, device)
+    if floating and not isinstance(st.data, np.ndarray):
+        # read lazily (TIFF, zarr): every voxel passes through some cube, so checking the cubes finds any NaN/Inf
+        inner = predictor
+
+        def predictor(batch: np.ndarray) -> np.ndarray:
+            if not np.isfinite(batch).all():
+                _raise_not_finite(name, int(batch.size - np.count_nonzero(np.isfinite(batch))), "in one cube batch")
+            return inner(batch)
     prob, mask = sliding_window_segment(
         st.data, predictor, cube=cube, overlap=overlap, threshold=threshold, batch_size=batch_size,
         prob_out=prob_out, mask_out=mask_out, progress=progress,

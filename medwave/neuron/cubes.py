@@ -45,8 +45,10 @@ def _check(shape: Sequence[int], cube: Sequence[int], overlap: float) -> tuple[t
     cube = tuple(int(c) for c in cube)
     if len(cube) != len(shape):
         raise ValueError(f"cube {cube} must have one size per stack axis (stack shape {shape}).")
-    if any(c < 1 for c in cube) or any(s < 1 for s in shape):
-        raise ValueError(f"cube sizes and stack shape must be positive, got cube={cube}, shape={shape}.")
+    if any(c < 1 for c in cube):
+        raise ValueError(f"cube={cube}: every cube size must be at least 1 voxel (Z, Y, X), e.g. cube=(32, 128, 128).")
+    if any(s < 1 for s in shape):
+        raise ValueError(f"the stack is empty (shape {shape}); nothing to segment.")
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
     return shape, cube

@@ -84,6 +84,26 @@ def _squeeze3d(shape: tuple[int, ...], path: Path) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def _check_tiff_complete(tf: Any, path: Path) -> None:
+    """Raise if a page's image data lies beyond the end of the file (a truncated copy or download).
+
+    Only the page headers are read (no pixel data), so this is cheap even for large stacks; without it
+    a truncated stack opens fine and fails later, inside a cube, with no file name in the message.
+    """
+    size = path.stat().st_size
+    end = 0
+    for page in tf.pages:
+        offsets = getattr(page, "dataoffsets", None) or ()
+        counts = getattr(page, "databytecounts", None) or ()
+        for o, c in zip(offsets, counts):
+            end = max(end, int(o) + int(c))
+    if end > size:
+        raise ValueError(
+            f"{path}: truncated TIFF (image data runs to byte {end} but the file has {size} bytes); copy or export "
+            f"the stack again."
+        )
+
+
 def open_stack(path: PathLike) -> Stack:
     """Open a stack for cube-wise reading.
 
@@ -123,8 +143,16 @@ def open_stack(path: PathLike) -> Stack:
     import tifffile
     import zarr
 
+    import logging
+
+    if p.is_file() and p.stat().st_size == 0:
+        raise ValueError(f"{p}: empty file (0 bytes); was it copied completely? Copy or export the stack again.")
+    tiff_log = logging.getLogger("tifffile")
+    level = tiff_log.level
+    tiff_log.setLevel(logging.CRITICAL)  # a damaged file is reported once, below, not as tifffile's log lines
     try:
         with tifffile.TiffFile(str(p)) as tf:
+            _check_tiff_complete(tf, p)
             series = tf.series[0]
             shape = tuple(series.shape)
             zspacing = (tf.imagej_metadata or {}).get("spacing", 1.0)
@@ -132,8 +160,14 @@ def open_stack(path: PathLike) -> Stack:
         z = zarr.open(store, mode="r")
         if hasattr(z, "arrays") and not hasattr(z, "shape"):
             z = z[sorted(k for k, _ in z.arrays())[0]]
+    except ValueError as exc:
+        if str(exc).startswith(str(p)):
+            raise
+        raise ValueError(f"{p}: cannot read as TIFF ({type(exc).__name__}: {exc}). Is the file complete?") from exc
     except Exception as exc:
         raise ValueError(f"{p}: cannot read as TIFF ({type(exc).__name__}: {exc}). Is the file complete?") from exc
+    finally:
+        tiff_log.setLevel(level)
     if len(shape) != 3:
         arr = np.asarray(z[...]).reshape(_squeeze3d(shape, p))
         return Stack(arr, "tiff", (float(zspacing), 1.0, 1.0), None, p, {})

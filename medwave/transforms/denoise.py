@@ -36,7 +36,14 @@ import torch
 
 from medwave.wavelets import dwt_max_level, dwt_packed, get_filter_bank, idwt_packed
 
-__all__ = ["denoise_volume", "estimate_noise_sigma", "wavelet_thresholds", "DenoiseMethod", "ThresholdMode"]
+__all__ = [
+    "denoise_volume",
+    "estimate_noise_sigma",
+    "wavelet_thresholds",
+    "check_denoise_levels",
+    "DenoiseMethod",
+    "ThresholdMode",
+]
 
 DenoiseMethod = Literal["BayesShrink", "VisuShrink"]
 ThresholdMode = Literal["soft", "hard"]
@@ -144,6 +151,66 @@ def _shrink_(d: torch.Tensor, t: torch.Tensor, mode: str) -> None:
                 band.masked_fill_(band.abs() < ti, 0)
 
 
+def check_denoise_levels(
+    spatial: Sequence[int],
+    wavelet,
+    levels: Optional[int],
+    *,
+    name: str = "the image",
+    arg: str = "levels=",
+) -> int:
+    """Resolve and validate the number of decomposition levels for an image of spatial shape ``spatial``.
+
+    A level halves every axis, so an image needs at least 2 voxels along each spatial axis. The
+    deepest accepted level is ``max(dwt_max_level, floor(log2(min(spatial))))``: one level past
+    PyWavelets' ``dwt_max_level`` (for long filters on short axes) is still accepted with a warning,
+    as scikit-image does, but a level that would halve an axis below one voxel is an error.
+
+    Args:
+        spatial: Spatial shape.
+        wavelet: Wavelet name or filter bank.
+        levels: Requested levels, or None for the default ``max(max_level - 3, 1)``.
+        name: How to call the image in messages (e.g. its file name).
+        arg: How to call the option in messages (``"levels="`` from Python, ``"--levels "`` from the CLI).
+
+    Returns:
+        The number of levels to use.
+
+    Raises:
+        ValueError: The image is smaller than one level, or ``levels`` is < 1 or too deep (the message
+            gives the maximum).
+
+    Example:
+        >>> check_denoise_levels((16, 16, 16), "db1", None)
+        1
+        >>> check_denoise_levels((16, 16, 16), "db1", 40)
+        Traceback (most recent call last):
+        ...
+        ValueError: levels=40 is too deep for the image (16x16x16) with wavelet 'db1': at most 4 levels (each level halves every axis). Use levels=4 or fewer, or leave it unset for the default.
+    """
+    spatial = tuple(int(n) for n in spatial)
+    shape_txt = "x".join(str(n) for n in spatial)
+    if not spatial or min(spatial) < 2:
+        raise ValueError(
+            f"{name} is {shape_txt}: smaller than one wavelet level (a level halves every axis, so each spatial axis "
+            f"needs at least 2 voxels). Use a larger image."
+        )
+    fb = get_filter_bank(wavelet)
+    max_level = dwt_max_level(spatial, fb)
+    if levels is None:
+        return max(max_level - 3, 1)
+    levels = int(levels)
+    if levels < 1:
+        raise ValueError(f"{arg}{levels}: the number of levels must be >= 1.")
+    hard = max(max_level, int(np.floor(np.log2(min(spatial)))))
+    if levels > hard:
+        raise ValueError(
+            f"{arg}{levels} is too deep for {name} ({shape_txt}) with wavelet {fb.name!r}: at most {hard} levels (each "
+            f"level halves every axis). Use {arg}{hard} or fewer, or leave it unset for the default."
+        )
+    return levels
+
+
 def denoise_volume(
     x: Union[np.ndarray, torch.Tensor],
     *,
@@ -180,7 +247,9 @@ def denoise_volume(
         ``return_sigma`` a tuple ``(denoised, sigma)``.
 
     Raises:
-        ValueError: Unknown method/mode, NaN/Inf input, ``levels < 1``.
+        ValueError: Unknown method/mode, complex or NaN/Inf input, an image smaller than one level
+            (an axis under 2 voxels), ``levels < 1`` or deeper than halving allows (see
+            :func:`check_denoise_levels`).
         UserWarning: ``levels`` deeper than ``dwt_max_level`` (as PyWavelets).
     """
     if method not in ("BayesShrink", "VisuShrink"):
@@ -199,7 +268,12 @@ def denoise_volume(
     if d not in (1, 2, 3) or t.ndim < d:
         raise ValueError(f"spatial_dims must be 1, 2 or 3 and at most x.ndim={t.ndim}, got {spatial_dims}.")
     if t.is_complex():
-        raise TypeError("Complex images are not supported; denoise the real and imaginary parts (or magnitude) separately.")
+        raise ValueError(
+            f"The image is complex ({str(t.dtype).replace('torch.', '')}); wavelet shrinkage needs real values. Denoise "
+            f"the magnitude (numpy.abs) or the real and imaginary parts separately."
+        )
+    if t.dtype == torch.bool:
+        t = t.to(torch.float32)
     orig_dtype = t.dtype
     work_dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
     spatial = tuple(int(s) for s in t.shape[t.ndim - d :])
@@ -210,11 +284,7 @@ def denoise_volume(
     n_img = flat.shape[0]
     fb = get_filter_bank(wavelet)
     max_level = dwt_max_level(spatial, fb)
-    if levels is None:
-        levels = max(max_level - 3, 1)
-    levels = int(levels)
-    if levels < 1:
-        raise ValueError(f"levels must be >= 1, got {levels}.")
+    levels = check_denoise_levels(spatial, fb, levels)
     if levels > max(max_level, 1):
         import warnings
 

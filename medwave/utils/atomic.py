@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_output_path"]
+__all__ = ["atomic_path", "atomic_write_bytes", "check_output_path", "probe_writable"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -50,7 +50,9 @@ def check_output_path(
     Raises:
         FileExistsError: The output exists and ``overwrite`` is False.
         ValueError: The output is one of the inputs.
-        PermissionError: The folder is not writable.
+        NotADirectoryError: A parent of the output is a regular file.
+        PermissionError: The folder is not writable (tested by creating a temporary file in the
+            nearest existing folder; nothing is left behind).
     """
     p = Path(path).expanduser().resolve()
     for inp in inputs or ():
@@ -62,9 +64,39 @@ def check_output_path(
     existing = parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if not os.access(existing, os.W_OK):
-        raise PermissionError(f"Cannot write to {parent}: the folder is not writable. Choose another output folder.")
+    if not existing.is_dir():
+        raise NotADirectoryError(
+            f"Cannot write {p}: {existing} is a file, not a folder. Choose an output path inside a folder."
+        )
+    probe_writable(existing, target=parent)
     return p
+
+
+def probe_writable(folder: PathLike, *, target: Optional[PathLike] = None) -> None:
+    """Check that ``folder`` accepts new files by creating (and removing) a temporary file in it.
+
+    ``os.access`` is not enough: it says yes to root everywhere, and says nothing about read-only or
+    virtual file systems (``/proc``), full disks or quotas.
+
+    Args:
+        folder: An existing folder.
+        target: The folder the output will go to (named in the message; default ``folder``).
+
+    Raises:
+        PermissionError: The folder is not writable (the message names it and the fix).
+    """
+    where = Path(target) if target is not None else Path(folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".medwave-write-test.", dir=folder)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        hint = "" if Path(folder) == where else f" (nearest existing folder: {folder})"
+        raise PermissionError(
+            f"Cannot write to {where}: the folder is not writable{hint}: {reason}. Choose another output folder."
+        ) from exc
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from medwave.cli import main
@@ -97,8 +98,6 @@ CASES: list[Case] = [
     U("seg-bad-overlap", ("segment-neurons", "{stack}", "-o", "{out}", "--overlap", "1.5", *UNET), ("--overlap",)),
     U("seg-zero-cube", ("segment-neurons", "{stack}", "-o", "{out}", "--weights", "{tiny_unet}", "--cube", "0", "32", "32",
                         "--quiet"), ("--cube",)),
-    U("seg-odd-cube", ("segment-neurons", "{stack}", "-o", "{out}", "--weights", "{tiny_unet}", "--cube", "5", "7", "9",
-                       "--quiet"), ("--cube",)),
     U("seg-bad-weights", ("segment-neurons", "{stack}", "-o", "{out}", "--weights", "{bad_weights}", "--quiet"),
       ("bad_weights.pt", "checkpoint")),
     U("seg-bad-gt-swc", ("segment-neurons", "{stack}", "-o", "{out}", "--gt-swc", "{swc_bad}", *UNET), ("bad.swc", "line 3")),
@@ -165,23 +164,7 @@ def all_files(files, tiny_gem, tiny_unet) -> dict[str, Path]:
 
 #: Cases the package still gets wrong (found by this suite, not yet fixed). ``strict=True``: when a fix lands,
 #: the case passes, the xfail turns into a failure, and the entry must be removed here. See docs/reliability.md.
-KNOWN_DEFECTS: dict[str, str] = {
-    "denoise-one-voxel": "a 1x1x1 volume is 'denoised' (exit 0) instead of rejected as smaller than one level",
-    "denoise-huge-levels": "--levels far above the maximum is accepted (exit 0) instead of rejected with the maximum named",
-    "denoise-complex": "complex input raises TypeError, which the CLI does not map to a user error (traceback)",
-    "denoise-proc": "an unwritable output folder reports a bare ENOENT, not 'not writable'",
-    "register-proc": "an unwritable output folder reports a bare ENOENT, not 'not writable'",
-    "seg-proc": "an unwritable output folder reports a bare ENOENT, not 'not writable'",
-    "gaze-proc": "an unwritable output folder reports a bare ENOENT, not 'not writable'",
-    "seg-truncated": "a truncated TIFF gives tifffile's message without the file name",
-    "seg-nan": "NaN voxels in a stack are not rejected (exit 0)",
-    "seg-zero-cube": "a zero --cube size is rejected, but the message does not name the --cube option",
-    "seg-odd-cube": "a --cube size not divisible by 16 is accepted (exit 0); the case expects a rejection, but padding may make it valid: decide and fix the case or the code",
-    "register-tiny": "a volume smaller than one wavelet level at the coarsest pyramid step is accepted (exit 0)",
-    "seg-bad-gt-swc": "a bad ground-truth SWC is found only after the mask/probability outputs were written",
-    "seg-orphan-gt-swc": "an SWC with an orphan parent is found only after outputs were written",
-    "seg-gt-mask-shape": "a ground-truth mask of the wrong shape is found only after outputs were written",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _params() -> list:
@@ -225,3 +208,21 @@ def test_real_exit_codes_in_a_subprocess(files, tmp_path) -> None:
     usage = subprocess.run([sys.executable, "-m", "medwave.cli", "denoise"], capture_output=True, text=True, env=env,
                            timeout=120)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_cube_not_multiple_of_16_is_valid(all_files, tmp_path, capsys) -> None:
+    """``--cube 5 7 9`` is accepted on purpose, not a defect.
+
+    The 3D-WaveUNet halves with ``mode="periodization"`` (``ceil(n/2)``) and its IDWT crops back to the skip's
+    shape, so any cube size works (no padding to multiples of 16 is needed; see :mod:`medwave.networks.waveunet`).
+    The run must succeed and give outputs on the stack's grid.
+    """
+    import tifffile
+
+    out = tmp_path / "out"
+    code = main(["segment-neurons", str(all_files["stack"]), "-o", str(out), "--weights", str(all_files["tiny_unet"]),
+                 "--cube", "5", "7", "9", "--quiet", "--no-trace"])
+    assert code == 0, capsys.readouterr().err
+    prob = tifffile.imread(out / "probability.tif")
+    assert prob.shape == tifffile.imread(all_files["stack"]).shape
+    assert np.isfinite(prob).all() and prob.min() >= 0 and prob.max() <= 1
