@@ -63,5 +63,9 @@ def run(args) -> int:
                              similarity=args.similarity, smoothness=args.smoothness, resume=args.resume,
                              init_weights=args.init_weights, seed=args.seed, device=args.device,
                              progress=args.progress)
-    print(f"best validation Dice {res['best_dice']:.4f}; wrote {res['best']}, {res['last']}, {res['log']}")
+    if res.get("rank", 0) == 0:
+        dice = (f"best validation Dice {res['best_dice']:.4f}" if res["best_dice"] >= 0
+                else "no validation labels, so no Dice (best.pt is the last epoch's)")
+        ranks = f" ({res['world_size']} DDP ranks, weights in sync)" if res.get("world_size", 1) > 1 else ""
+        print(f"{dice}; wrote {res['best']}, {res['last']}, {res['log']}{ranks}")
     return 0

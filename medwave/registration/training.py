@@ -144,14 +144,28 @@ def _synthetic_datalist(n: int, seed: int) -> dict:
             "atlas": Subject(atlas["image"], atlas["labels"].astype(np.int32))}
 
 
-def _dist():
+def _dist() -> tuple[int, int, bool]:
+    """``(rank, world_size, created)``: joins the torchrun process group (``created``: this call made it)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch.distributed as dist
 
-        if not dist.is_initialized():
+        created = not dist.is_initialized()
+        if created:
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+        return dist.get_rank(), dist.get_world_size(), created
+    return 0, 1, False
+
+
+def _check_ranks_in_sync(net: torch.nn.Module) -> None:
+    """Raise when the ranks' weights differ (gradient averaging broken); costs two scalar all-reduces."""
+    import torch.distributed as dist
+
+    total = sum(p.detach().double().sum() for p in net.parameters()).reshape(1)
+    lo, hi = total.clone(), total.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    if not torch.allclose(lo, hi, rtol=1e-9, atol=0.0):
+        raise RuntimeError(f"DDP ranks diverged: weight checksums range from {lo.item()} to {hi.item()}.")
 
 
 def _pairs(data: dict, mode: str, rng: np.random.Generator, n: int, split: str) -> list[tuple[Subject, Subject]]:
@@ -229,11 +243,13 @@ def train_registration(
         progress: Progress bar.
 
     Returns:
-        ``{"best": path, "last": path, "log": path, "best_dice": float, "epochs": int}``.
+        ``{"best": path, "last": path, "log": path, "best_dice": float, "epochs": int, "rank": int,
+        "world_size": int}`` (``best_dice`` is -1 when no validation pair has labels). Under torchrun every
+        rank returns; only rank 0 writes, and the ranks' weights are checked to be identical at the end.
     """
     from medwave.networks.winet import WiNet
 
-    rank, world = _dist()
+    rank, world, created_group = _dist()
     out = Path(outdir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -320,4 +336,12 @@ def train_registration(
         if progress:
             print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  val Dice {dice:.4f}  folding {fold:.4f}%  "
                   f"({row['seconds']:.0f} s){'  *best*' if improved else ''}", flush=True)
-    return {"best": best_path, "last": last_path, "log": log_path, "best_dice": best, "epochs": epochs}
+    if world > 1:
+        import torch.distributed as dist
+
+        _check_ranks_in_sync(net)
+        dist.barrier()
+        if created_group:
+            dist.destroy_process_group()
+    return {"best": best_path, "last": last_path, "log": log_path, "best_dice": best, "epochs": epochs,
+            "rank": rank, "world_size": world}
