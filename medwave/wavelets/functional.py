@@ -66,16 +66,27 @@ def _resolve_dims(x: torch.Tensor, spatial_dims: Optional[int]) -> int:
             f"Input of shape {tuple(x.shape)} has fewer than spatial_dims={spatial_dims} axes; "
             f"pass a (B, C, *spatial) tensor or lower spatial_dims."
         )
+    if any(int(n) < 1 for n in x.shape[x.ndim - spatial_dims:]):
+        raise ValueError(f"Input of shape {tuple(x.shape)} is empty along a spatial axis; nothing to transform.")
     return spatial_dims
 
 
 def _as_float_tensor(x) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(np.asarray(x))
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biufc":
+            raise ValueError(
+                f"Cannot transform an array of dtype {arr.dtype} (from {type(x).__name__}); pass a real-valued "
+                f"torch tensor or numpy array."
+            )
+        x = torch.as_tensor(arr)
+    if x.is_complex():  # before the float cast below, which would silently drop the imaginary part
+        raise ValueError(
+            f"Complex input ({str(x.dtype).replace('torch.', '')}) is not supported; transform the real and "
+            f"imaginary parts separately (x.real, x.imag)."
+        )
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
-    if x.is_complex():
-        raise TypeError("Complex tensors are not supported; transform real and imaginary parts separately.")
     return x
 
 
