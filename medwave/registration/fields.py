@@ -14,12 +14,11 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import torch
 
-__all__ = ["warp", "integrate_velocity", "jacobian_determinant", "identity_grid"]
+__all__ = ["warp", "integrate_velocity", "jacobian_determinant", "identity_grid", "grid_sample_parallel"]
 
 
 def _check_field(ddf: torch.Tensor) -> int:
@@ -29,30 +28,90 @@ def _check_field(ddf: torch.Tensor) -> int:
     return d
 
 
+def _normalised_identity(shape, *, dtype, device) -> torch.Tensor:
+    """Identity sampling grid ``(1, *shape, d)`` in ``grid_sample`` coordinates (last axis first, align_corners)."""
+    axes = [torch.linspace(-1.0, 1.0, n, dtype=dtype, device=device) if n > 1 else
+            torch.zeros(1, dtype=dtype, device=device) for n in shape]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], -1)[None]
+
+
+def _to_normalised(ddf: torch.Tensor) -> torch.Tensor:
+    """Voxel DDF ``(B, d, *sp)`` -> same field in ``grid_sample`` units, channels in reversed axis order."""
+    shape = ddf.shape[2:]
+    scale = torch.tensor([2.0 / max(n - 1, 1) for n in shape], dtype=ddf.dtype, device=ddf.device)
+    return (ddf * scale.view(1, -1, *([1] * len(shape)))).flip(1)
+
+
+def _from_normalised(u: torch.Tensor) -> torch.Tensor:
+    shape = u.shape[2:]
+    scale = torch.tensor([max(n - 1, 1) / 2.0 for n in shape], dtype=u.dtype, device=u.device)
+    return u.flip(1) * scale.view(1, -1, *([1] * len(shape)))
+
+
+def grid_sample_parallel(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear",
+                         padding_mode: str = "zeros") -> torch.Tensor:
+    """``F.grid_sample(image, grid, align_corners=True)``, split over the CPU threads.
+
+    PyTorch's CPU 3D sampler parallelises over the batch only, so a single volume runs on one core.
+    The output points are cut into ``torch.get_num_threads()`` slabs along the first spatial axis and
+    stacked as a batch over a broadcast (not copied) image: identical values, all threads busy.
+    Differentiable like ``grid_sample``.
+    """
+    import torch.nn.functional as F
+
+    b, k = grid.shape[0], torch.get_num_threads()
+    n0 = grid.shape[1]
+    if image.device.type != "cpu" or b >= k or k < 2 or n0 < 2 * k or image.ndim != 5:
+        return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
+    step = -(-n0 // k)
+    pad = step * k - n0
+    g = grid if not pad else torch.cat([grid, grid[:, -1:].expand(b, pad, *grid.shape[2:])], 1)
+    g = g.reshape(b * k, step, *grid.shape[2:])
+    img = image.unsqueeze(1).expand(b, k, *image.shape[1:]).reshape(b * k, *image.shape[1:])
+    out = F.grid_sample(img, g, mode=mode, padding_mode=padding_mode, align_corners=True)
+    out = out.reshape(b, k, image.shape[1], step, *out.shape[3:]).transpose(1, 2)
+    out = out.reshape(b, image.shape[1], k * step, *out.shape[4:])
+    return out[:, :, :n0] if pad else out
+
+
 def warp(image: torch.Tensor, ddf: torch.Tensor, *, mode: Literal["bilinear", "nearest"] = "bilinear",
          padding_mode: Literal["border", "zeros", "reflection"] = "border") -> torch.Tensor:
     """Warp ``image`` ``(B, C, *spatial)`` by ``ddf`` ``(B, d, *spatial)``: ``out(x) = image(x + ddf(x))``.
 
-    Uses MONAI :class:`~monai.networks.blocks.Warp` (linear or nearest interpolation, differentiable).
+    The same sampling as MONAI :class:`~monai.networks.blocks.Warp` (``grid_sample`` with
+    ``align_corners=True`` on the voxel grid; linear or nearest interpolation, differentiable), with the
+    grid built once in ``grid_sample`` units and the sampling split over the CPU threads.
     """
-    from monai.networks.blocks import Warp
-
-    _check_field(ddf)
+    d = _check_field(ddf)
     if image.shape[2:] != ddf.shape[2:]:
         raise ValueError(f"warp: image {tuple(image.shape)} and field {tuple(ddf.shape)} must share spatial shape.")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*native grid_sample.*")
-        return Warp(mode=mode, padding_mode=padding_mode)(image, ddf.to(image.dtype) if image.is_floating_point() else ddf)
+    if image.shape[0] != ddf.shape[0]:
+        raise ValueError(f"warp: image batch {image.shape[0]} and field batch {ddf.shape[0]} differ.")
+    dtype = image.dtype if image.is_floating_point() else ddf.dtype
+    src = image if image.is_floating_point() else image.to(dtype)
+    u = _to_normalised(ddf.to(dtype))
+    grid = _normalised_identity(ddf.shape[2:], dtype=dtype, device=ddf.device) + u.movedim(1, -1)
+    mode_ = "bilinear" if mode in ("bilinear", "trilinear", "linear") else mode
+    out = grid_sample_parallel(src, grid, mode=mode_, padding_mode=padding_mode)
+    del d
+    return out if image.is_floating_point() else out.to(image.dtype)
 
 
 def integrate_velocity(velocity: torch.Tensor, *, steps: int = 7) -> torch.Tensor:
-    """Exponentiate a stationary velocity field by scaling and squaring (MONAI ``DVF2DDF``, ``steps`` steps)."""
-    from monai.networks.blocks import DVF2DDF
+    """Exponentiate a stationary velocity field by scaling and squaring, ``steps`` steps.
 
+    Computes what MONAI ``DVF2DDF(num_steps=steps, mode="bilinear", padding_mode="zeros")`` computes
+    (``u <- u + u o (id + u)`` from ``v / 2**steps``), but in ``grid_sample`` units throughout, with the
+    identity grid built once and each sampling split over the CPU threads.
+    """
     _check_field(velocity)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*native grid_sample.*")
-        return DVF2DDF(num_steps=steps, mode="bilinear", padding_mode="zeros")(velocity)
+    if steps < 0:
+        raise ValueError(f"integrate_velocity: steps must be >= 0, got {steps}.")
+    ident = _normalised_identity(velocity.shape[2:], dtype=velocity.dtype, device=velocity.device)
+    u = _to_normalised(velocity) / 2**steps
+    for _ in range(steps):
+        u = u + grid_sample_parallel(u, ident + u.movedim(1, -1), mode="bilinear", padding_mode="zeros")
+    return _from_normalised(u)
 
 
 def identity_grid(shape, *, dtype=torch.float32, device=None) -> torch.Tensor:

@@ -105,3 +105,49 @@ def test_checkpoint_round_trip(tmp_path) -> None:
     torch.save({"foo": 1}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="not a medwave WiNet checkpoint"):
         WiNet.from_checkpoint(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("d,shape", [(3, (2, 3, 8, 10, 6)), (2, (2, 3, 8, 12))])
+def test_fast_haar_equals_dwt_layers(d, shape) -> None:
+    from medwave.networks.winet import haar_dwt, haar_idwt
+    from medwave.wavelets import DWT, IDWT
+
+    x = torch.randn(*shape, dtype=torch.float64)
+    low, high = DWT(d, "haar")(x)
+    low2, high2 = haar_dwt(x, d)
+    assert torch.allclose(low, low2, atol=1e-12) and torch.allclose(high, high2, atol=1e-12)
+    assert torch.allclose(haar_idwt(low, high, d), IDWT(d, "haar")(low, high), atol=1e-12)
+    assert torch.allclose(haar_idwt(low2, high2, d), x, atol=1e-12)
+
+
+def test_fast_path_gives_the_reference_computation() -> None:
+    """Fast Haar + channels-last convolutions + fast integration = generic DWT/IDWT layers + DVF2DDF."""
+    torch.manual_seed(0)
+    net = WiNet(3, base_width=2).eval()
+    for mod in net.modules():
+        if isinstance(mod, nn.Conv3d):
+            nn.init.normal_(mod.weight, 0.0, 0.05)
+    m, f = torch.rand(1, 1, 40, 48, 36), torch.rand(1, 1, 40, 48, 36)
+    with torch.no_grad():
+        fast = net(m, f)
+        net._haar = False
+        mp, spatial = net._pad(m)
+        fp, _ = net._pad(f)
+        ref = net.integrate(net.predict_field(mp, fp))[:, :, :40, :48, :36]
+    assert fast.abs().max() > 0.1
+    assert torch.allclose(fast, ref, atol=1e-4)
+
+
+def test_shipped_weights_load_and_predict() -> None:
+    from medwave.registration.api import DEFAULT_WEIGHTS
+
+    net = WiNet.from_checkpoint(DEFAULT_WEIGHTS).eval()
+    torch.manual_seed(0)
+    m, f = torch.rand(1, 1, 33, 40, 30), torch.rand(1, 1, 33, 40, 30)
+    with torch.no_grad():
+        fast = net(m, f)
+        net._haar = False
+        mp, _ = net._pad(m)
+        fp, _ = net._pad(f)
+        ref = net.integrate(net.predict_field(mp, fp))[:, :, :33, :40, :30]
+    assert torch.isfinite(fast).all() and torch.allclose(fast, ref, atol=1e-4)

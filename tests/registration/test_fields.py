@@ -147,3 +147,57 @@ def test_losses() -> None:
     assert float(p1["smoothness"]) > 0
     with pytest.raises(ValueError):
         RegistrationLoss("ncc")
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 19, 24, 17), (2, 3, 12, 16, 10), (1, 2, 30, 41)])
+def test_integrate_velocity_equals_monai_dvf2ddf(shape) -> None:
+    from monai.networks.blocks import DVF2DDF
+
+    torch.manual_seed(0)
+    x = identity_grid(shape[2:])
+    v = torch.stack([(1.0 + i) * torch.sin(x[(i + 1) % len(shape[2:])] / (3 + i)) for i in range(shape[1])])[None]
+    v = v.expand(shape[0], *v.shape[1:]) * torch.linspace(0.5, 1.5, shape[0]).view(-1, *([1] * (len(shape) - 1)))
+    for steps in (4, 7):
+        ref = DVF2DDF(num_steps=steps, mode="bilinear", padding_mode="zeros")(v)
+        assert torch.allclose(integrate_velocity(v, steps=steps), ref, atol=1e-5)
+
+
+def test_integrate_velocity_gradient_equals_monai() -> None:
+    from monai.networks.blocks import DVF2DDF
+
+    torch.manual_seed(0)
+    v = (2 * torch.randn(1, 3, 14, 12, 16)).requires_grad_()
+    g_ref, = torch.autograd.grad(DVF2DDF(num_steps=4, mode="bilinear", padding_mode="zeros")(v).square().sum(), v)
+    g, = torch.autograd.grad(integrate_velocity(v, steps=4).square().sum(), v)
+    assert torch.allclose(g, g_ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode,padding", [("bilinear", "border"), ("bilinear", "zeros"), ("nearest", "border")])
+def test_warp_equals_monai_warp(mode, padding) -> None:
+    from monai.networks.blocks import Warp
+
+    torch.manual_seed(0)
+    img = torch.rand(2, 2, 15, 18, 13)
+    ddf = 3 * torch.randn(2, 3, 15, 18, 13)
+    ref = Warp(mode=mode, padding_mode=padding)(img, ddf)
+    assert torch.allclose(warp(img, ddf, mode=mode, padding_mode=padding), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_grid_sample_parallel_equals_grid_sample(threads) -> None:
+    from medwave.registration.fields import grid_sample_parallel
+
+    torch.manual_seed(0)
+    img = torch.rand(1, 3, 23, 9, 11, requires_grad=True)
+    grid = (2.2 * torch.rand(1, 23, 9, 11, 3) - 1.1).requires_grad_()
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = grid_sample_parallel(img, grid)
+        g = torch.autograd.grad(out.sum(), (img, grid))
+    finally:
+        torch.set_num_threads(old)
+    ref = torch.nn.functional.grid_sample(img, grid, align_corners=True)
+    g_ref = torch.autograd.grad(ref.sum(), (img, grid))
+    assert torch.equal(out, ref)
+    assert torch.allclose(g[0], g_ref[0], atol=1e-5) and torch.allclose(g[1], g_ref[1], atol=1e-5)
