@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from medwave.wavelets.butterfly import butterfly_merge, butterfly_split, merge_kind_scale, split_kind_scale
 from medwave.wavelets.operators import AxisOp, apply_axis_op
 
 __all__ = ["split_nd", "merge_nd", "Split", "Merge"]
@@ -58,6 +59,9 @@ def split_nd(x: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     Returns:
         ``(N, G0 * prod(k), *coarse)``.
     """
+    scale = split_kind_scale(ops)
+    if scale is not None:
+        return butterfly_split(x, scale)
     n, g0 = x.shape[:2]
     nbs = [len(op.blocks) for op in ops]
     coarse = [op.n_out for op in ops]
@@ -93,6 +97,9 @@ def merge_nd(c: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     Returns:
         ``(N, G / prod(k), *fine)``.
     """
+    scale = merge_kind_scale(ops)
+    if scale is not None:
+        return butterfly_merge(c, scale, len(ops))
     n, g = c.shape[:2]
     nbs = [len(op.blocks[0]) for op in ops]
     g_out = g // math.prod(nbs)
