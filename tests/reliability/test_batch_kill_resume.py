@@ -1,0 +1,107 @@
+"""Faults in batch runs: a sequential ``run_batch`` SIGKILLed at random points, then resumed.
+
+The process is killed for real (``SIGKILL`` from inside its own task, so no ``finally`` block, atexit hook
+or buffered write gets a chance to tidy up) at seeded random points: before an item writes anything, halfway
+through its outputs, or after all its outputs but before its completion marker. The batch is resumed with
+``resume=True`` (possibly killed again) until it finishes. Then nothing may be lost (every item complete, with
+correct outputs and its marker), nothing duplicated (``summary.csv`` has one row per item, items finished
+before a kill are skipped, not redone) and nothing stray (no temporary or half-written file left).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medwave.batch.runner import MARKER
+
+ROOT = Path(__file__).resolve().parents[2]
+N_ITEMS = 8
+PHASES = ("start", "mid", "end")
+
+
+def _run(out: Path, kill_at: str | None, resume: bool) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1", MEDWAVE_NO_PROGRESS="1")
+    env.pop("MEDWAVE_KILL_AT", None)
+    if kill_at:
+        env["MEDWAVE_KILL_AT"] = kill_at
+    argv = [sys.executable, "-m", "tests.reliability._batch_killer", str(out), str(N_ITEMS)]
+    return subprocess.run(argv + (["--resume"] if resume else []), cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _markers(out: Path) -> dict[str, str]:
+    return {p.parent.name: p.read_text() for p in sorted(out.glob(f"*/{MARKER}"))}
+
+
+def _kill_plan(seed: int, kills: int = 3) -> list[tuple[int, str]]:
+    """``kills`` kill points (item index, phase), item indices non-decreasing so each one is reached."""
+    rng = random.Random(seed)
+    idx = sorted(rng.randrange(N_ITEMS) for _ in range(kills))
+    return [(i, rng.choice(PHASES)) for i in idx]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sequential_batch_killed_at_random_points_then_resumed(seed: int, tmp_path: Path) -> None:
+    """Kill, resume, kill, resume...: every item exactly once in the outputs, finished items never redone."""
+    out = tmp_path / "out"
+    plan = _kill_plan(seed)
+    finished: dict[str, str] = {}
+    for run, (k, phase) in enumerate(plan):
+        proc = _run(out, f"it{k:02d}:{phase}", resume=run > 0)
+        assert proc.returncode == -9, f"run {run} was not killed at it{k:02d}:{phase}: {proc.stderr[-2000:]}"
+        markers = _markers(out)
+        assert set(markers) == {f"it{i:02d}" for i in range(k)}, "markers must be exactly the items before the kill"
+        for name, text in finished.items():
+            assert markers[name] == text, f"{name} was redone although it was complete"
+        finished = markers
+        killed_dir = out / f"it{k:02d}"
+        if phase != "start":
+            assert killed_dir.exists() and not (killed_dir / MARKER).exists()  # a half item, unmarked
+    proc = _run(out, None, resume=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    last_k = plan[-1][0]
+    assert report["skipped"] == [f"it{i:02d}" for i in range(last_k)]
+    assert report["done"] == [f"it{i:02d}" for i in range(last_k, N_ITEMS)] and report["failed"] == []
+    # nothing lost: every item complete and correct
+    for i in range(N_ITEMS):
+        d = out / f"it{i:02d}"
+        assert (d / "a.txt").read_text() == str(i) and (d / "b.txt").read_text() == str(2 * i)
+        marker = json.loads((d / MARKER).read_text())
+        assert marker["metrics"]["double"] == 2 * i
+        assert sorted(p.name for p in d.iterdir()) == sorted(["a.txt", "b.txt", MARKER]), "stray file in the item"
+    for name, text in finished.items():
+        assert (out / name / MARKER).read_text() == text
+    # nothing duplicated: one summary row per item, in manifest order
+    with open(out / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == [f"it{i:02d}" for i in range(N_ITEMS)]
+    assert [int(r["double"]) for r in rows] == [2 * i for i in range(N_ITEMS)]
+    assert json.loads((out / "failures.json").read_text()) == {}
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left in the batch folder"
+    # the log shows which items ran more than once: only those killed after logging, before their marker
+    log = (tmp_path / "log.txt").read_text().split()
+    redone = {f"it{k:02d}" for k, phase in plan if phase == "end"}
+    for i in range(N_ITEMS):
+        name = f"it{i:02d}"
+        expected = 1 + sum(1 for k, phase in plan if phase == "end" and f"it{k:02d}" == name)
+        assert log.count(name) == expected, (name, log.count(name), expected, redone)
+
+
+def test_without_resume_a_finished_item_is_not_overwritten(tmp_path: Path) -> None:
+    """A second run without ``resume`` over a partly finished batch refuses (exit 1 + clear error), changes nothing."""
+    out = tmp_path / "out"
+    assert _run(out, "it03:mid", resume=False).returncode == -9
+    before = _markers(out)
+    proc = _run(out, None, resume=False)
+    assert proc.returncode != 0 and "resume" in proc.stderr
+    assert _markers(out) == before
