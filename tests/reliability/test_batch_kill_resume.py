@@ -105,3 +105,64 @@ def test_without_resume_a_finished_item_is_not_overwritten(tmp_path: Path) -> No
     proc = _run(out, None, resume=False)
     assert proc.returncode != 0 and "resume" in proc.stderr
     assert _markers(out) == before
+
+
+def _cli(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "medwave.cli", "batch", *args]
+
+
+def test_cli_batch_denoise_sigkilled_from_outside_then_resumed(tmp_path: Path) -> None:
+    """``medwave batch denoise --sequential`` SIGKILLed from outside at a seeded random moment, then ``--resume``.
+
+    The kill lands wherever the process happens to be (reading, denoising, writing a NIfTI, writing a marker).
+    The resumed batch must equal an uninterrupted reference run item for item (same voxels), with one summary row
+    per item and no temporary file anywhere.
+    """
+    import signal
+    import time
+
+    import nibabel as nib
+    import numpy as np
+
+    from tests.reliability.conftest import blob_volume, save_nii
+
+    src = tmp_path / "in"
+    src.mkdir()
+    n = 6
+    for i in range(n):
+        save_nii(src / f"v{i}.nii.gz", blob_volume((12, 12, 12), seed=i))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MEDWAVE_NO_PROGRESS="1")
+    common = ["denoise", "--input-glob", str(src / "*.nii.gz"), "--sequential", "--quiet"]
+    ref = subprocess.run(_cli(common + ["-o", str(tmp_path / "ref")]), env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    out = tmp_path / "out"
+    rng = random.Random(2026)
+    kills = 0
+    for attempt in range(2):  # up to two kills, each after a random number of finished items plus a random delay
+        proc = subprocess.Popen(_cli(common + ["-o", str(out)] + (["--resume"] if attempt else [])), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        target = len(_markers(out)) + rng.randint(1, 2)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and len(_markers(out)) < target and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.05))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+    assert kills >= 1, "the batch finished before any kill; the test proved nothing"
+    final = subprocess.run(_cli(common + ["-o", str(out), "--resume"]), env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert final.returncode == 0, final.stderr[-2000:]
+    for i in range(n):
+        got = np.asarray(nib.load(str(out / f"v{i}" / "denoised.nii.gz")).dataobj)
+        exp = np.asarray(nib.load(str(tmp_path / "ref" / f"v{i}" / "denoised.nii.gz")).dataobj)
+        assert np.array_equal(got, exp), f"v{i} differs from the uninterrupted run"
+        assert (out / f"v{i}" / MARKER).exists()
+        assert not [p.name for p in (out / f"v{i}").iterdir() if p.name.startswith(".") and p.name != MARKER]
+    with open(out / "summary.csv", newline="") as fh:
+        names = [r["name"] for r in csv.DictReader(fh)]
+    assert sorted(names) == sorted(f"v{i}" for i in range(n)) and len(set(names)) == n
+    assert json.loads((out / "failures.json").read_text()) == {}
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
