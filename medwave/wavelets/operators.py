@@ -221,11 +221,14 @@ def _apply_block(
     dim: int,
     accumulate: bool,
     rows: Optional[tuple[int, int]] = None,
+    phases: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> None:
     """``out (=|+=) (blk @ x)[rows]`` along ``dim``; ``out`` may be a strided view.
 
     ``rows=(r0, r1)`` computes only output rows ``r0..r1-1`` (``out`` then has ``r1 - r0`` rows);
-    ``x`` is always the whole input along ``dim``.
+    ``x`` is always the whole input along ``dim``. ``phases`` are optional contiguous copies of
+    ``x``'s even and odd samples along ``dim``: a stride-2 block then reads them with unit
+    stride (vectorised) instead of ``x`` with stride 2.
     """
     r0, r1 = rows if rows is not None else (0, blk.n_out)
     if blk.dense:
@@ -249,7 +252,11 @@ def _apply_block(
         for t, tap in enumerate(blk.taps[p]):
             if tap == 0.0:
                 continue
-            xs = _strided(x, dim, S * m_lo + blk.offs[p] + t, count, S)
+            if phases is not None and S == 2:
+                k = blk.offs[p] + t
+                xs = phases[k % 2].narrow(dim, m_lo + k // 2, count)
+            else:
+                xs = _strided(x, dim, S * m_lo + blk.offs[p] + t, count, S)
             if first:
                 torch.mul(xs, tap, out=o)
                 first = False
@@ -273,6 +280,89 @@ def _apply_block(
             o.copy_(y)
 
 
+#: Along the innermost axis, stride-2 reads/writes are not vectorised: de-interleave (analysis) or
+#: re-interleave (synthesis) once when the interior has at least this many rows.
+_PHASE_MIN_ROWS = 16
+
+
+def _deinterleave(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Contiguous copies of the even and odd samples of ``x`` along its last axis ``dim``."""
+    n = x.shape[dim]
+    shape = list(x.shape)
+    shape[dim] = (n + 1) // 2
+    even = x.new_empty(shape)
+    shape[dim] = n // 2
+    odd = x.new_empty(shape)
+    torch.mul(_strided(x, dim, 0, even.shape[dim], 2), 1.0, out=even)
+    if n > 1:
+        torch.mul(_strided(x, dim, 1, odd.shape[dim], 2), 1.0, out=odd)
+    return even, odd
+
+
+def _dense_rows(
+    row: Sequence[Optional[Block]], inputs: Sequence[torch.Tensor], out: torch.Tensor, dim: int, r0: int, r1: int
+) -> None:
+    """``out[r0:r1] = sum_i row[i][r0:r1] @ inputs[i]`` along ``dim`` (only the non-zero columns)."""
+    o = out.narrow(dim, r0, r1 - r0)
+    written = False
+    for i, blk in enumerate(row):
+        if blk is None:
+            continue
+        cols = np.flatnonzero(blk.matrix[r0:r1].any(axis=0))
+        if cols.size == 0:
+            continue
+        c0, c1 = int(cols[0]), int(cols[-1]) + 1
+        y = _matmul_along(blk.tensor((r0, r1), (c0, c1), o.dtype, o.device), inputs[i].narrow(dim, c0, c1 - c0), dim)
+        if written:
+            o.add_(y)
+        else:
+            o.copy_(y)
+            written = True
+    if not written:
+        o.zero_()
+
+
+def _merge_inner(row: Sequence[Optional[Block]], inputs: Sequence[torch.Tensor], out: torch.Tensor, dim: int) -> bool:
+    """Synthesis along the innermost axis with contiguous per-phase sums and one strided write per phase.
+
+    Returns ``False`` (nothing written) when the blocks do not share a long enough interior.
+    """
+    blks = [(i, b) for i, b in enumerate(row) if b is not None]
+    if not blks or any(b.dense or b.P != 2 or b.S != 1 for _, b in blks):
+        return False
+    m_a = max(b.m0 for _, b in blks)
+    m_b = min(b.m1 for _, b in blks)
+    count = m_b - m_a
+    if count < _PHASE_MIN_ROWS:
+        return False
+    shape = list(out.shape)
+    shape[dim] = count
+    tmp = out.new_empty(shape)
+    for p in range(2):
+        first = True
+        for i, b in blks:
+            for t, tap in enumerate(b.taps[p]):
+                if tap == 0.0:
+                    continue
+                xs = inputs[i].narrow(dim, m_a + b.offs[p] + t, count)
+                if first:
+                    torch.mul(xs, tap, out=tmp)
+                    first = False
+                else:
+                    tmp.add_(xs, alpha=tap)
+        o = _strided(out, dim, 2 * m_a + p, count, 2)
+        if first:
+            o.zero_()
+        else:
+            o.copy_(tmp)
+    n_out = out.shape[dim]
+    if 2 * m_a > 0:
+        _dense_rows(row, inputs, out, dim, 0, 2 * m_a)
+    if 2 * m_b < n_out:
+        _dense_rows(row, inputs, out, dim, 2 * m_b, n_out)
+    return True
+
+
 def apply_axis_op(
     op: AxisOp,
     inputs: Sequence[torch.Tensor],
@@ -284,12 +374,21 @@ def apply_axis_op(
 
     ``rows=(r0, r1)`` restricts the computation to those output rows (``outputs`` hold only them).
     """
+    inner = dim == inputs[0].ndim - 1
+    phases: list = [None] * len(inputs)
+    if inner:
+        for i in range(len(inputs)):
+            blks = [row[i] for row in op.blocks if row[i] is not None]
+            if blks and all(not b.dense and b.S == 2 and b.m1 - b.m0 >= _PHASE_MIN_ROWS for b in blks):
+                phases[i] = _deinterleave(inputs[i], dim)
     for o, row in enumerate(op.blocks):
+        if inner and rows is None and _merge_inner(row, inputs, outputs[o], dim):
+            continue
         written = False
         for i, blk in enumerate(row):
             if blk is None:
                 continue
-            _apply_block(blk, inputs[i], outputs[o], dim, accumulate=written, rows=rows)
+            _apply_block(blk, inputs[i], outputs[o], dim, accumulate=written, rows=rows, phases=phases[i])
             written = True
         if not written:
             outputs[o].zero_()
