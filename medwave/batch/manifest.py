@@ -197,7 +197,7 @@ def load_manifest(path: PathLike, task: str, *, sections: Optional[Sequence[str]
 
 
 def items_from_glob(task: str, pattern: str, *, fixed: Optional[PathLike] = None,
-                    report: Optional[Sequence[str]] = None) -> list[BatchItem]:
+                    report: Optional[Sequence[str]] = None, exclude: Optional[PathLike] = None) -> list[BatchItem]:
     """Items from a glob pattern (sorted matches; ``**`` recurses).
 
     Args:
@@ -206,13 +206,23 @@ def items_from_glob(task: str, pattern: str, *, fixed: Optional[PathLike] = None
         fixed: For ``register``: every match is a moving image registered to this fixed image (atlas-to-subject
             style: ``--fixed atlas.nii.gz``).
         report: For ``gaze``: the sentence(s) used with every matched radiograph.
+        exclude: A folder whose files are never items: the batch's output folder, so that a pattern like
+            ``data/**/*.nii.gz`` with outputs in ``data/out`` does not pick up the batch's own outputs on
+            ``--resume`` (they would be processed again as new items).
 
     Raises:
-        ValueError: Nothing matches, or a required option is missing.
+        ValueError: Nothing matches (outside ``exclude``), or a required option is missing.
     """
     _check_task(task)
     matches = sorted(m for m in _glob.glob(os.path.expanduser(pattern), recursive=True) if Path(m).is_file()
                      or Path(m).suffix == ".zarr")
+    if exclude is not None:
+        ex = Path(exclude).expanduser().resolve()
+        inside = [m for m in matches if Path(m).resolve().is_relative_to(ex)]
+        matches = [m for m in matches if m not in inside]
+        if inside and not matches:
+            raise ValueError(f"--input-glob {pattern!r} matches only files inside the output folder {ex}; point the "
+                             f"pattern at the input images.")
     if task == "register" and fixed is None:
         raise ValueError("register with --input-glob needs --fixed FIXED (each match is a moving image registered to it); "
                          "for arbitrary pairs use a --manifest.")

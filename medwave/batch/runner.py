@@ -135,6 +135,24 @@ def _write_outputs(report: BatchReport, items: Sequence[BatchItem]) -> None:
     atomic_write_bytes(out / "failures.json", json.dumps(report.failed, indent=1, default=str).encode())
 
 
+def _check_inputs_outside(items: Sequence[BatchItem], out: Path) -> None:
+    """Raise if an item reads a file inside the output folder (it would read the batch's own outputs)."""
+    for it in items:
+        for key, value in it.inputs.items():
+            if not isinstance(value, (str, os.PathLike)) or key == "report":
+                continue
+            try:
+                inside = Path(value).expanduser().resolve().is_relative_to(out)
+            except (OSError, ValueError):
+                continue
+            if inside:
+                where = f" ({it.source})" if it.source else ""
+                raise ValueError(
+                    f"item {it.name!r}{where}: its {key} {value} is inside the output folder {out}; a batch must not "
+                    f"read its own outputs. Choose an output folder outside the inputs (or move the input)."
+                )
+
+
 def run_batch(
     task: TaskLike,
     items: Sequence[BatchItem],
@@ -165,9 +183,15 @@ def run_batch(
 
     Returns:
         A :class:`BatchReport`.
+
+    Raises:
+        ValueError: An item's input file lies inside ``outdir`` (checked before anything is written).
+        FileExistsError: An item is already complete and ``resume`` is False.
     """
     t0 = time.perf_counter()
     out = Path(outdir).expanduser().resolve()
+    _task_func(task)  # an unknown task name is one clear error, not one failure per item
+    _check_inputs_outside(items, out)
     out.mkdir(parents=True, exist_ok=True)
     options = dict(options or {})
     report = BatchReport(outdir=out)

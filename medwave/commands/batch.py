@@ -72,7 +72,8 @@ def run(args) -> int:
             raise UserError("--fixed is for --input-glob; in a manifest give each entry a 'fixed' key.")
         items = load_manifest(args.manifest, args.task, sections=args.section)
     else:
-        items = items_from_glob(args.task, args.input_glob, fixed=args.fixed, report=args.report)
+        items = items_from_glob(args.task, args.input_glob, fixed=args.fixed, report=args.report,
+                                exclude=args.output)
     options = {"device": args.device}
     if args.weights:
         options["weights"] = args.weights

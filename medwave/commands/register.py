@@ -63,7 +63,7 @@ def _parse_iterations(text: str):
 
 def run(args) -> int:
     from medwave.cli import UserError
-    from medwave.io import check_finite_image, load_image, require_3d, require_min_size
+    from medwave.io import check_finite_image, load_image, require_3d, require_min_size, require_not_constant
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
 
@@ -90,6 +90,7 @@ def run(args) -> int:
         check_finite_image(img, Path(path).name)
         require_min_size(img, MIN_SIZE, Path(path).name, "register",
                          why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")
+        require_not_constant(img, Path(path).name, "register")
         images.append(img)
     result = api_register(images[0], images[1], weights=args.weights, optimize=args.optimize,
                           iterations=iterations, affine=args.affine, moving_seg=args.moving_seg,

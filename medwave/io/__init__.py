@@ -6,6 +6,7 @@ from medwave.io.checks import (
     require_2d_or_3d,
     require_3d,
     require_min_size,
+    require_not_constant,
     spatial_shape,
 )
 from medwave.io.image import Image, load_image, save_image
@@ -23,6 +24,7 @@ __all__ = [
     "require_3d",
     "require_2d_or_3d",
     "require_min_size",
+    "require_not_constant",
     "check_finite_image",
     "spatial_shape",
     "describe_shape",

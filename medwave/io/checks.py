@@ -21,6 +21,7 @@ __all__ = [
     "require_3d",
     "require_2d_or_3d",
     "require_min_size",
+    "require_not_constant",
     "check_finite_image",
     "spatial_shape",
     "describe_shape",
@@ -140,4 +141,31 @@ def require_min_size(image: Image, min_size: int, name: Optional[str] = None, pu
         raise ValueError(
             f"{_name(image, name)} is {describe_shape(shape)}: too small for {purpose}{because}; every spatial axis "
             f"needs at least {int(min_size)} voxels. Use a larger volume (or resample it to a finer grid)."
+        )
+
+
+def require_not_constant(image: Image, name: Optional[str] = None, purpose: str = "this step") -> None:
+    """Raise if every voxel of ``image`` has the same value (e.g. an all-zero export).
+
+    Args:
+        image: The image record.
+        name: How to call it in the message (default: its file name).
+        purpose: What needs contrast ("register", ...).
+
+    Raises:
+        ValueError: ``"zeros.nii.gz is constant (every voxel is 0); register needs image contrast ..."``
+
+    Example:
+        >>> require_not_constant(Image(np.zeros((4, 4, 4), np.float32)), "zeros.nii.gz", "register")
+        Traceback (most recent call last):
+        ...
+        ValueError: zeros.nii.gz is constant (every voxel is 0); register needs image contrast. Check that the right file was given (an empty mask or a failed export?).
+    """
+    arr = np.asarray(image.array)
+    if arr.size and np.all(arr == arr.flat[0]):
+        v = arr.flat[0]
+        v_txt = f"{v:g}" if np.isscalar(v) and np.isreal(v) else str(v)
+        raise ValueError(
+            f"{_name(image, name)} is constant (every voxel is {v_txt}); {purpose} needs image contrast. Check that the "
+            f"right file was given (an empty mask or a failed export?)."
         )

@@ -157,6 +157,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["json_missing_files"] = d / "missing_files.json"
     f["json_missing_files"].write_text(json.dumps({"training": [{"image": "nowhere.nii.gz", "label": "no.nii.gz"}],
                                                    "validation": []}))
+    f["manifest_self"] = d / "self_manifest.json"
+    f["manifest_self"].write_text(json.dumps([{"image": "good.nii.gz"}]))  # relative to the manifest's folder
     f["csv_bad"] = d / "bad.csv"
     f["csv_bad"].write_text("x,y\n1,2\n3,oops\n")
     f["csv_nocols"] = d / "nocols.csv"

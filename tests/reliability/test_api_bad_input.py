@@ -43,6 +43,13 @@ REG = dict(iterations=2, progress=False)
 SEG = dict(cube=(16, 32, 32), progress=False, trace=False)
 
 
+def _run_batch(task: str, inputs: dict, out: Path):
+    from medwave.batch import run_batch
+    from medwave.batch.manifest import BatchItem
+
+    return run_batch(task, [BatchItem("x", inputs, "test")], out, workers=0, progress=False)
+
+
 def _vol(shape=(16, 16, 16), dtype=np.float32) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(dtype)
 
@@ -75,6 +82,12 @@ CASES: list[ApiCase] = [
     ApiCase("register-bad-device", lambda f, t: medwave.register(f["good"], f["good2"], device="tpu", **REG),
             ("tpu",)),
     ApiCase("register-tiny", lambda f, t: medwave.register(f["tiny"], f["tiny"], **REG), ("tiny.nii.gz", "2x2x2")),
+    ApiCase("register-zeros", lambda f, t: medwave.register(f["zeros"], f["good"], **REG), ("zeros.nii.gz", "constant")),
+    # ---------------------------------------------------------------- medwave.batch.run_batch
+    ApiCase("batch-input-in-output", lambda f, t: _run_batch("denoise", {"image": str(t / "out" / "a.nii.gz")}, t / "out"),
+            ("'x'", "inside the output folder")),
+    ApiCase("batch-unknown-task", lambda f, t: _run_batch("sharpen", {"image": str(f["good"])}, t / "out"),
+            ("sharpen", "denoise")),
     # ---------------------------------------------------------------- medwave.segment_neurons
     ApiCase("seg-missing", lambda f, t: medwave.segment_neurons(str(f["stack"]) + ".missing.tif", **SEG),
             ("stack.tif.missing.tif",), FNF),
@@ -148,6 +161,8 @@ KNOWN_API_DEFECTS: dict[str, str] = {
     "register-tiny": "medwave.register accepts a 2x2x2 volume (identity field, exit 0); the CLI rejects it "
     "(medwave/commands/register.py, require_min_size(img, 8)), the same check belongs in register() after "
     "require_3d (medwave/registration/api.py, owned by the registration work in progress)",
+    "register-zeros": "medwave.register runs on an all-zero image; the CLI rejects it (require_not_constant), the "
+    "same check belongs in register() (medwave/registration/api.py, owned by the registration work in progress)",
 }
 
 

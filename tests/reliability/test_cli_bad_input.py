@@ -84,6 +84,8 @@ CASES: list[Case] = [
     U("register-out-is-file", ("register", "{good}", "{good2}", "-o", "{regular_file}", *REG), ("regular_file", "folder")),
     U("register-parent-is-file", ("register", "{good}", "{good2}", "-o", "{regular_file}/out", *REG), ("regular_file", "not a folder")),
     U("register-proc", ("register", "{good}", "{good2}", "-o", "/proc/medwave_rel", *REG), ("/proc", "not writable")),
+    U("register-zeros", ("register", "{zeros}", "{good}", "-o", "{out}", *REG), ("zeros.nii.gz", "constant")),
+    U("register-int8-vs-zeros", ("register", "{int8}", "{zeros}", "-o", "{out}", *REG), ("zeros.nii.gz", "constant")),
     U("register-seg-mismatch", ("register", "{good}", "{good2}", "-o", "{out}", "--moving-seg", "{tiny}", *REG),
       ("moving_seg", "grid")),
     # ---------------------------------------------------------------- segment-neurons
@@ -123,6 +125,11 @@ CASES: list[Case] = [
     U("gaze-out-is-file", ("gaze", "{png}", "-r", "Opacity.", "-o", "{regular_file}", *GEM), ("regular_file", "folder")),
     U("gaze-parent-is-file", ("gaze", "{png}", "-r", "Opacity.", "-o", "{regular_file}/o", *GEM), ("regular_file", "not a folder")),
     U("gaze-proc", ("gaze", "{png}", "-r", "Opacity.", "-o", "/proc/medwave_rel", *GEM), ("/proc", "not writable")),
+    # ---------------------------------------------------------------- batch: output folder inside the input folder
+    U("batch-glob-only-outputs", ("batch", "denoise", "--input-glob", "{good}", "-o", "{indir}", "--sequential",
+                                  "--quiet"), ("output folder", "inside")),
+    U("batch-manifest-input-in-output", ("batch", "denoise", "--manifest", "{manifest_self}", "-o", "{indir}",
+                                         "--sequential", "--quiet"), ("good.nii.gz", "inside the output folder")),
     # ---------------------------------------------------------------- training commands
     U("train-gaze-bad-json", ("train-gaze", "--datalist", "{json_bad}", "-o", "{out}", "--steps", "1", "--no-progress"),
       ("bad.json", "JSON")),
@@ -152,7 +159,7 @@ CASES: list[Case] = [
 
 
 def _expand(argv: tuple[str, ...], files: dict[str, Path], out: Path) -> list[str]:
-    subs = {k: str(v) for k, v in files.items()} | {"out": str(out)}
+    subs = {k: str(v) for k, v in files.items()} | {"out": str(out), "indir": str(files["good"].parent)}
     return [a.format(**subs) for a in argv]
 
 
@@ -226,3 +233,57 @@ def test_cube_not_multiple_of_16_is_valid(all_files, tmp_path, capsys) -> None:
     prob = tifffile.imread(out / "probability.tif")
     assert prob.shape == tifffile.imread(all_files["stack"]).shape
     assert np.isfinite(prob).all() and prob.min() >= 0 and prob.max() <= 1
+
+
+def test_valid_edge_inputs_succeed(all_files, tmp_path, capsys) -> None:
+    """Inputs that look odd but are valid run (exit 0) with sensible outputs, and change no input.
+
+    All-zero volume to denoise (zeros back), an int8 volume to denoise (float32 out, values not rescaled), an
+    all-zero stack to segment (an empty mask, a finite probability), a flat radiograph for gaze (K points inside
+    the image).
+    """
+    import nibabel as nib
+    import tifffile
+
+    in_dir = all_files["good"].parent
+    before = snapshot(in_dir)
+    out = tmp_path / "o"
+    assert main(["denoise", str(all_files["zeros"]), "-o", str(out / "z.nii.gz")]) == 0
+    assert np.array_equal(np.asarray(nib.load(str(out / "z.nii.gz")).dataobj), np.zeros((16, 16, 16), np.float32))
+    assert main(["denoise", str(all_files["int8"]), "-o", str(out / "i.nii.gz")]) == 0
+    den = np.asarray(nib.load(str(out / "i.nii.gz")).dataobj)
+    src = np.asarray(nib.load(str(all_files["int8"])).dataobj).astype(np.float32)
+    assert den.dtype == np.float32 and abs(float(den.mean()) - float(src.mean())) < 1.0
+    assert main(["segment-neurons", str(all_files["stack_zeros"]), "-o", str(out / "seg"), "--weights",
+                 str(all_files["tiny_unet"]), "--cube", "16", "32", "32", "--quiet", "--no-trace"]) == 0
+    prob = tifffile.imread(out / "seg" / "probability.tif")
+    mask = tifffile.imread(out / "seg" / "mask.tif")
+    assert np.isfinite(prob).all() and prob.shape == (16, 32, 32) and len(np.unique(mask)) == 1
+    assert main(["gaze", str(all_files["png_flat"]), "-r", "Opacity.", "-o", str(out / "gaze"), "--weights",
+                 str(all_files["tiny_gem"])]) == 0
+    import csv
+
+    with open(out / "gaze" / "gaze_points.csv", newline="") as fh:
+        pts = np.array([[float(r["x"]), float(r["y"])] for r in csv.DictReader(line for line in fh
+                                                                                if not line.startswith("#"))])
+    assert len(pts) == 8 and (pts >= 0).all() and (pts <= 64).all()
+    assert snapshot(in_dir) == before
+    capsys.readouterr()
+
+
+def test_batch_glob_skips_its_own_outputs_on_resume(files, tmp_path, capsys) -> None:
+    """``--input-glob 'data/**/*.nii.gz' -o data/out``: the resumed run must not take its outputs for new items."""
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in ("good", "good2"):
+        shutil.copy(files[k], data / files[k].name)
+    argv = ["batch", "denoise", "--input-glob", str(data / "**" / "*.nii.gz"), "-o", str(data / "out"), "--sequential",
+            "--quiet"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "2 done, 0 skipped" in first
+    assert main(argv + ["--resume"]) == 0
+    assert "0 done, 2 skipped" in capsys.readouterr().out
+    assert sorted(p.name for p in (data / "out").iterdir() if p.is_dir()) == ["good", "good2"]
