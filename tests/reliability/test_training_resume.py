@@ -92,3 +92,29 @@ def test_train_gaze_crash_and_resume_bit_identical(tmp_path: Path, monkeypatch) 
     _assert_same_weights(full["model"], cut["model"])
     assert [h["step"] for h in cut["history"]] == [1, 2, 3, 4]
     assert [h["loss"] for h in cut["history"]] == [h["loss"] for h in full["history"]]
+
+
+def test_train_registration_crash_and_resume_bit_identical(tmp_path: Path, monkeypatch) -> None:
+    """WiNet, 2 epochs of 2 steps: crash when epoch 2 starts, resume from the epoch-1 ``last.pt`` -> same weights."""
+    import numpy as np
+
+    import medwave.registration.training as rt
+    from tests.reliability.conftest import blob_volume, save_nii
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(4):
+        save_nii(data / f"s{i}.nii.gz", np.roll(blob_volume((24, 24, 24), seed=i), i, axis=0))
+    kw = dict(mode="pairwise", epochs=2, steps_per_epoch=2, val_pairs=1, base_width=4, seed=5, progress=False)
+    rt.train_registration(data, tmp_path / "full", **kw)
+    with monkeypatch.context() as m:
+        _crash_on_call(m, rt, "_pairs", 3)  # calls: validation pairs, epoch 1, epoch 2
+        with pytest.raises(SimulatedCrash):
+            rt.train_registration(data, tmp_path / "cut", **kw)
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 0  # epoch 1 (0-based) saved
+    rt.train_registration(data, tmp_path / "cut", resume=True, **kw)
+    full = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    cut = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    _assert_same_weights(full["state_dict"], cut["state_dict"])
+    assert [h["epoch"] for h in cut["history"]] == [1, 2]  # no epoch lost, none counted twice
+    assert [h["train_loss"] for h in cut["history"]] == [h["train_loss"] for h in full["history"]]
