@@ -165,6 +165,12 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["csv_nocols"].write_text("a,b\n1,2\n")
     f["csv_empty"] = d / "empty.csv"
     f["csv_empty"].write_text("")
+    for key in ("csv_bad", "csv_nocols", "csv_empty"):  # gaze datalists whose gaze CSV is malformed
+        f[f"dl_{key}"] = d / f"dl_{key}.json"
+        f[f"dl_{key}"].write_text(json.dumps({"training": [{"image": "chest.png", "sentence": "Opacity.",
+                                                             "gaze": f[key].name}]}))
+    f["manifest_badkey"] = d / "badkey_manifest.json"
+    f["manifest_badkey"].write_text(json.dumps([{"imag": "good.nii.gz"}]))
     return f
 
 
