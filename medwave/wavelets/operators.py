@@ -286,17 +286,50 @@ _PHASE_MIN_ROWS = 16
 
 
 def _deinterleave(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Contiguous copies of the even and odd samples of ``x`` along its last axis ``dim``."""
+    """Contiguous copies of the even and odd samples of ``x`` along its last axis ``dim``.
+
+    For float32 rows that can be reinterpreted as 64-bit words (each word one even/odd pair), the
+    split is two integer conversions over contiguous memory: exact bit copies, several times faster
+    than a stride-2 gather.
+    """
     n = x.shape[dim]
     shape = list(x.shape)
     shape[dim] = (n + 1) // 2
     even = x.new_empty(shape)
     shape[dim] = n // 2
     odd = x.new_empty(shape)
+    if x.dtype == torch.float32 and n % 2 == 0 and n > 0 and x.stride(dim) == 1:
+        try:
+            words = x.view(torch.int64)  # needs even strides and offset; little-endian: low half is even
+        except RuntimeError:
+            words = None
+        if words is not None and _LITTLE_ENDIAN:
+            even.view(torch.int32).copy_(words)  # int64 -> int32 keeps the low 32 bits
+            odd.view(torch.int32).copy_(torch.bitwise_right_shift(words, 32))
+            return even, odd
     torch.mul(_strided(x, dim, 0, even.shape[dim], 2), 1.0, out=even)
     if n > 1:
         torch.mul(_strided(x, dim, 1, odd.shape[dim], 2), 1.0, out=odd)
     return even, odd
+
+
+def _interleave_into(out: torch.Tensor, dim: int, start: int, even: torch.Tensor, odd: torch.Tensor) -> None:
+    """``out[start + 2m] = even[m]``, ``out[start + 2m + 1] = odd[m]`` along the last axis ``dim``."""
+    count = even.shape[dim]
+    region = out.narrow(dim, start, 2 * count)
+    if region.stride(dim) == 1:
+        try:
+            pairs = torch.view_as_complex(region.unflatten(dim, (count, 2)))
+        except RuntimeError:
+            pairs = None
+        if pairs is not None:
+            torch.complex(even, odd, out=pairs)  # one contiguous pass writes both phases
+            return
+    _strided(out, dim, start, count, 2).copy_(even)
+    _strided(out, dim, start + 1, count, 2).copy_(odd)
+
+
+_LITTLE_ENDIAN = __import__("sys").byteorder == "little"
 
 
 def _dense_rows(
@@ -337,8 +370,9 @@ def _merge_inner(row: Sequence[Optional[Block]], inputs: Sequence[torch.Tensor],
         return False
     shape = list(out.shape)
     shape[dim] = count
-    tmp = out.new_empty(shape)
+    tmps = [out.new_empty(shape), out.new_empty(shape)]
     for p in range(2):
+        tmp = tmps[p]
         first = True
         for i, b in blks:
             for t, tap in enumerate(b.taps[p]):
@@ -350,11 +384,9 @@ def _merge_inner(row: Sequence[Optional[Block]], inputs: Sequence[torch.Tensor],
                     first = False
                 else:
                     tmp.add_(xs, alpha=tap)
-        o = _strided(out, dim, 2 * m_a + p, count, 2)
         if first:
-            o.zero_()
-        else:
-            o.copy_(tmp)
+            tmp.zero_()
+    _interleave_into(out, dim, 2 * m_a, tmps[0], tmps[1])
     n_out = out.shape[dim]
     if 2 * m_a > 0:
         _dense_rows(row, inputs, out, dim, 0, 2 * m_a)

@@ -64,3 +64,24 @@ def test_non_contiguous_input_long_axis() -> None:
     ours = dwt(x, "db3", mode="reflect")
     for k, v in ref.items():
         assert np.allclose(ours[k].numpy(), v, atol=1e-12)
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().view(-1).view(torch.uint8)
+
+
+def test_deinterleave_and_interleave_are_exact_bit_copies() -> None:
+    from medwave.wavelets.operators import _deinterleave, _interleave_into
+
+    special = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1e-45, -3.5, 2.0**100])
+    base = torch.cat([special, torch.randn(56)]).view(4, 16)
+    for x in (base, base[:, 1:15], base[1:, :], base.double(), base[:, :15]):  # fast path, odd offsets, float64, odd n
+        even, odd = _deinterleave(x, 1)
+        assert torch.equal(_bits(even), _bits(x[:, 0::2]))
+        assert torch.equal(_bits(odd), _bits(x[:, 1::2]))
+        k = odd.shape[1]
+        for start in (0, 1):
+            out = torch.zeros(x.shape[0], 2 * k + start + 1, dtype=x.dtype)
+            _interleave_into(out, 1, start, even[:, :k], odd)
+            assert torch.equal(_bits(out[:, start : start + 2 * k : 2]), _bits(even[:, :k]))
+            assert torch.equal(_bits(out[:, start + 1 : start + 2 * k : 2]), _bits(odd))
