@@ -169,6 +169,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
         f[f"dl_{key}"] = d / f"dl_{key}.json"
         f[f"dl_{key}"].write_text(json.dumps({"training": [{"image": "chest.png", "sentence": "Opacity.",
                                                              "gaze": f[key].name}]}))
+    f["mixed_grids"] = d / "mixed_grids"  # a training folder whose volumes are on different grids
+    f["mixed_grids"].mkdir()
+    save_nii(f["mixed_grids"] / "a16.nii.gz", blob_volume((16, 16, 16), seed=5))
+    save_nii(f["mixed_grids"] / "b12.nii.gz", blob_volume((12, 12, 12), seed=6))
+    save_nii(f["mixed_grids"] / "c16.nii.gz", blob_volume((16, 16, 16), seed=7))
     f["manifest_badkey"] = d / "badkey_manifest.json"
     f["manifest_badkey"].write_text(json.dumps([{"imag": "good.nii.gz"}]))
     return f

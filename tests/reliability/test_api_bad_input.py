@@ -50,6 +50,24 @@ def _run_batch(task: str, inputs: dict, out: Path):
     return run_batch(task, [BatchItem("x", inputs, "test")], out, workers=0, progress=False)
 
 
+def _load_manifest(path: Path):
+    from medwave.batch import load_manifest
+
+    return load_manifest(path, "denoise")
+
+
+def _read_swc(path: Path):
+    from medwave.neuron.swc import read_swc
+
+    return read_swc(path)
+
+
+def _read_gaze_csv(path: Path):
+    from medwave.gaze.io import read_gaze_csv
+
+    return read_gaze_csv(path)
+
+
 def _vol(shape=(16, 16, 16), dtype=np.float32) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(dtype)
 
@@ -88,6 +106,16 @@ CASES: list[ApiCase] = [
             ("'x'", "inside the output folder")),
     ApiCase("batch-unknown-task", lambda f, t: _run_batch("sharpen", {"image": str(f["good"])}, t / "out"),
             ("sharpen", "denoise")),
+    ApiCase("load-manifest-bad-json", lambda f, t: _load_manifest(f["json_bad"]), ("bad.json", "JSON")),
+    ApiCase("load-manifest-bad-key", lambda f, t: _load_manifest(f["manifest_badkey"]), ("badkey_manifest.json", "'image'")),
+    ApiCase("load-manifest-missing", lambda f, t: _load_manifest(t / "none.json"), ("none.json",), FNF),
+    # ---------------------------------------------------------------- SWC and gaze CSV readers
+    ApiCase("read-swc-non-numeric", lambda f, t: _read_swc(f["swc_bad"]), ("bad.swc", "line 3")),
+    ApiCase("read-swc-orphan", lambda f, t: _read_swc(f["swc_missing_parent"]), ("orphan.swc", "parent 7")),
+    ApiCase("read-swc-missing", lambda f, t: _read_swc(t / "none.swc"), ("none.swc",), FNF),
+    ApiCase("read-gaze-csv-non-numeric", lambda f, t: _read_gaze_csv(f["csv_bad"]), ("bad.csv", "line 3")),
+    ApiCase("read-gaze-csv-no-columns", lambda f, t: _read_gaze_csv(f["csv_nocols"]), ("nocols.csv", "x/y")),
+    ApiCase("read-gaze-csv-empty", lambda f, t: _read_gaze_csv(f["csv_empty"]), ("empty.csv", "empty")),
     # ---------------------------------------------------------------- medwave.segment_neurons
     ApiCase("seg-missing", lambda f, t: medwave.segment_neurons(str(f["stack"]) + ".missing.tif", **SEG),
             ("stack.tif.missing.tif",), FNF),

@@ -169,6 +169,8 @@ CASES: list[Case] = [
                                   "--no-progress"), ("nowhere.nii.gz",)),
     U("train-reg-missing", ("train-registration", "{json_bad}.missing", "-o", "{out}", "--epochs", "1", "--no-progress"),
       ("bad.json.missing",)),
+    U("train-reg-mixed-grids", ("train-registration", "{mixed_grids}", "-o", "{out}", "--epochs", "1", "--no-progress"),
+      ("b12.nii.gz", "different grids", "resampled")),
     U("train-reg-empty-folder", ("train-registration", "{folder}", "-o", "{out}", "--epochs", "1", "--no-progress"),
       ("a_folder",)),
 ]
