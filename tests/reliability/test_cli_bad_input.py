@@ -305,3 +305,20 @@ def test_batch_glob_skips_its_own_outputs_on_resume(files, tmp_path, capsys) -> 
     assert main(argv + ["--resume"]) == 0
     assert "0 done, 2 skipped" in capsys.readouterr().out
     assert sorted(p.name for p in (data / "out").iterdir() if p.is_dir()) == ["good", "good2"]
+
+
+def test_internal_error_exits_3_with_traceback(monkeypatch, capsys, files) -> None:
+    """A bug (an unexpected exception, not bad input) exits 3 and shows the traceback, asking for a report."""
+    import medwave.commands.info as info
+
+    def boom(args) -> int:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(info, "run", boom)
+    monkeypatch.delenv("MEDWAVE_DEBUG", raising=False)
+    assert main(["info", str(files["good"])]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "simulated bug" in err and "internal error" in err
+    monkeypatch.setenv("MEDWAVE_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="simulated bug"):  # MEDWAVE_DEBUG=1 lets it propagate
+        main(["info", str(files["good"])])
