@@ -257,8 +257,8 @@ def test_valid_edge_inputs_succeed(all_files, tmp_path, capsys) -> None:
     """Inputs that look odd but are valid run (exit 0) with sensible outputs, and change no input.
 
     All-zero volume to denoise (zeros back), an int8 volume to denoise (float32 out, values not rescaled), an
-    all-zero stack to segment (an empty mask, a finite probability), a flat radiograph for gaze (K points inside
-    the image).
+    all-zero stack to segment (an empty mask, a finite probability), a stack smaller than one cube (padded and
+    cropped back), a flat radiograph for gaze (K points inside the image).
     """
     import nibabel as nib
     import tifffile
@@ -277,6 +277,11 @@ def test_valid_edge_inputs_succeed(all_files, tmp_path, capsys) -> None:
     prob = tifffile.imread(out / "seg" / "probability.tif")
     mask = tifffile.imread(out / "seg" / "mask.tif")
     assert np.isfinite(prob).all() and prob.shape == (16, 32, 32) and len(np.unique(mask)) == 1
+    # a stack smaller than one cube (3x5x4 vs 16x32x32): padded for the network, cropped back, and traced
+    assert main(["segment-neurons", str(all_files["stack_tiny"]), "-o", str(out / "tiny"), "--weights",
+                 str(all_files["tiny_unet"]), "--cube", "16", "32", "32", "--quiet"]) == 0
+    assert tifffile.imread(out / "tiny" / "probability.tif").shape == (3, 5, 4)
+    assert (out / "tiny" / "neuron.swc").exists()
     assert main(["gaze", str(all_files["png_flat"]), "-r", "Opacity.", "-o", str(out / "gaze"), "--weights",
                  str(all_files["tiny_gem"])]) == 0
     import csv
