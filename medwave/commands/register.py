@@ -63,7 +63,14 @@ def _parse_iterations(text: str):
 
 def run(args) -> int:
     from medwave.cli import UserError
-    from medwave.io import check_finite_image, load_image, require_3d, require_min_size, require_not_constant
+    from medwave.io import (
+        check_finite_image,
+        load_image,
+        require_3d,
+        require_min_size,
+        require_not_constant,
+        require_real,
+    )
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
 
@@ -87,6 +94,7 @@ def run(args) -> int:
         if img.array.ndim == 4 and img.array.shape[3] == 1:
             img.array = img.array[..., 0]
         require_3d(img, Path(path).name, "register")
+        require_real(img, Path(path).name, "register")
         check_finite_image(img, Path(path).name)
         require_min_size(img, MIN_SIZE, Path(path).name, "register",
                          why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")

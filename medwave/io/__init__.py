@@ -7,6 +7,7 @@ from medwave.io.checks import (
     require_3d,
     require_min_size,
     require_not_constant,
+    require_real,
     spatial_shape,
 )
 from medwave.io.image import Image, load_image, save_image
@@ -25,6 +26,7 @@ __all__ = [
     "require_2d_or_3d",
     "require_min_size",
     "require_not_constant",
+    "require_real",
     "check_finite_image",
     "spatial_shape",
     "describe_shape",

@@ -22,6 +22,7 @@ __all__ = [
     "require_2d_or_3d",
     "require_min_size",
     "require_not_constant",
+    "require_real",
     "check_finite_image",
     "spatial_shape",
     "describe_shape",
@@ -169,3 +170,26 @@ def require_not_constant(image: Image, name: Optional[str] = None, purpose: str 
             f"{_name(image, name)} is constant (every voxel is {v_txt}); {purpose} needs image contrast. Check that the "
             f"right file was given (an empty mask or a failed export?)."
         )
+
+
+def require_real(image: Image, name: Optional[str] = None, purpose: str = "this step") -> None:
+    """Raise unless the voxels are real numbers (not complex, not strings or objects).
+
+    A complex image cast to float silently loses its imaginary part, so it is refused instead.
+
+    Raises:
+        ValueError: ``"complex.nii.gz has complex voxels (complex64); register needs real values. ..."``
+
+    Example:
+        >>> require_real(Image(np.zeros((4, 4, 4), np.complex64)), "complex.nii.gz", "register")
+        Traceback (most recent call last):
+        ...
+        ValueError: complex.nii.gz has complex voxels (complex64); register needs real values. Save the magnitude (numpy.abs) or the real part as a separate image.
+    """
+    dtype = np.asarray(image.array).dtype
+    n = _name(image, name)
+    if dtype.kind == "c":
+        raise ValueError(f"{n} has complex voxels ({dtype}); {purpose} needs real values. Save the magnitude "
+                         f"(numpy.abs) or the real part as a separate image.")
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{n} has voxels of type {dtype}, not numbers; {purpose} needs a numeric image.")

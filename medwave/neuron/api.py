@@ -197,7 +197,13 @@ def segment_neurons(
     if int(batch_size) < 1:
         raise ValueError(f"batch_size={batch_size}: give at least 1 cube per forward pass.")
     name = str(st.path) if st.path is not None else "the stack"
-    floating = np.issubdtype(np.dtype(getattr(st.data, "dtype", np.float32)), np.floating)
+    dtype = np.dtype(getattr(st.data, "dtype", np.float32))
+    if dtype.kind == "c":
+        raise ValueError(f"{name} has complex voxels ({dtype}); segmentation needs real intensities. Save the "
+                         f"magnitude (numpy.abs) as the stack.")
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{name} has voxels of type {dtype}, not numbers; segment_neurons needs a numeric stack.")
+    floating = np.issubdtype(dtype, np.floating)
     if floating and isinstance(st.data, np.ndarray):
         _check_finite(st.data, name)  # in memory: one cheap pass before any work
     model = load_default_model(weights, device)

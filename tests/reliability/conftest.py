@@ -117,6 +117,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     snan[2, 2, 2] = np.nan
     f["stack_nan"] = d / "stack_nan.tif"
     tifffile.imwrite(f["stack_nan"], snan)
+    f["stack_complex"] = d / "stack_complex.tif"
+    tifffile.imwrite(f["stack_complex"], stack.astype(np.complex64))
     f["stack_zeros"] = d / "stack_zeros.tif"
     tifffile.imwrite(f["stack_zeros"], np.zeros((16, 32, 32), np.uint16))
     f["stack_tiny"] = d / "stack_tiny.tif"
