@@ -87,8 +87,8 @@ def split_nd(x: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
 def merge_nd(c: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     """Apply merge-type ops (k bands in, 1 band out) along spatial axes ``0..d-1``.
 
-    The first axis (most significant band bit) is merged over the whole volume, then the other
-    axes run chunk by chunk of its output rows straight into the output buffer.
+    The volume runs chunk by chunk of the first axis' output rows: each chunk is merged along the
+    first axis (most significant band bit), then along the others, straight into the output buffer.
 
     Args:
         c: ``(N, G, *coarse)`` with ``G`` divisible by the product of the in-band counts.
@@ -109,15 +109,18 @@ def merge_nd(c: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     rest = g // (g_out * nbs[0])
     v = c.unflatten(1, (g_out, nbs[0], rest))
     ins = [v.select(2, b) for b in range(nbs[0])]  # (N, G_out, rest, L0, ...)
-    tmp = c.new_empty([n, g_out, rest, op0.n_out] + list(c.shape[3:]))
-    apply_axis_op(op0, ins, [tmp], 3)
     if len(ops) == 1:
+        tmp = c.new_empty([n, g_out, rest, op0.n_out] + list(c.shape[3:]))
+        apply_axis_op(op0, ins, [tmp], 3)
         return tmp.flatten(1, 2)
     out = c.new_empty([n, g_out] + fine)
     rows = _chunk_rows(op0.n_out, n * g * math.prod(c.shape[3:]) // nbs[0])
     for r0 in range(0, op0.n_out, rows):
         r1 = min(op0.n_out, r0 + rows)
-        cur = tmp.narrow(3, r0, r1 - r0).flatten(1, 2)  # (N, G_out*rest, rows, ...)
+        # axis 0 for this chunk's output rows only: the chunk stays in cache through all axes
+        tmp = c.new_empty([n, g_out, rest, r1 - r0] + list(c.shape[3:]))
+        apply_axis_op(op0, ins, [tmp], 3, rows=(r0, r1))
+        cur = tmp.flatten(1, 2)  # (N, G_out*rest, rows, ...)
         for k in reversed(range(1, len(ops))):
             op = ops[k]
             dim = 2 + k
