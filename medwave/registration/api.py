@@ -28,7 +28,7 @@ from medwave.utils import check_output_path
 __all__ = ["register", "RegistrationResult", "load_default_weights", "DEFAULT_WEIGHTS", "as_image"]
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "winet_mni_small.pt"
-DEFAULT_ITERATIONS = 200
+DEFAULT_ITERATIONS = 120
 
 ImageLike = Union[str, Path, np.ndarray, torch.Tensor, Image, Any]
 
@@ -172,7 +172,7 @@ def register(
         weights: ``None``, ``"default"`` (the shipped WiNet), a checkpoint path, or a ``WiNet``.
         optimize: Run instance optimisation (from zero, or from the network's prediction).
         iterations: Adam steps of the instance optimisation: a total, or one number per pyramid level
-            (coarsest first, 4 numbers; default 60, 60, 80, 0).
+            (coarsest first, 4 numbers; default 60, 60, 0, 0).
         affine: Affine pre-alignment (:func:`medwave.io.prealign.affine_prealign`: SimpleITK, Mattes mutual
             information, rigid then affine) before the deformable step; the 4x4 RAS transform goes to
             ``metrics["prealign_transform_ras"]``.

@@ -201,3 +201,29 @@ def test_grid_sample_parallel_equals_grid_sample(threads) -> None:
     g_ref = torch.autograd.grad(ref.sum(), (img, grid))
     assert torch.equal(out, ref)
     assert torch.allclose(g[0], g_ref[0], atol=1e-5) and torch.allclose(g[1], g_ref[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,window", [((1, 1, 20, 22, 18), 5), ((2, 2, 17, 20, 13), 9), ((1, 1, 30, 31), 7)])
+def test_local_ncc_equals_monai(shape, window) -> None:
+    from monai.losses import LocalNormalizedCrossCorrelationLoss
+
+    from medwave.registration.losses import LocalNCC
+
+    torch.manual_seed(0)
+    a, b = torch.rand(shape, requires_grad=True), torch.rand(shape)
+    ref = LocalNormalizedCrossCorrelationLoss(spatial_dims=len(shape) - 2, kernel_size=window, kernel_type="rectangular")
+    r1, r2 = ref(a, b), LocalNCC(len(shape) - 2, window)(a, b)
+    g1, = torch.autograd.grad(r1, a)
+    g2, = torch.autograd.grad(r2, a)
+    assert abs(float(r1 - r2)) < 1e-5
+    assert torch.allclose(g1, g2, atol=1e-5)
+
+
+def test_diffusion_loss_equals_monai() -> None:
+    from monai.losses import DiffusionLoss
+
+    from medwave.registration.losses import diffusion_loss
+
+    torch.manual_seed(0)
+    for f in (torch.randn(2, 3, 9, 10, 11), torch.randn(1, 2, 12, 13)):
+        assert abs(float(DiffusionLoss()(f) - diffusion_loss(f))) < 1e-6

@@ -34,7 +34,7 @@ def test_border_ramp() -> None:
 
 
 def test_default_iterations() -> None:
-    assert default_iterations(3, 200) == (60, 60, 80, 0)
+    assert default_iterations(3, 120) == (60, 60, 0, 0)
     assert len(default_iterations(2, 100)) == 3
 
 
@@ -83,3 +83,12 @@ def test_errors() -> None:
         optimize_pair(x, torch.rand(1, 1, 16, 16, 8))
     with pytest.raises(ValueError, match="levels"):
         optimize_pair(x, x, iterations=(1, 2))
+
+
+def test_loop_threads_restored_and_fine_similarity_variants(known_pair) -> None:
+    fixed, moving, _, _ = known_pair
+    old = torch.get_num_threads()
+    for fine in ("all", "last", False):
+        ddf, info = optimize_pair(fixed, moving, levels=2, iterations=(3, 3, 0), fine_similarity=fine, progress=False)
+        assert ddf.shape == (1, 3) + tuple(fixed.shape[2:]) and torch.isfinite(ddf).all()
+    assert torch.get_num_threads() == old
