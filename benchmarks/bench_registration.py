@@ -5,8 +5,9 @@ training, tests or the demo): mean Dice over 32 pseudo-anatomical labels (one-ho
 argmax), % voxels with |J| <= 0, SDlogJ and seconds per pair, for
 
 * medwave: ``medwave.register`` defaults (instance optimisation of the velocity's Haar coefficients,
-  levels 1/8 -> 1/2, 60+60+80 Adam steps, LNCC window 5 + 0.5 x diffusion, scaling and squaring
-  with 4 steps in the loop and 7 for the returned field);
+  field levels 1/8 and 1/4 with 60+60 Adam steps, each against images one level finer (1/4, 1/2),
+  LNCC window 5 + 0.5 x diffusion, scaling and squaring with 3 steps in the loop and 7 on the 1/2 grid
+  for the returned field, up-sampled; the loop runs on one thread);
 * SimpleITK DiffeomorphicDemonsRegistrationFilter, multi-resolution (shrink 4/2/1, 100/60/30
   iterations, field smoothing sigma 1.5), after histogram matching;
 * ANTs SyN through antspyx when it is importable (not installed in the reference environment).
