@@ -3,11 +3,13 @@
 The field (a stationary velocity when ``diffeomorphic``, else the displacement) is represented by a
 wavelet pyramid on a grid padded to a multiple of ``2**levels``: a low band at the coarsest level
 ``K`` and the high bands of every finer level. Optimisation runs coarse to fine: at pyramid level
-``k`` the images are averaged down by ``2**k``, the field at that level is rebuilt by IDWT from the
-coefficients of levels ``>= k + 1`` only, and Adam minimises LNCC + lambda x diffusion. When moving
-to the next finer level the field is up-sampled trilinearly and re-decomposed, so that the new high
-bands start from a smooth field rather than a blocky one. A network prediction (e.g. WiNet) can
-seed the pyramid.
+``k`` the field is rebuilt by IDWT from the coefficients of levels ``>= k + 1`` only, integrated,
+up-sampled x2 and used to warp the images averaged down by ``2**(k-1)`` (one level finer than the
+field, ``fine_similarity="all"``), and Adam minimises LNCC + lambda x diffusion. When moving to the
+next finer level the field is up-sampled trilinearly and re-decomposed, so that the new high bands
+start from a smooth field rather than a blocky one. By default (3 levels) the field is optimised on
+levels 3 and 2; the returned velocity is up-sampled, integrated on level 1 (7 steps) and the
+displacement up-sampled to full resolution. A network prediction (e.g. WiNet) can seed the pyramid.
 
 Coefficients are kept in full-resolution voxel units: with Haar at zero detail, the IDWT of
 ``2**(d/2) * a`` is ``a`` repeated, so ``field_k = IDWT(2**(d/2) field_{k+1}, 2**(d/2) h_{k+1})``.
@@ -16,7 +18,7 @@ Example:
     >>> import torch
     >>> from medwave.registration.instance import optimize_pair
     >>> fixed = torch.rand(1, 1, 32, 32, 32)
-    >>> ddf, info = optimize_pair(fixed, fixed, iterations=(5, 5, 0), progress=False)
+    >>> ddf, info = optimize_pair(fixed, fixed, iterations=(5, 5, 0, 0), progress=False)
     >>> ddf.shape
     torch.Size([1, 3, 32, 32, 32])
 """
