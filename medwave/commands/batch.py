@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--weights", default=None, help="model weights (register/segment-neurons/gaze)")
-    p.add_argument("--iterations", type=int, default=None, help="register: instance-optimisation steps (default 200)")
+    p.add_argument("--iterations", type=int, default=None, help="register: instance-optimisation steps (default: register()'s, 120)")
     p.add_argument("--wavelet", default=None, help="denoise: wavelet (default db1)")
     p.add_argument("--method", choices=["BayesShrink", "VisuShrink"], default=None, help="denoise: threshold rule")
     p.set_defaults(func=run)

@@ -20,10 +20,6 @@ Example:
 """
 
 
-#: Levels of the instance-optimisation pyramid (``optimize_pair``'s default) and the smallest axis it needs.
-PYRAMID_LEVELS = 3
-MIN_SIZE = 2**PYRAMID_LEVELS
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("register", help="deformable 3D registration (WiNet / wavelet instance optimisation); "
@@ -35,9 +31,11 @@ def register(subparsers) -> None:
     p.add_argument("--weights", default=None, help="WiNet checkpoint (from `medwave train-registration`) or 'default'")
     p.add_argument("--optimize", dest="optimize", action=argparse.BooleanOptionalAction, default=True,
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
-    p.add_argument("--iterations", default="200",
-                   help="instance-optimisation steps: a total, or 4 comma-separated numbers coarse to fine (default 200 = 60,60,80,0)")
-    p.add_argument("--smoothness", type=float, default=0.5, help="lambda of the diffusion regulariser (default 0.5)")
+    p.add_argument("--iterations", default=None,
+                   help="instance-optimisation steps: a total, or 4 comma-separated numbers coarse to fine "
+                        "(default: register()'s, 120 = 60,60,0,0)")
+    p.add_argument("--smoothness", type=float, default=None,
+                   help="lambda of the diffusion regulariser (default: register()'s, 0.5)")
     p.add_argument("--affine", action="store_true", help="affine pre-alignment (SimpleITK, mutual information) first")
     p.add_argument("--moving-seg", default=None, help="label map on the moving grid (warped to warped_seg.nii.gz)")
     p.add_argument("--fixed-seg", default=None, help="label map on the fixed grid (Dice against the warped moving seg)")
@@ -63,14 +61,7 @@ def _parse_iterations(text: str):
 
 def run(args) -> int:
     from medwave.cli import UserError
-    from medwave.io import (
-        check_finite_image,
-        load_image,
-        require_3d,
-        require_min_size,
-        require_not_constant,
-        require_real,
-    )
+    from medwave.registration.api import DEFAULT_ITERATIONS, DEFAULT_SMOOTHNESS
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
 
@@ -86,24 +77,13 @@ def run(args) -> int:
             raise UserError(f"{nm} {path}: no such file. Check the path.")
     if args.fixed_seg and not args.moving_seg:
         raise UserError("--fixed-seg needs --moving-seg as well (Dice compares the warped moving segmentation with it).")
-    iterations = _parse_iterations(args.iterations)
-    # Read and check both volumes before any work (the API repeats the 3D/finite checks on what it is given).
-    images = []
-    for path in (args.fixed, args.moving):
-        img = load_image(path)
-        if img.array.ndim == 4 and img.array.shape[3] == 1:
-            img.array = img.array[..., 0]
-        require_3d(img, Path(path).name, "register")
-        require_real(img, Path(path).name, "register")
-        check_finite_image(img, Path(path).name)
-        require_min_size(img, MIN_SIZE, Path(path).name, "register",
-                         why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")
-        require_not_constant(img, Path(path).name, "register")
-        images.append(img)
-    result = api_register(images[0], images[1], weights=args.weights, optimize=args.optimize,
+    iterations = _parse_iterations(args.iterations) if args.iterations is not None else DEFAULT_ITERATIONS
+    # register() reads and checks both volumes (3D, real, finite, >= 8 voxels per axis, not constant) before any work
+    result = api_register(args.fixed, args.moving, weights=args.weights, optimize=args.optimize,
                           iterations=iterations, affine=args.affine, moving_seg=args.moving_seg,
-                          fixed_seg=args.fixed_seg, smoothness=args.smoothness, hd95=args.hd95, device=args.device,
-                          seed=args.seed, progress=args.progress)
+                          fixed_seg=args.fixed_seg, hd95=args.hd95, device=args.device, seed=args.seed,
+                          smoothness=DEFAULT_SMOOTHNESS if args.smoothness is None else args.smoothness,
+                          progress=args.progress)
     result.metrics["inputs"] = {"fixed": str(args.fixed), "moving": str(args.moving),
                                 "moving_seg": args.moving_seg, "fixed_seg": args.fixed_seg}
     paths = result.save(out, overwrite=args.overwrite)

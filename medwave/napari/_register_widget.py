@@ -61,8 +61,10 @@ class RegisterWidget(WorkerWidget):
             choices=["instance optimisation", "shipped WiNet", "WiNet + optimisation"],
             value="instance optimisation",
         )
-        self.iterations = SpinBox(label="iterations", value=150, min=0, max=5000, step=10)
-        self.smoothness = FloatSpinBox(label="smoothness", value=1.0, min=0.0, max=100.0, step=0.1)
+        from medwave.registration.api import DEFAULT_ITERATIONS, DEFAULT_SMOOTHNESS  # the API's defaults
+
+        self.iterations = SpinBox(label="iterations", value=DEFAULT_ITERATIONS, min=0, max=5000, step=10)
+        self.smoothness = FloatSpinBox(label="smoothness", value=DEFAULT_SMOOTHNESS, min=0.0, max=100.0, step=0.1)
         self.diffeomorphic = CheckBox(label="diffeomorphic", value=True)
         self.affine = CheckBox(label="affine pre-alignment", value=False)
         self.grid_spacing = SpinBox(label="grid spacing", value=6, min=2, max=64)

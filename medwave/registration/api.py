@@ -20,7 +20,17 @@ from typing import Any, Literal, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from medwave.io import Image, check_finite_image, load_image, require_3d, resample_to_reference, save_image
+from medwave.io import (
+    Image,
+    check_finite_image,
+    load_image,
+    require_3d,
+    require_min_size,
+    require_not_constant,
+    require_real,
+    resample_to_reference,
+    save_image,
+)
 from medwave.registration.fields import jacobian_determinant, warp
 from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj, warp_labels
 from medwave.utils import check_output_path
@@ -29,6 +39,11 @@ __all__ = ["register", "RegistrationResult", "load_default_weights", "DEFAULT_WE
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "winet_mni_small.pt"
 DEFAULT_ITERATIONS = 120
+#: Default lambda of the diffusion regulariser of the instance optimisation.
+DEFAULT_SMOOTHNESS = 0.5
+#: Levels of the instance-optimisation pyramid and the smallest axis (voxels) it needs.
+PYRAMID_LEVELS = 3
+MIN_SIZE = 2**PYRAMID_LEVELS
 
 ImageLike = Union[str, Path, np.ndarray, torch.Tensor, Image, Any]
 
@@ -151,7 +166,7 @@ def register(
     moving_seg: Optional[ImageLike] = None,
     fixed_seg: Optional[ImageLike] = None,
     diffeomorphic: bool = True,
-    smoothness: float = 0.5,
+    smoothness: float = DEFAULT_SMOOTHNESS,
     hd95: bool = False,
     device: str = "cpu",
     seed: int = 0,
@@ -190,8 +205,8 @@ def register(
         A :class:`RegistrationResult`; ``result.save(outdir)`` writes the files.
 
     Raises:
-        ValueError: 2D/4D inputs, NaN voxels, nothing to do (no weights and ``optimize=False`` with no
-            shipped weights), bad device.
+        ValueError: 2D/4D, complex or constant inputs, NaN voxels, an axis shorter than ``MIN_SIZE`` (8)
+            voxels, nothing to do (no weights and ``optimize=False`` with no shipped weights), bad device.
     """
     t0 = time.perf_counter()
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
@@ -202,7 +217,11 @@ def register(
         if img.array.ndim == 4 and img.array.shape[3] == 1:
             img.array = img.array[..., 0]
         require_3d(img, label, "register")
+        require_real(img, label, "register")
         check_finite_image(img, label)
+        require_min_size(img, MIN_SIZE, label, "register",
+                         why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")
+        require_not_constant(img, label, "register")
     fseg = as_image(fixed_seg, "fixed_seg") if fixed_seg is not None else None
     mseg = as_image(moving_seg, "moving_seg") if moving_seg is not None else None
     if fseg is not None and fseg.array.shape[:3] != fimg.array.shape[:3]:

@@ -90,15 +90,18 @@ def test_errors() -> None:
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         medwave.register(bad, np.zeros((16, 16, 16), np.float32), progress=False)
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((16, 16, 16), dtype=np.float32) for _ in range(2))
+    with pytest.raises(ValueError, match="constant"):
+        medwave.register(np.zeros((16, 16, 16), np.float32), b, progress=False)
+    with pytest.raises(ValueError, match="too small"):
+        medwave.register(a[:4], b[:4], progress=False)
     with pytest.raises(ValueError, match="fixed_seg"):
-        medwave.register(np.zeros((16, 16, 16), np.float32), np.zeros((16, 16, 16), np.float32),
-                         fixed_seg=np.zeros((8, 8, 8)), progress=False)
+        medwave.register(a, b, fixed_seg=np.zeros((8, 8, 8)), progress=False)
     with pytest.raises(FileNotFoundError):
-        medwave.register(np.zeros((16, 16, 16), np.float32), np.zeros((16, 16, 16), np.float32),
-                         weights="/nonexistent/w.pt", progress=False)
+        medwave.register(a, b, weights="/nonexistent/w.pt", progress=False)
     with pytest.raises(ValueError, match="device"):
-        medwave.register(np.zeros((16, 16, 16), np.float32), np.zeros((16, 16, 16), np.float32),
-                         device="cuda:7" if not torch.cuda.is_available() else "tpu", progress=False)
+        medwave.register(a, b, device="cuda:7" if not torch.cuda.is_available() else "tpu", progress=False)
     with pytest.raises(TypeError):
         as_image(object(), "fixed")
 

@@ -190,11 +190,6 @@ CASES: list[ApiCase] = [
 
 #: API cases the package still gets wrong; strict xfail, so a fix forces the entry to be removed.
 KNOWN_API_DEFECTS: dict[str, str] = {
-    "register-tiny": "medwave.register accepts a 2x2x2 volume (identity field, exit 0); the CLI rejects it "
-    "(medwave/commands/register.py, require_min_size(img, 8)), the same check belongs in register() after "
-    "require_3d (medwave/registration/api.py, owned by the registration work in progress)",
-    "register-zeros": "medwave.register runs on an all-zero image; the CLI rejects it (require_not_constant), the "
-    "same check belongs in register() (medwave/registration/api.py, owned by the registration work in progress)",
 }
 
 
