@@ -88,7 +88,12 @@ def test_errors() -> None:
 def test_loop_threads_restored_and_fine_similarity_variants(known_pair) -> None:
     fixed, moving, _, _ = known_pair
     old = torch.get_num_threads()
-    for fine in ("all", "last", False):
-        ddf, info = optimize_pair(fixed, moving, levels=2, iterations=(3, 3, 0), fine_similarity=fine, progress=False)
-        assert ddf.shape == (1, 3) + tuple(fixed.shape[2:]) and torch.isfinite(ddf).all()
-    assert torch.get_num_threads() == old
+    torch.set_num_threads(2)
+    try:
+        for fine in ("all", "last", False):
+            ddf, info = optimize_pair(fixed, moving, levels=2, iterations=(3, 3, 0), fine_similarity=fine,
+                                      progress=False, loop_threads=1)
+            assert ddf.shape == (1, 3) + tuple(fixed.shape[2:]) and torch.isfinite(ddf).all()
+            assert torch.get_num_threads() == 2  # the loop's 1 thread is undone afterwards
+    finally:
+        torch.set_num_threads(old)
