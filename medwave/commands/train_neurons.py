@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train a 3D-WaveUNet on 32x128x128 cubes (foreground-ratio sampling, Dice+CE or weighted CE), "
             "with checkpoints every --checkpoint-every steps and --resume.\n\n"
-            "Example: medwave train-neurons -o runs/neurons --synthetic 12 --steps 700 --cube 32 64 64\n"
+            "Example: medwave train-neurons -o runs/neurons --synthetic 24 --steps 3000 --cube 32 64 64\n"
             "         medwave segment-neurons stack.tif -o out --weights runs/neurons/model.pt"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
