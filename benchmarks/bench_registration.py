@@ -13,7 +13,8 @@ argmax), % voxels with |J| <= 0, SDlogJ and seconds per pair, for
 * ANTs SyN through antspyx when it is importable (not installed in the reference environment).
 
 Part 2, network forward at 160 x 192 x 224 (one pair, no grad): WiNet (base width 8, diffeomorphic)
-+ warp vs MONAI VoxelMorph() default (+ its warp), each in a fresh process for its peak memory (max RSS).
++ warp vs MONAI VoxelMorph() default (+ its warp), each in a fresh process for its peak memory (max RSS);
+the convolution FLOPs of each forward are counted by hooks in the same run (they bound the speed-up).
 
 Targets (issue 4): Dice >= demons (and SyN), folding < 0.01 %, seconds <= 0.5 x demons,
 WiNet forward >= 3x faster than VoxelMorph with lower peak memory. Exit code 1 if any is missed.
@@ -91,9 +92,16 @@ else:
     net = VoxelMorph().eval()
     run = lambda: net(m, f)[0]
 params = sum(p.numel() for p in net.parameters())
+flops = [0]
+def count(mod, inp, out):  # multiply-adds x 2 of every convolution, from its weight and output/input size
+    n = inp[0][0, 0].numel() if isinstance(mod, torch.nn.ConvTranspose3d) else out[0, 0].numel()
+    flops[0] += 2 * n * mod.weight.numel()
+for mod in net.modules():
+    if isinstance(mod, (torch.nn.Conv3d, torch.nn.ConvTranspose3d)):
+        mod.register_forward_hook(count)
 with torch.no_grad():
     t = time.perf_counter(); run(); sec = time.perf_counter() - t
-print(sec, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, params)
+print(sec, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, params, flops[0] / 1e9)
 """
 
 
@@ -103,8 +111,8 @@ def forward_bench(threads: int) -> dict:
         res = subprocess.run([sys.executable, "-c", FORWARD_CODE, name, str(threads)], capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"{name} forward failed:\n{res.stderr[-2000:]}")
-        sec, mb, params = res.stdout.strip().split()[-3:]
-        out[name] = {"seconds": float(sec), "peak_rss_mb": float(mb), "params": int(params)}
+        sec, mb, params, gflop = res.stdout.strip().split()[-4:]
+        out[name] = {"seconds": float(sec), "peak_rss_mb": float(mb), "params": int(params), "conv_gflop": float(gflop)}
     return out
 
 
@@ -161,11 +169,13 @@ def merge(files) -> int:
 def forward_report(fwd: dict, threads) -> list:
     w, v = fwd["winet"], fwd["voxelmorph"]
     print(f"\nForward at 160x192x224 (1 pair, no grad, {threads} thread(s), fresh process each)")
-    print("| network | params | seconds | peak RSS (MB) |")
-    print("| --- | --- | --- | --- |")
+    print("| network | params | conv GFLOP | seconds | peak RSS (MB) |")
+    print("| --- | --- | --- | --- | --- |")
     for name, r in fwd.items():
-        print(f"| {name} | {r['params']:,} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} |")
-    print(f"WiNet speed-up {v['seconds'] / w['seconds']:.2f}x, memory ratio {w['peak_rss_mb'] / v['peak_rss_mb']:.2f}")
+        gf = r.get("conv_gflop", float("nan"))
+        print(f"| {name} | {r['params']:,} | {gf:.0f} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} |")
+    print(f"WiNet speed-up {v['seconds'] / w['seconds']:.2f}x, memory ratio {w['peak_rss_mb'] / v['peak_rss_mb']:.2f}, "
+          f"conv FLOP ratio {v.get('conv_gflop', float('nan')) / w.get('conv_gflop', float('nan')):.2f}")
     return [("WiNet forward >= 3x faster than VoxelMorph", v["seconds"] >= 3 * w["seconds"]),
             ("WiNet peak memory lower", w["peak_rss_mb"] < v["peak_rss_mb"])]
 

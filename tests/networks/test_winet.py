@@ -121,7 +121,10 @@ def test_fast_haar_equals_dwt_layers(d, shape) -> None:
 
 
 def test_fast_path_gives_the_reference_computation() -> None:
-    """Fast Haar + channels-last convolutions + fast integration = generic DWT/IDWT layers + DVF2DDF."""
+    """Core DWT/IDWT layers (butterfly path) + channels-last convolutions + fast integration = the plain
+    Haar butterflies + DVF2DDF."""
+    from medwave.networks.winet import haar_dwt, haar_idwt
+
     torch.manual_seed(0)
     net = WiNet(3, base_width=2).eval()
     for mod in net.modules():
@@ -130,7 +133,8 @@ def test_fast_path_gives_the_reference_computation() -> None:
     m, f = torch.rand(1, 1, 40, 48, 36), torch.rand(1, 1, 40, 48, 36)
     with torch.no_grad():
         fast = net(m, f)
-        net._haar = False
+        net._dwt = lambda x: haar_dwt(x, 3)
+        net._idwt = lambda low, high: haar_idwt(low.contiguous(), high.contiguous(), 3)
         mp, spatial = net._pad(m)
         fp, _ = net._pad(f)
         ref = net.integrate(net.predict_field(mp, fp))[:, :, :40, :48, :36]
@@ -138,7 +142,28 @@ def test_fast_path_gives_the_reference_computation() -> None:
     assert torch.allclose(fast, ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_first_block_norm_on_channels_last_equals_the_monai_block(grad: bool) -> None:
+    """enc1[0] computed channels-last (own instance norm) = MONAI's Convolution block, values and gradients."""
+    torch.manual_seed(0)
+    net = WiNet(3, base_width=2)
+    nn.init.normal_(net.enc1[0].conv.weight, 0.0, 0.2)
+    x = torch.randn(1, 16, 10, 12, 14).contiguous(memory_format=torch.channels_last_3d)
+    x_a, x_b = x.clone().requires_grad_(grad), x.clone().requires_grad_(grad)
+    with torch.set_grad_enabled(grad):
+        a, b = net._first_block(x_a), net.enc1[0](x_b)
+    assert a.is_contiguous(memory_format=torch.channels_last_3d)
+    assert b.abs().max() > 0.5 and torch.allclose(a, b, atol=1e-5)
+    if grad:
+        w = torch.randn_like(b)
+        ga = torch.autograd.grad((a * w).sum(), [x_a, net.enc1[0].conv.weight])
+        gb = torch.autograd.grad((b * w).sum(), [x_b, net.enc1[0].conv.weight])
+        for u, v in zip(ga, gb):
+            assert torch.allclose(u, v, atol=1e-4, rtol=1e-4)
+
+
 def test_shipped_weights_load_and_predict() -> None:
+    from medwave.networks.winet import haar_dwt, haar_idwt
     from medwave.registration.api import DEFAULT_WEIGHTS
 
     net = WiNet.from_checkpoint(DEFAULT_WEIGHTS).eval()
@@ -146,7 +171,8 @@ def test_shipped_weights_load_and_predict() -> None:
     m, f = torch.rand(1, 1, 33, 40, 30), torch.rand(1, 1, 33, 40, 30)
     with torch.no_grad():
         fast = net(m, f)
-        net._haar = False
+        net._dwt = lambda x: haar_dwt(x, 3)
+        net._idwt = lambda low, high: haar_idwt(low.contiguous(), high.contiguous(), 3)
         mp, _ = net._pad(m)
         fp, _ = net._pad(f)
         ref = net.integrate(net.predict_field(mp, fp))[:, :, :33, :40, :30]

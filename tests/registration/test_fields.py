@@ -162,6 +162,31 @@ def test_integrate_velocity_equals_monai_dvf2ddf(shape) -> None:
         assert torch.allclose(integrate_velocity(v, steps=steps), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("threads,shape", [(2, (1, 3, 19, 24, 17)), (3, (1, 3, 20, 9, 11)), (2, (1, 3, 8, 6, 5))])
+def test_integrate_velocity_buffered_path_is_the_loop_bit_for_bit(threads, shape) -> None:
+    """Without autograd, one 3D volume on >= 2 threads takes the in-buffer squaring: same bits as the loop
+    (which autograd takes), same values as MONAI, velocity untouched; odd first axes need padding rows."""
+    from monai.networks.blocks import DVF2DDF
+
+    x = identity_grid(shape[2:])
+    v = torch.stack([(1.0 + i) * torch.sin(x[(i + 1) % 3] / (3 + i)) for i in range(3)])[None]  # smooth
+    v = v + 0.1 * torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    keep = v.clone()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for steps in (1, 7):
+            with torch.no_grad():
+                fast = integrate_velocity(v, steps=steps)
+            slow = integrate_velocity(v.clone().requires_grad_(), steps=steps).detach()
+            assert torch.equal(fast, slow)
+            ref = DVF2DDF(num_steps=steps, mode="bilinear", padding_mode="zeros")(v)
+            assert torch.allclose(fast, ref, atol=1e-5)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(v, keep)
+
+
 def test_integrate_velocity_gradient_equals_monai() -> None:
     from monai.networks.blocks import DVF2DDF
 
