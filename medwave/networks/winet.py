@@ -225,6 +225,9 @@ class WiNet(nn.Module):
             x = F.pad(x, pads)
         return x, list(spatial)
 
+    def _cl(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=self._fmt)
+
     def _first_block(self, x: torch.Tensor) -> torch.Tensor:
         """``enc1[0]`` (conv, InstanceNorm, LeakyReLU) with its output kept channels-last.
 
@@ -259,16 +262,19 @@ class WiNet(nn.Module):
         feats = torch.cat([low.unsqueeze(2), high], dim=2).reshape(b, -1, *sp)
         feats = feats.contiguous(memory_format=self._fmt)
         e1 = self.enc1[1](self._first_block(feats))  # 1/2
-        e2 = self.enc2(e1)  # 1/4
-        e3 = self.enc3(e2)  # 1/8
-        e4 = self.enc4(e3)  # 1/16
-        d3 = self.dec3(torch.cat([self.up3(e4), e3], 1))  # 1/8
+        # every stage output back to channels-last: PyTorch runs the small 1/16 convs outside oneDNN and returns
+        # the default layout, which would otherwise carry on into the 1/2-resolution decoder
+        cl = self._cl
+        e2 = cl(self.enc2(e1))  # 1/4
+        e3 = cl(self.enc3(e2))  # 1/8
+        e4 = cl(self.enc4(e3))  # 1/16
+        d3 = cl(self.dec3(torch.cat([cl(self.up3(e4)), e3], 1)))  # 1/8
         low8, high8 = self._split(self.head8(d3).contiguous())  # coefficients at 1/8 -> field at 1/4
         field4 = self._idwt(low8, high8)
-        d2 = self.dec2(torch.cat([self.up2(d3), e2], 1))  # 1/4
+        d2 = cl(self.dec2(torch.cat([cl(self.up2(d3)), e2], 1)))  # 1/4
         h4 = self.refine4(self._upsample(self._high_to_channels(high8)), self.head4(d2).contiguous())
         field2 = self._idwt(field4, self._channels_to_high(h4))  # field at 1/2
-        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))  # 1/2
+        d1 = cl(self.dec1(torch.cat([cl(self.up1(d2)), e1], 1)))  # 1/2
         h2 = self.refine2(self._upsample(h4), self.head2(d1).contiguous())
         return self._idwt(field2, self._channels_to_high(h2))  # full resolution
 
