@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -36,8 +37,6 @@ MODE = "symmetric"
 
 
 def _minor_faults() -> int:
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
@@ -50,8 +49,8 @@ def _interleaved(fns: dict[str, Callable[[], object]], repeats: int, tag: str = 
 
     The minor page faults of each contender's fastest call go to ``FAULTS[tag + name]``: on this VM a
     fault costs about 2.5 us, so a 27 MB output that glibc maps fresh (6,700 faults) adds ~17 ms to a
-    ~10 ms transform. Whether it does depends on what the previous calls freed, which is why every
-    contender, the copy floor included, runs in the same rounds.
+    ~10 ms transform. Whether it does depends on what the previous calls freed, which is why
+    contenders that are compared run in the same rounds.
     """
     for f in fns.values():
         f()
@@ -113,7 +112,6 @@ def main() -> int:
     xn = x[0, 0].numpy()
     rows = []
     failures = []
-    copy_ms = float("inf")  # the floor: measured in the haar forward rounds, under the same allocator state
     for w in WAVELETS:
         c_mw = dwt_packed(x, w, mode=MODE)
         c_pt = ptwt.wavedec3(x[0], w, mode=MODE, level=1)
@@ -132,8 +130,8 @@ def main() -> int:
             pair = _interleaved({"medwave": contenders["medwave"], "copy": lambda: x.clone()}, 2 * args.repeats,
                                 tag="haar floor ")
             copy_ms, haar_pair_ms = pair["copy"], pair["medwave"]
-            rows.append(("copy (floor)", "-", copy_ms, None, None))
-            rows.append(("haar forward (with copy)", "-", haar_pair_ms, None, None))
+            rows.append(("copy (floor)", ("haar floor copy",), copy_ms, None, None))
+            rows.append(("haar forward (with copy)", ("haar floor medwave",), haar_pair_ms, None, None))
         inv = _interleaved(
             {
                 "medwave": lambda: idwt_packed(c_mw, w, mode=MODE),
@@ -158,9 +156,8 @@ def main() -> int:
 
         allr = _interleaved({"medwave": mw_all, "ptwt": pt_all}, max(3, args.repeats // 2), tag=f"{w} fwd+inv+backward ")
         for name, res in (("forward", fwd), ("inverse", inv), ("fwd+inv+backward", allr)):
-            rows.append(
-                (f"{w} {name}", "", res["medwave"], res["ptwt"] / res["medwave"], res.get("pywt", float("nan")) / res["medwave"])
-            )
+            rows.append((f"{w} {name}", tuple(f"{w} {name} {c}" for c in ("medwave", "ptwt", "pywt")), res["medwave"],
+                         res["ptwt"] / res["medwave"], res.get("pywt", float("nan")) / res["medwave"]))
         if w == "haar":
             if haar_pair_ms > 3 * copy_ms:
                 failures.append(f"haar forward {haar_pair_ms:.1f} ms > 3x copy ({3 * copy_ms:.1f} ms)")
@@ -183,14 +180,10 @@ def main() -> int:
     print(f"torch {torch.__version__}, ptwt {getattr(ptwt, '__version__', '?')}, pywt {pywt.__version__}, load avg {os.getloadavg()[0]:.1f}")
     print(f"{'case':<28}{'medwave ms':>12}{'ptwt/medwave':>14}{'pywt/medwave':>14}   page faults of the best call "
           "(medwave / ptwt / pywt)")
-    for name, _, ms, r_pt, r_pw in rows:
+    for name, fault_keys, ms, r_pt, r_pw in rows:
         rp = "" if r_pt is None else f"{r_pt:.2f}x"
         rw = "" if r_pw is None or r_pw != r_pw else f"{r_pw:.2f}x"
-        flt = " / ".join(str(FAULTS[f"{name} {c}"]) if f"{name} {c}" in FAULTS else "-" for c in ("medwave", "ptwt", "pywt"))
-        if name.startswith("copy"):
-            flt = str(FAULTS.get("haar floor copy", "-"))
-        elif name == "haar forward (with copy)":
-            flt = str(FAULTS.get("haar floor medwave", "-"))
+        flt = " / ".join(str(FAULTS.get(k, "-")) for k in fault_keys)
         print(f"{name:<28}{ms:>12.1f}{rp:>14}{rw:>14}   {flt}")
     print(f"haar forward / copy: {haar_pair_ms / copy_ms:.2f}x (target <= 3x; the two interleaved, best of {2 * args.repeats})")
     print("peak extra memory of a forward (x input size): " + ", ".join(f"{w} {m:.2f}" for w, m in mem.items()))

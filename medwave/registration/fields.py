@@ -36,17 +36,36 @@ def _normalised_identity(shape, *, dtype, device) -> torch.Tensor:
     return torch.stack(torch.meshgrid(*axes, indexing="ij")[::-1], -1)[None]
 
 
+def _grid_units(shape) -> list[float]:
+    """Per spatial axis, ``grid_sample`` units (align_corners) per voxel."""
+    return [2.0 / max(n - 1, 1) for n in shape]
+
+
+def _voxel_units(shape) -> list[float]:
+    """Per spatial axis, voxels per ``grid_sample`` unit."""
+    return [max(n - 1, 1) / 2.0 for n in shape]
+
+
 def _to_normalised(ddf: torch.Tensor) -> torch.Tensor:
     """Voxel DDF ``(B, d, *sp)`` -> same field in ``grid_sample`` units, channels in reversed axis order."""
     shape = ddf.shape[2:]
-    scale = torch.tensor([2.0 / max(n - 1, 1) for n in shape], dtype=ddf.dtype, device=ddf.device)
+    scale = torch.tensor(_grid_units(shape), dtype=ddf.dtype, device=ddf.device)
     return (ddf * scale.view(1, -1, *([1] * len(shape)))).flip(1)
 
 
 def _from_normalised(u: torch.Tensor) -> torch.Tensor:
     shape = u.shape[2:]
-    scale = torch.tensor([max(n - 1, 1) / 2.0 for n in shape], dtype=u.dtype, device=u.device)
+    scale = torch.tensor(_voxel_units(shape), dtype=u.dtype, device=u.device)
     return u.flip(1) * scale.view(1, -1, *([1] * len(shape)))
+
+
+def _slabs(device: torch.device, ndim: int, batch: int, n0: int) -> int:
+    """How many slabs (the CPU threads) to cut a 3D sampling of ``batch`` volumes into; 0 = do not cut.
+
+    PyTorch's CPU 3D sampler parallelises over the batch only, so a single volume runs on one core.
+    """
+    k = torch.get_num_threads()
+    return k if device.type == "cpu" and ndim == 5 and batch < k and k >= 2 and n0 >= 2 * k else 0
 
 
 def grid_sample_parallel(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear",
@@ -60,9 +79,9 @@ def grid_sample_parallel(image: torch.Tensor, grid: torch.Tensor, *, mode: str =
     """
     import torch.nn.functional as F
 
-    b, k = grid.shape[0], torch.get_num_threads()
-    n0 = grid.shape[1]
-    if image.device.type != "cpu" or b >= k or k < 2 or n0 < 2 * k or image.ndim != 5:
+    b, n0 = grid.shape[0], grid.shape[1]
+    k = _slabs(image.device, image.ndim, b, n0)
+    if not k:
         return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
     step = -(-n0 // k)
     pad = step * k - n0
@@ -109,9 +128,8 @@ def integrate_velocity(velocity: torch.Tensor, *, steps: int = 7) -> torch.Tenso
     if steps < 0:
         raise ValueError(f"integrate_velocity: steps must be >= 0, got {steps}.")
     ident = _normalised_identity(velocity.shape[2:], dtype=velocity.dtype, device=velocity.device)
-    k = torch.get_num_threads()
-    if (steps and velocity.device.type == "cpu" and velocity.ndim == 5 and velocity.shape[0] == 1 and k >= 2
-            and velocity.shape[2] >= 2 * k and velocity.is_floating_point()
+    k = _slabs(velocity.device, velocity.ndim, velocity.shape[0], velocity.shape[2])
+    if (k and steps and velocity.shape[0] == 1 and velocity.is_floating_point()
             and not (torch.is_grad_enabled() and velocity.requires_grad)):
         return _square_in_buffers(velocity, ident, steps, k)
     u = _to_normalised(velocity) / 2**steps
@@ -134,13 +152,13 @@ def _square_in_buffers(velocity: torch.Tensor, ident: torch.Tensor, steps: int, 
     import torch.nn.functional as F
 
     c, n0, rest = velocity.shape[1], velocity.shape[2], tuple(velocity.shape[3:])
-    shape = velocity.shape[2:]
+    to_grid, to_voxels = _grid_units(velocity.shape[2:]), _voxel_units(velocity.shape[2:])
     step = -(-n0 // k)
     rows = step * k
     cur = velocity.new_empty((1, c, rows) + rest)
     cur[:, :, n0:] = 0
     for i in range(c):  # channel i of u is spatial axis c-1-i, in grid_sample units, / 2**steps
-        torch.mul(velocity[:, c - 1 - i], 2.0 / max(shape[c - 1 - i] - 1, 1) / 2**steps, out=cur[:, i, :n0])
+        torch.mul(velocity[:, c - 1 - i], to_grid[c - 1 - i] / 2**steps, out=cur[:, i, :n0])
     nxt = torch.empty_like(cur)
     grid = velocity.new_empty((1, rows) + rest + (c,))
     grid[:, n0:] = ident[:, -1:]  # padding rows of the last slab: valid points, results never used
@@ -154,7 +172,7 @@ def _square_in_buffers(velocity: torch.Tensor, ident: torch.Tensor, steps: int, 
         cur, nxt = nxt, cur
     out = velocity.new_empty((1, c, n0) + rest)
     for i in range(c):
-        torch.mul(cur[:, c - 1 - i, :n0], max(shape[i] - 1, 1) / 2.0, out=out[:, i])
+        torch.mul(cur[:, c - 1 - i, :n0], to_voxels[i], out=out[:, i])
     return out
 
 

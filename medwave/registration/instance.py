@@ -33,7 +33,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from medwave.registration.fields import integrate_velocity, warp
-from medwave.networks.winet import haar_dwt, haar_idwt
 from medwave.registration.losses import RegistrationLoss
 from medwave.utils import progress_bar
 from medwave.wavelets import DWT, IDWT
@@ -60,9 +59,7 @@ class WaveletField(nn.Module):
             raise ValueError(f"WaveletField: shape {tuple(shape)} must be divisible by 2**levels = {2 ** levels}.")
         self.shape, self.levels, self.d = tuple(int(n) for n in shape), int(levels), d
         self.norm = 2.0 ** (d / 2.0)
-        self.dwt, self.idwt = DWT(d, wavelet), IDWT(d, wavelet)
-        # Haar by butterflies (equal to the DWT/IDWT layers, without their general filter-bank machinery)
-        self._haar = (wavelet if isinstance(wavelet, str) else getattr(wavelet, "name", None)) == "haar"
+        self.dwt, self.idwt = DWT(d, wavelet), IDWT(d, wavelet)  # Haar takes the layers' butterfly path
         coarse = [n // 2**levels for n in shape]
         self.low = nn.Parameter(torch.zeros(1, d, *coarse, dtype=dtype))
         self.high = nn.ParameterList(
@@ -72,12 +69,12 @@ class WaveletField(nn.Module):
             self.set_field(init, 0)
 
     def _dwt(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return haar_dwt(x, self.d) if self._haar else self.dwt(x)
+        return self.dwt(x)
 
     def _idwt(self, low: torch.Tensor, high: Optional[torch.Tensor]) -> torch.Tensor:
         if high is None:
             high = low.new_zeros((low.shape[0], low.shape[1], 2**self.d - 1) + tuple(low.shape[2:]))
-        return haar_idwt(low, high, self.d) if self._haar else self.idwt(low, high)
+        return self.idwt(low, high)
 
     def field(self, level: int = 0) -> torch.Tensor:
         """The field on pyramid level ``level`` (grid ``shape / 2**level``), in full-resolution voxel units."""

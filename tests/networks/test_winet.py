@@ -13,6 +13,14 @@ def _count(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
+def _use_plain_haar(net: WiNet) -> None:
+    """Make ``net`` transform with the plain Haar functions instead of the core layers (a reference)."""
+    from medwave.networks.winet import haar_dwt, haar_idwt
+
+    net._dwt = lambda x: haar_dwt(x, 3)
+    net._idwt = lambda low, high: haar_idwt(low.contiguous(), high.contiguous(), 3)
+
+
 def test_parameter_count_matches_paper() -> None:
     # the paper reports about 1.42 M parameters for base width 8
     n = _count(WiNet(spatial_dims=3, base_width=8))
@@ -123,8 +131,6 @@ def test_fast_haar_equals_dwt_layers(d, shape) -> None:
 def test_fast_path_gives_the_reference_computation() -> None:
     """Core DWT/IDWT layers (butterfly path) + channels-last convolutions + fast integration = the plain
     Haar butterflies + DVF2DDF."""
-    from medwave.networks.winet import haar_dwt, haar_idwt
-
     torch.manual_seed(0)
     net = WiNet(3, base_width=2).eval()
     for mod in net.modules():
@@ -133,8 +139,7 @@ def test_fast_path_gives_the_reference_computation() -> None:
     m, f = torch.rand(1, 1, 40, 48, 36), torch.rand(1, 1, 40, 48, 36)
     with torch.no_grad():
         fast = net(m, f)
-        net._dwt = lambda x: haar_dwt(x, 3)
-        net._idwt = lambda low, high: haar_idwt(low.contiguous(), high.contiguous(), 3)
+        _use_plain_haar(net)
         mp, spatial = net._pad(m)
         fp, _ = net._pad(f)
         ref = net.integrate(net.predict_field(mp, fp))[:, :, :40, :48, :36]
@@ -163,7 +168,6 @@ def test_first_block_norm_on_channels_last_equals_the_monai_block(grad: bool) ->
 
 
 def test_shipped_weights_load_and_predict() -> None:
-    from medwave.networks.winet import haar_dwt, haar_idwt
     from medwave.registration.api import DEFAULT_WEIGHTS
 
     net = WiNet.from_checkpoint(DEFAULT_WEIGHTS).eval()
@@ -171,8 +175,7 @@ def test_shipped_weights_load_and_predict() -> None:
     m, f = torch.rand(1, 1, 33, 40, 30), torch.rand(1, 1, 33, 40, 30)
     with torch.no_grad():
         fast = net(m, f)
-        net._dwt = lambda x: haar_dwt(x, 3)
-        net._idwt = lambda low, high: haar_idwt(low.contiguous(), high.contiguous(), 3)
+        _use_plain_haar(net)
         mp, _ = net._pad(m)
         fp, _ = net._pad(f)
         ref = net.integrate(net.predict_field(mp, fp))[:, :, :33, :40, :30]
