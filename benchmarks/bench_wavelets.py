@@ -99,6 +99,17 @@ print(json.dumps((peak[0] - base) / (x.numel() * x.element_size())))
     return float(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def _engine_description() -> str:
+    """Which engine ran medwave's 3D transforms (the fused numba kernels or the torch engine)."""
+    from medwave.wavelets import fused
+
+    if not fused.fused_enabled():
+        return "torch engine (fused kernels off: MEDWAVE_FUSED=0 or numba missing)"
+    import numba
+
+    return f"fused kernels (numba {numba.__version__}, threading layer {numba.threading_layer()})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
@@ -178,6 +189,7 @@ def main() -> int:
 
     print(f"\n1x1x{'x'.join(map(str, SHAPE))} float32, {args.threads} torch threads, mode={MODE}, best of {args.repeats}")
     print(f"torch {torch.__version__}, ptwt {getattr(ptwt, '__version__', '?')}, pywt {pywt.__version__}, load avg {os.getloadavg()[0]:.1f}")
+    print(f"medwave 3D path: {_engine_description()}")
     print(f"{'case':<28}{'medwave ms':>12}{'ptwt/medwave':>14}{'pywt/medwave':>14}   page faults of the best call "
           "(medwave / ptwt / pywt)")
     for name, fault_keys, ms, r_pt, r_pw in rows:

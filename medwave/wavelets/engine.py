@@ -1,5 +1,9 @@
 """The separable n-D engine: per-axis operators chained over 1-3 spatial axes, with exact autograd.
 
+3D transforms on the CPU run in one compiled kernel when numba is installed (:mod:`medwave.wavelets.fused`,
+:mod:`medwave.wavelets.fused_haar`); this engine is the reference they are tested against, and the path for
+1D/2D, other devices and dtypes.
+
 Layout: analysis (``split``) takes ``(N, 1, *spatial)`` to ``(N, G, *coarse)`` with ``G`` bands in
 PyWavelets' key order (first axis most significant, ``'a'`` before ``'d'``); synthesis (``merge``)
 does the reverse. Each step writes straight into one preallocated buffer, so a 3D forward needs
@@ -14,6 +18,8 @@ from typing import Sequence
 import torch
 
 from medwave.wavelets.butterfly import butterfly_merge, butterfly_split, merge_kind_scale, split_kind_scale
+from medwave.wavelets.fused import fused_applicable, merge3d_fused, split3d_fused
+from medwave.wavelets.fused_haar import butterfly_merge3_fused, butterfly_split3_fused
 from medwave.wavelets.operators import AxisOp, apply_axis_op
 
 __all__ = ["split_nd", "merge_nd", "Split", "Merge"]
@@ -61,7 +67,11 @@ def split_nd(x: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     """
     scale = split_kind_scale(ops)
     if scale is not None:
+        if fused_applicable(x, ops, haar=True):
+            return butterfly_split3_fused(x, scale)
         return butterfly_split(x, scale)
+    if fused_applicable(x, ops):
+        return split3d_fused(x, ops)
     n, g0 = x.shape[:2]
     nbs = [len(op.blocks) for op in ops]
     coarse = [op.n_out for op in ops]
@@ -99,7 +109,11 @@ def merge_nd(c: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     """
     scale = merge_kind_scale(ops)
     if scale is not None:
+        if fused_applicable(c, ops, haar=True):
+            return butterfly_merge3_fused(c, scale)
         return butterfly_merge(c, scale, len(ops))
+    if fused_applicable(c, ops):
+        return merge3d_fused(c, ops)
     n, g = c.shape[:2]
     nbs = [len(op.blocks[0]) for op in ops]
     g_out = g // math.prod(nbs)
