@@ -22,6 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	# The pinned CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[all,dev]"
+	# compile the fused 3D wavelet kernels once; numba caches them on disk for every later process
+	$(PY) -c "from medwave.wavelets.fused import warm; print(f'fused wavelet kernels compiled ({warm():.1f} s)')"
 	touch $@
 
 install: $(VENV)/.installed

@@ -13,12 +13,15 @@ runs through all three axes inside one parallel kernel while it is in cache:
 
 Results equal the torch engine's up to float rounding (the same products, summed in a different order);
 the tests check both against PyWavelets. Used for CPU float32/float64 3D transforms when numba is
-installed; :func:`set_fused` or ``MEDWAVE_FUSED=0`` turns it off. Importing this module sets numba's threading
-layer to ``"forksafe"`` unless ``NUMBA_THREADING_LAYER`` is set, so forked workers keep working.
+installed; :func:`set_fused` or ``MEDWAVE_FUSED=0`` turns it off. The kernels (:mod:`medwave.wavelets.kernels_numba`)
+are imported and compiled on first use and cached on disk; numba's threading layer is then set to ``"forksafe"``
+unless ``NUMBA_THREADING_LAYER`` is set, so forked workers keep working.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 import os
 import threading
@@ -30,13 +33,10 @@ import torch
 
 from medwave.wavelets.operators import AxisOp
 
-try:  # numba is a dependency, but the torch engine must keep working without it
-    import numba
-    from numba import njit, prange
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
+#: Whether numba can be imported (it is a dependency; without it every transform uses the torch engine).
+NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
 
-__all__ = ["fused_enabled", "set_fused", "fused_applicable", "split3d_fused", "merge3d_fused", "parallel_call"]
+__all__ = ["fused_enabled", "set_fused", "fused_applicable", "split3d_fused", "merge3d_fused", "kernels", "parallel_call"]
 
 #: Elements of a slab's first intermediate: small enough to stay in a core's L2 cache.
 SLAB_ELEMENTS = 1 << 17
@@ -46,12 +46,6 @@ SLAB_ELEMENTS = 1 << 17
 MIN_ELEMENTS = 1 << 15
 MIN_ELEMENTS_HAAR = 1 << 18
 
-if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
-    # numba's default prefers a GNU OpenMP layer where one is found, and a process that has used it is
-    # killed when it forks (a torch DataLoader worker, a multiprocessing pool). "forksafe" skips that
-    # layer (TBB, or numba's own workqueue); NUMBA_THREADING_LAYER set by the user wins.
-    numba.config.THREADING_LAYER = "forksafe"
-
 _ENABLED = os.environ.get("MEDWAVE_FUSED", "1").strip().lower() not in ("0", "false", "no", "off")
 # numba's default (workqueue) threading layer must not be entered by two threads at once
 _LOCK = threading.Lock()
@@ -59,7 +53,7 @@ _LOCK = threading.Lock()
 
 def fused_enabled() -> bool:
     """Whether the fused 3D kernel is available (numba importable) and switched on."""
-    return _ENABLED and numba is not None
+    return _ENABLED and NUMBA_AVAILABLE
 
 
 def set_fused(enabled: bool) -> bool:
@@ -185,205 +179,6 @@ def _inner(op: AxisOp, dtype: np.dtype) -> _Inner:
 # --------------------------------------------------------------------------------------------------
 # kernels (compiled on first use, cached on disk)
 
-if numba is not None:
-
-    @njit(cache=True, nogil=True)
-    def _fma1(d, a, wa, add):  # pragma: no cover - compiled
-        """``d (=|+=) wa * a`` over equal-length contiguous 1D arrays."""
-        if add:
-            for q in range(d.shape[0]):
-                d[q] += wa * a[q]
-        else:
-            for q in range(d.shape[0]):
-                d[q] = wa * a[q]
-
-    @njit(cache=True, nogil=True)
-    def _fma2(d, a, wa, b, wb, add):  # pragma: no cover - compiled
-        """``d (=|+=) wa * a + wb * b``: two taps per pass over ``d``."""
-        if add:
-            for q in range(d.shape[0]):
-                d[q] += wa * a[q] + wb * b[q]
-        else:
-            for q in range(d.shape[0]):
-                d[q] = wa * a[q] + wb * b[q]
-
-    @njit(cache=True, nogil=True)
-    def _pass_first(x, s, r0, ptr, band, col, val, n_out, tmp):  # pragma: no cover - compiled
-        """``tmp[o, by, bz, i] = sum_k val[k] * x[s, band[k], by, bz, col[k]]`` for output rows ``r0 + i``."""
-        bo, by_n, bz_n, r = tmp.shape[0], tmp.shape[1], tmp.shape[2], tmp.shape[3]
-        plane = tmp.shape[4] * tmp.shape[5]
-        for o in range(bo):
-            for i in range(r):
-                row = o * n_out + r0 + i
-                k0, k1 = ptr[row], ptr[row + 1]
-                for by in range(by_n):
-                    for bz in range(bz_n):
-                        dst = tmp[o, by, bz, i].reshape(plane)
-                        if k1 == k0:
-                            dst[:] = 0.0
-                            continue
-                        k = k0
-                        while k < k1:
-                            a = x[s, band[k], by, bz, col[k]].reshape(plane)
-                            if k + 1 < k1:
-                                b = x[s, band[k + 1], by, bz, col[k + 1]].reshape(plane)
-                                _fma2(dst, a, val[k], b, val[k + 1], k > k0)
-                                k += 2
-                            else:
-                                _fma1(dst, a, val[k], k > k0)
-                                k += 1
-
-    @njit(cache=True, nogil=True)
-    def _pass_second(tmp, ptr, band, col, val, tmp2):  # pragma: no cover - compiled
-        """``tmp2[o, b, bz, i, n] = sum_k val[k] * tmp[o, band[k], bz, i, col[k]]`` (lines of the last axis)."""
-        bo, b_n, bz_n, r, n_out, z_n = tmp2.shape
-        for o in range(bo):
-            for bz in range(bz_n):
-                for i in range(r):
-                    for b in range(b_n):
-                        for n in range(n_out):
-                            dst = tmp2[o, b, bz, i, n]
-                            row = b * n_out + n
-                            k0, k1 = ptr[row], ptr[row + 1]
-                            if k1 == k0:
-                                dst[:] = 0.0
-                                continue
-                            k = k0
-                            while k < k1:
-                                a = tmp[o, band[k], bz, i, col[k]]
-                                if k + 1 < k1:
-                                    _fma2(dst, a, val[k], tmp[o, band[k + 1], bz, i, col[k + 1]], val[k + 1], k > k0)
-                                    k += 2
-                                else:
-                                    _fma1(dst, a, val[k], k > k0)
-                                    k += 1
-
-    @njit(cache=True, nogil=True)
-    def _pass_last(tmp2, P, S, lo, hi, eptr, eband, ek, ew, ptr, band, col, val, out, s, r0):  # pragma: no cover
-        """Last axis, from ``tmp2 (bx, by, b_in, r, Y, Z_in)`` into ``out[s, bx, by, c]`` (flat ``X*Y*Z``).
-
-        Analysis (``S == 2``): the even and odd samples of every line are split into phase rows laid out
-        with the output's pitch, so each tap of the interior is one contiguous multiply-add over all
-        lines of the slab, written straight into the output. Synthesis (``P == 2``): the two phase sums
-        are laid out with the input's pitch, then interleaved into the output lines. Boundary rows (and
-        the rows between lines, which the flat loops fill with garbage) are then written from the
-        exact operator rows.
-        """
-        bx_n, by_n, b_in, r, y_n, z_in = tmp2.shape
-        b_out = out.shape[3]
-        z_out = (ptr.shape[0] - 1) // b_out
-        lines = r * y_n
-        o_base = r0 * y_n * z_out
-        if S == 2:
-            pitch = z_out  # analysis: z_out >= ceil(z_in / 2)
-            half = z_in // 2
-            ph = np.empty((b_in, 2, lines * pitch), dtype=tmp2.dtype)
-            acc = np.empty((1, 1), dtype=tmp2.dtype)
-        else:
-            pitch = z_in
-            half = 0
-            ph = np.empty((1, 1, 1), dtype=tmp2.dtype)
-            acc = np.empty((P, lines * pitch), dtype=tmp2.dtype)
-        for bx in range(bx_n):
-            for by in range(by_n):
-                if S == 2:
-                    for bi in range(b_in):
-                        for li in range(lines):
-                            line = tmp2[bx, by, bi, li // y_n, li % y_n]
-                            ev = ph[bi, 0, li * pitch : (li + 1) * pitch]
-                            od = ph[bi, 1, li * pitch : (li + 1) * pitch]
-                            for m in range(half):
-                                ev[m] = line[2 * m]
-                                od[m] = line[2 * m + 1]
-                            if z_in % 2 == 1:
-                                ev[half] = line[z_in - 1]
-                                od[half] = 0.0
-                                first_pad = half + 1
-                            else:
-                                first_pad = half
-                            for m in range(first_pad, pitch):
-                                ev[m] = 0.0
-                                od[m] = 0.0
-                for c in range(b_out):
-                    a, z = lo[c], hi[c]
-                    if z > a:
-                        # interior rows of all lines at once; the rows between lines get garbage,
-                        # overwritten below from the exact operator rows
-                        f0 = a
-                        f1 = (lines - 1) * pitch + z
-                        for p in range(P):
-                            if S == 2:
-                                dst = out[s, bx, by, c, o_base + f0 : o_base + f1]
-                            else:
-                                dst = acc[p, f0:f1]
-                            e0, e1 = eptr[c * P + p], eptr[c * P + p + 1]
-                            if e1 == e0:
-                                dst[:] = 0.0
-                                continue
-                            e = e0
-                            while e < e1:
-                                if S == 2:
-                                    sa = ph[eband[e], ek[e] & 1, f0 + (ek[e] >> 1) : f1 + (ek[e] >> 1)]
-                                else:
-                                    sa = tmp2[bx, by, eband[e]].reshape(lines * pitch)[f0 + ek[e] : f1 + ek[e]]
-                                if e + 1 < e1:
-                                    g = e + 1
-                                    if S == 2:
-                                        sb = ph[eband[g], ek[g] & 1, f0 + (ek[g] >> 1) : f1 + (ek[g] >> 1)]
-                                    else:
-                                        sb = tmp2[bx, by, eband[g]].reshape(lines * pitch)[f0 + ek[g] : f1 + ek[g]]
-                                    _fma2(dst, sa, ew[e], sb, ew[g], e > e0)
-                                    e += 2
-                                else:
-                                    _fma1(dst, sa, ew[e], e > e0)
-                                    e += 1
-                    for li in range(lines):
-                        i = li // y_n
-                        y = li - i * y_n
-                        lb = o_base + li * z_out
-                        o_line = out[s, bx, by, c, lb : lb + z_out]
-                        if z > a:
-                            if P == 2:
-                                a0 = acc[0, li * pitch + a : li * pitch + z]
-                                a1 = acc[1, li * pitch + a : li * pitch + z]
-                                o_mid = o_line[2 * a : 2 * z]
-                                for m in range(z - a):
-                                    o_mid[2 * m] = a0[m]
-                                    o_mid[2 * m + 1] = a1[m]
-                            e_lo, e_hi = P * a, P * z
-                        else:
-                            e_lo, e_hi = z_out, z_out
-                        for j in range(z_out - (e_hi - e_lo)):
-                            n = j if j < e_lo else j + e_hi - e_lo
-                            rw = c * z_out + n
-                            v = 0.0
-                            for k in range(ptr[rw], ptr[rw + 1]):
-                                v += val[k] * tmp2[bx, by, band[k], i, y, col[k]]
-                            o_line[n] = v
-
-    @njit(parallel=True, cache=True)
-    def _apply3(x, out, dims_out, rows, c0p, c0b, c0c, c0v, c1p, c1b, c1c, c1v, P, S, lo, hi, eptr, eband, ek, ew,
-                c2p, c2b, c2c, c2v):  # pragma: no cover - compiled
-        """``out[s] = op2 op1 op0 x[s]`` for ``x (S, Bx, By, Bz, X, Y, Z)``, slab by slab in parallel.
-
-        ``out`` is ``(S, Bx', By', Bz', X' * Y' * Z')`` with ``dims_out = (X', Y', Z')``.
-        """
-        n_s = x.shape[0]
-        by_in, bz_in, y_in, z_in = x.shape[2], x.shape[3], x.shape[5], x.shape[6]
-        bx_out, by_out = out.shape[1], out.shape[2]
-        x_out, y_out = dims_out[0], dims_out[1]
-        n_slabs = (x_out + rows - 1) // rows
-        for task in prange(n_s * n_slabs):
-            s = task // n_slabs
-            r0 = (task - s * n_slabs) * rows
-            r = min(x_out, r0 + rows) - r0
-            tmp = np.empty((bx_out, by_in, bz_in, r, y_in, z_in), dtype=x.dtype)
-            _pass_first(x, s, r0, c0p, c0b, c0c, c0v, x_out, tmp)
-            tmp2 = np.empty((bx_out, by_out, bz_in, r, y_out, z_in), dtype=x.dtype)
-            _pass_second(tmp, c1p, c1b, c1c, c1v, tmp2)
-            _pass_last(tmp2, P, S, lo, hi, eptr, eband, ek, ew, c2p, c2b, c2c, c2v, out, s, r0)
-
-
 def _run(x7: torch.Tensor, out7: torch.Tensor, ops: Sequence[AxisOp]) -> None:
     dt = np.float32 if x7.dtype == torch.float32 else np.float64
     c0, c1, c2 = (_csr(op, dt) for op in ops)
@@ -394,14 +189,40 @@ def _run(x7: torch.Tensor, out7: torch.Tensor, ops: Sequence[AxisOp]) -> None:
     on = out7.detach().numpy().reshape(out7.shape[:4] + (-1,))
     dims_out = np.asarray(out7.shape[4:], np.int64)
     parallel_call(
-        _apply3, xn, on, dims_out, rows, c0.ptr, c0.band, c0.col, c0.val, c1.ptr, c1.band, c1.col, c1.val,
+        "apply3", xn, on, dims_out, rows, c0.ptr, c0.band, c0.col, c0.val, c1.ptr, c1.band, c1.col, c1.val,
         inner.P, inner.S, inner.lo, inner.hi, inner.ptr, inner.band, inner.k, inner.w, c2.ptr, c2.band, c2.col,
         c2.val,
     )
 
 
-def parallel_call(kernel, *args) -> None:
-    """Run a parallel numba kernel on as many threads as torch uses, one kernel at a time in the process."""
+_KERNELS = None
+
+
+def kernels():
+    """The compiled kernels (module :mod:`medwave.wavelets.kernels_numba`), imported on first use.
+
+    Before numba's first parallel launch, its threading layer is set to ``"forksafe"`` unless
+    ``NUMBA_THREADING_LAYER`` is set: numba's default prefers a GNU OpenMP layer where one is found, and a
+    process that has used that layer is killed when it forks (a torch DataLoader worker, a multiprocessing
+    pool). ``"forksafe"`` takes TBB or numba's own workqueue instead.
+    """
+    global _KERNELS
+    if _KERNELS is None:
+        with _LOCK:
+            if _KERNELS is None:
+                import numba
+
+                if "NUMBA_THREADING_LAYER" not in os.environ:
+                    numba.config.THREADING_LAYER = "forksafe"
+                _KERNELS = importlib.import_module("medwave.wavelets.kernels_numba")
+    return _KERNELS
+
+
+def parallel_call(name: str, *args) -> None:
+    """Run the parallel kernel ``name`` on as many threads as torch uses, one kernel at a time in the process."""
+    kernel = getattr(kernels(), name)
+    import numba
+
     with _LOCK:
         prev = numba.get_num_threads()
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
@@ -432,3 +253,30 @@ def merge3d_fused(c: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     out = torch.empty([n * g_out, 1, 1, 1] + fine, dtype=c.dtype)
     _run(c7, out, ops)
     return out.view([n, g_out] + fine)
+
+
+def warm() -> float:
+    """Compile every fused kernel for float32 and float64 (or load it from numba's disk cache).
+
+    ``make install`` runs this once, so that the first transform of
+    a session does not pay the compilation (several seconds; later processes load the cache in well
+    under a second).
+
+    Returns:
+        Seconds taken.
+    """
+    import time
+
+    from medwave.wavelets.filters import get_filter_bank
+    from medwave.wavelets.fused_haar import butterfly_merge3_fused, butterfly_split3_fused
+    from medwave.wavelets.operators import analysis_op, synthesis_op
+
+    t0 = time.perf_counter()
+    fb = get_filter_bank("db2")
+    for dtype in (torch.float32, torch.float64):
+        x = torch.zeros(1, 1, 10, 10, 10, dtype=dtype)
+        c = split3d_fused(x, (analysis_op(fb, 10, "symmetric"),) * 3)
+        merge3d_fused(c, (synthesis_op(fb, c.shape[-1], "symmetric"),) * 3)
+        butterfly_merge3_fused(butterfly_split3_fused(x, 0.5), 0.5)
+    return time.perf_counter() - t0
+
