@@ -22,8 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	# The pinned CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[all,dev]"
-	# compile the fused 3D wavelet kernels once; numba caches them on disk for every later process
-	$(PY) -c "from medwave.wavelets.fused import warm; print(f'fused wavelet kernels compiled ({warm():.1f} s)')"
+	# compile the numba kernels once (wavelets, scaling and squaring); numba caches them on disk
+	$(PY) -c "from medwave.utils.compiled import warm; print(f'compiled kernels ready ({warm():.1f} s)')"
 	touch $@
 
 install: $(VENV)/.installed

@@ -101,9 +101,9 @@ print(json.dumps((peak[0] - base) / (x.numel() * x.element_size())))
 
 def _engine_description() -> str:
     """Which engine ran medwave's 3D transforms (the fused numba kernels or the torch engine)."""
-    from medwave.wavelets import fused
+    from medwave.utils.compiled import compiled_enabled
 
-    if not fused.fused_enabled():
+    if not compiled_enabled():
         return "torch engine (fused kernels off: MEDWAVE_FUSED=0 or numba missing)"
     import numba
 

@@ -13,30 +13,24 @@ runs through all three axes inside one parallel kernel while it is in cache:
 
 Results equal the torch engine's up to float rounding (the same products, summed in a different order);
 the tests check both against PyWavelets. Used for CPU float32/float64 3D transforms when numba is
-installed; :func:`set_fused` or ``MEDWAVE_FUSED=0`` turns it off. The kernels (:mod:`medwave.wavelets.kernels_numba`)
-are imported and compiled on first use and cached on disk; numba's threading layer is then set to ``"forksafe"``
-unless ``NUMBA_THREADING_LAYER`` is set, so forked workers keep working.
+installed and the compiled kernels are on (:mod:`medwave.utils.compiled`: ``MEDWAVE_FUSED=0`` or
+``set_compiled(False)`` turns them off). The kernels (:mod:`medwave.wavelets.kernels_numba`) are imported and
+compiled on first use and cached on disk.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-import os
-import threading
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from medwave.utils.compiled import compiled_enabled, load_kernels, parallel_call
 from medwave.wavelets.operators import AxisOp
 
-#: Whether numba can be imported (it is a dependency; without it every transform uses the torch engine).
-NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
-
-__all__ = ["fused_enabled", "set_fused", "fused_applicable", "split3d_fused", "merge3d_fused", "kernels", "parallel_call"]
+__all__ = ["fused_applicable", "split3d_fused", "merge3d_fused", "kernels", "warm"]
 
 #: Elements of a slab's first intermediate: small enough to stay in a core's L2 cache.
 SLAB_ELEMENTS = 1 << 17
@@ -45,27 +39,6 @@ SLAB_ELEMENTS = 1 << 17
 #: butterfly, whose torch path is a handful of ops, from ~3e5).
 MIN_ELEMENTS = 1 << 15
 MIN_ELEMENTS_HAAR = 1 << 18
-
-_ENABLED = os.environ.get("MEDWAVE_FUSED", "1").strip().lower() not in ("0", "false", "no", "off")
-# numba's default (workqueue) threading layer must not be entered by two threads at once
-_LOCK = threading.Lock()
-
-
-def fused_enabled() -> bool:
-    """Whether the fused 3D kernel is available (numba importable) and switched on."""
-    return _ENABLED and NUMBA_AVAILABLE
-
-
-def set_fused(enabled: bool) -> bool:
-    """Switch the fused 3D kernel on or off for this process; returns the previous setting.
-
-    Off, every transform runs on the torch engine (the reference the fused kernel is tested against).
-    """
-    global _ENABLED
-    prev = _ENABLED
-    _ENABLED = bool(enabled)
-    return prev
-
 
 def fused_applicable(x: torch.Tensor, ops: Sequence[AxisOp], haar: bool = False) -> bool:
     """Whether a fused kernel should run ``ops`` on ``x``: 3 axes, CPU, float32/float64, large enough, enabled.
@@ -77,7 +50,7 @@ def fused_applicable(x: torch.Tensor, ops: Sequence[AxisOp], haar: bool = False)
     """
     return (
         len(ops) == 3
-        and fused_enabled()
+        and compiled_enabled()
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and x.numel() >= max(1, MIN_ELEMENTS_HAAR if haar else MIN_ELEMENTS)
@@ -189,47 +162,15 @@ def _run(x7: torch.Tensor, out7: torch.Tensor, ops: Sequence[AxisOp]) -> None:
     on = out7.detach().numpy().reshape(out7.shape[:4] + (-1,))
     dims_out = np.asarray(out7.shape[4:], np.int64)
     parallel_call(
-        "apply3", xn, on, dims_out, rows, c0.ptr, c0.band, c0.col, c0.val, c1.ptr, c1.band, c1.col, c1.val,
+        kernels().apply3, xn, on, dims_out, rows, c0.ptr, c0.band, c0.col, c0.val, c1.ptr, c1.band, c1.col, c1.val,
         inner.P, inner.S, inner.lo, inner.hi, inner.ptr, inner.band, inner.k, inner.w, c2.ptr, c2.band, c2.col,
         c2.val,
     )
 
 
-_KERNELS = None
-
-
 def kernels():
-    """The compiled kernels (module :mod:`medwave.wavelets.kernels_numba`), imported on first use.
-
-    Before numba's first parallel launch, its threading layer is set to ``"forksafe"`` unless
-    ``NUMBA_THREADING_LAYER`` is set: numba's default prefers a GNU OpenMP layer where one is found, and a
-    process that has used that layer is killed when it forks (a torch DataLoader worker, a multiprocessing
-    pool). ``"forksafe"`` takes TBB or numba's own workqueue instead.
-    """
-    global _KERNELS
-    if _KERNELS is None:
-        with _LOCK:
-            if _KERNELS is None:
-                import numba
-
-                if "NUMBA_THREADING_LAYER" not in os.environ:
-                    numba.config.THREADING_LAYER = "forksafe"
-                _KERNELS = importlib.import_module("medwave.wavelets.kernels_numba")
-    return _KERNELS
-
-
-def parallel_call(name: str, *args) -> None:
-    """Run the parallel kernel ``name`` on as many threads as torch uses, one kernel at a time in the process."""
-    kernel = getattr(kernels(), name)
-    import numba
-
-    with _LOCK:
-        prev = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        try:
-            kernel(*args)
-        finally:
-            numba.set_num_threads(prev)
+    """The compiled kernels (:mod:`medwave.wavelets.kernels_numba`), imported on first use."""
+    return load_kernels("medwave.wavelets.kernels_numba")
 
 
 def split3d_fused(x: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
@@ -258,9 +199,7 @@ def merge3d_fused(c: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
 def warm() -> float:
     """Compile every fused kernel for float32 and float64 (or load it from numba's disk cache).
 
-    ``make install`` runs this once, so that the first transform of
-    a session does not pay the compilation (several seconds; later processes load the cache in well
-    under a second).
+    Part of :func:`medwave.utils.compiled.warm`, which ``make install`` runs.
 
     Returns:
         Seconds taken.

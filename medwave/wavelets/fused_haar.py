@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from medwave.wavelets.fused import parallel_call
+from medwave.utils.compiled import parallel_call
+from medwave.wavelets.fused import kernels
 
 __all__ = ["butterfly_split3_fused", "butterfly_merge3_fused"]
 
@@ -32,7 +33,7 @@ def butterfly_split3_fused(x: torch.Tensor, scale: float) -> torch.Tensor:
     coarse = [v // 2 for v in spatial]
     xm = x.detach().reshape([n * g] + spatial).contiguous()
     out = torch.empty([n * g, 8] + coarse, dtype=x.dtype)
-    parallel_call("split3", xm.numpy(), out.numpy(), _scalar(scale, xm))
+    parallel_call(kernels().split3, xm.numpy(), out.numpy(), _scalar(scale, xm))
     return out.view([n, g * 8] + coarse)
 
 
@@ -44,5 +45,5 @@ def butterfly_merge3_fused(c: torch.Tensor, scale: float) -> torch.Tensor:
     fine = [2 * v for v in coarse]
     cm = c.detach().reshape([n * g, 8] + coarse).contiguous()
     out = torch.empty([n * g] + fine, dtype=c.dtype)
-    parallel_call("merge3", cm.numpy(), out.numpy(), _scalar(scale, cm))
+    parallel_call(kernels().merge3, cm.numpy(), out.numpy(), _scalar(scale, cm))
     return out.view([n, g] + fine)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from medwave.registration.fields import identity_grid, integrate_velocity, jacobian_determinant, warp
+from medwave.utils.compiled import NUMBA_AVAILABLE, set_compiled
 from medwave.registration.losses import RegistrationLoss
 from medwave.registration.metrics import (dice_per_label, field_metrics, folding_percent, hd95_per_label, sdlogj,
                                           warp_labels)
@@ -174,6 +175,7 @@ def test_integrate_velocity_buffered_path_is_the_loop_bit_for_bit(threads, shape
     keep = v.clone()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    prev = set_compiled(False)  # the torch paths (with the compiled kernel on, no-grad 3D runs there)
     try:
         for steps in (1, 7):
             with torch.no_grad():
@@ -184,7 +186,40 @@ def test_integrate_velocity_buffered_path_is_the_loop_bit_for_bit(threads, shape
             assert torch.allclose(fast, ref, atol=1e-5)
     finally:
         torch.set_num_threads(before)
+        set_compiled(prev)
     assert torch.equal(v, keep)
+
+
+@pytest.mark.skipif(not NUMBA_AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,amp", [((1, 3, 19, 24, 17), 1.0), ((2, 3, 8, 6, 5), 3.0), ((1, 3, 12, 2, 9), 6.0)])
+def test_integrate_velocity_compiled_kernel_equals_monai(shape, amp, dtype) -> None:
+    """No-grad 3D fields on the CPU take the numba kernel: MONAI's values to float rounding, including
+    points carried outside the grid (amp 6 on 2-9 voxel axes), batches and float64; the input is untouched."""
+    from monai.networks.blocks import DVF2DDF
+
+    from medwave.registration import fields
+
+    x = identity_grid(shape[2:])
+    v = torch.stack([(amp + i) * torch.sin(x[(i + 1) % 3] / (3 + i)) for i in range(3)])[None]
+    v = (v + 0.3 * torch.randn((shape[0],) + shape[1:], generator=torch.Generator().manual_seed(2))).to(dtype)
+    keep = v.clone()
+    assert fields._compiled_squaring(v, 7)
+    for steps in (1, 7):
+        with torch.no_grad():
+            got = integrate_velocity(v, steps=steps)
+        ref = DVF2DDF(num_steps=steps, mode="bilinear", padding_mode="zeros")(v)
+        assert got.dtype == dtype and got.shape == v.shape
+        assert torch.allclose(got, ref, atol=1e-5 if dtype == torch.float32 else 1e-10)
+    assert torch.equal(v, keep)
+    # a 1-voxel axis, autograd, or the switch off: the torch paths
+    assert not fields._compiled_squaring(v[:, :, :, :1], 7)
+    assert not fields._compiled_squaring(v.clone().requires_grad_(), 7)
+    prev = set_compiled(False)
+    try:
+        assert not fields._compiled_squaring(v, 7)
+    finally:
+        set_compiled(prev)
 
 
 def test_integrate_velocity_gradient_equals_monai() -> None:

@@ -16,11 +16,12 @@ import torch
 
 import medwave.wavelets.engine as engine
 import medwave.wavelets.fused as fused
+from medwave.utils import compiled
 from medwave.wavelets import MODES, dwt_lowpass, dwt_packed, idwt_packed
 from medwave.wavelets.filters import get_filter_bank
 from medwave.wavelets.functional import _analysis_ops, _synthesis_ops
 
-pytestmark = pytest.mark.skipif(not fused.NUMBA_AVAILABLE, reason="numba not installed")
+pytestmark = pytest.mark.skipif(not compiled.NUMBA_AVAILABLE, reason="numba not installed")
 
 SHAPES = [(16, 18, 20), (9, 11, 13), (3, 5, 40), (2, 1, 7), (21, 4, 33)]
 
@@ -33,11 +34,11 @@ def _fused_at_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _torch_engine(fn, *args):
-    prev = fused.set_fused(False)
+    prev = compiled.set_compiled(False)
     try:
         return fn(*args)
     finally:
-        fused.set_fused(prev)
+        compiled.set_compiled(prev)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -171,12 +172,12 @@ def test_switch_and_environment_variable() -> None:
     assert fused.fused_applicable(x, ops)
     assert not fused.fused_applicable(x.half(), ops)
     assert not fused.fused_applicable(x[..., 0], ops[:2])  # 2D stays on the torch engine
-    prev = fused.set_fused(False)
+    prev = compiled.set_compiled(False)
     try:
         assert not fused.fused_applicable(x, ops)
     finally:
-        fused.set_fused(prev)
-    code = "import sys, medwave, medwave.wavelets.fused as f; print(f.fused_enabled(), 'numba' in sys.modules)"
+        compiled.set_compiled(prev)
+    code = "import sys, medwave, medwave.utils.compiled as c; print(c.compiled_enabled(), 'numba' in sys.modules)"
     env = dict(os.environ, MEDWAVE_FUSED="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"  # switched off, and importing medwave does not import numba

@@ -1,0 +1,98 @@
+"""The compiled (numba) kernels of medwave: one switch, lazy loading, and how they are run.
+
+medwave's hot loops (the fused 3D wavelet transforms, scaling and squaring of 3D displacement fields) have
+numba kernels next to their pure-torch reference paths. This module holds what they share:
+
+* the switch: on when numba is importable, off with ``MEDWAVE_FUSED=0`` or :func:`set_compiled` (every
+  computation then takes its torch path, which the kernels are tested against);
+* :func:`load_kernels`: imports a kernel module on first use, so ``import medwave`` does not import numba,
+  after setting numba's threading layer to ``"forksafe"`` unless ``NUMBA_THREADING_LAYER`` is set (numba's
+  default prefers a GNU OpenMP layer where one is found, and a process that has used that layer is killed
+  when it forks: a torch DataLoader worker, a multiprocessing pool);
+* :func:`parallel_call`: runs a parallel kernel on as many threads as torch uses, one at a time per process
+  (numba's workqueue layer must not be entered by two threads at once).
+
+Kernels are compiled once and cached on disk by numba (``make install`` compiles them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import threading
+from types import ModuleType
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "set_compiled", "load_kernels", "parallel_call"]
+
+#: Whether numba can be imported (it is a dependency; without it every computation takes its torch path).
+NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
+
+_ENABLED = os.environ.get("MEDWAVE_FUSED", "1").strip().lower() not in ("0", "false", "no", "off")
+_LOCK = threading.Lock()
+_MODULES: dict[str, ModuleType] = {}
+
+
+def compiled_enabled() -> bool:
+    """Whether the compiled kernels are available (numba importable) and switched on."""
+    return _ENABLED and NUMBA_AVAILABLE
+
+
+def set_compiled(enabled: bool) -> bool:
+    """Switch the compiled kernels on or off for this process; returns the previous setting."""
+    global _ENABLED
+    prev = _ENABLED
+    _ENABLED = bool(enabled)
+    return prev
+
+
+def load_kernels(module: str) -> ModuleType:
+    """Import the kernel module ``module`` (numba compiles or loads its functions on first call)."""
+    mod = _MODULES.get(module)
+    if mod is None:
+        with _LOCK:
+            mod = _MODULES.get(module)
+            if mod is None:
+                import numba
+
+                if "NUMBA_THREADING_LAYER" not in os.environ:
+                    numba.config.THREADING_LAYER = "forksafe"
+                mod = _MODULES[module] = importlib.import_module(module)
+    return mod
+
+
+def parallel_call(kernel: Callable[..., Any], *args: Any) -> Any:
+    """Run a parallel numba ``kernel`` on ``torch.get_num_threads()`` threads, one kernel at a time."""
+    import numba
+
+    with _LOCK:
+        prev = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        try:
+            return kernel(*args)
+        finally:
+            numba.set_num_threads(prev)
+
+
+def warm() -> float:
+    """Compile every kernel for float32 and float64 (or load it from numba's disk cache); returns seconds.
+
+    ``make install`` runs this once so that the first transform of a session does not pay the compilation
+    (about half a minute in all; later processes load the cache in about a second).
+    """
+    import time
+
+    from medwave.registration.fields import integrate_velocity
+    from medwave.wavelets.fused import warm as warm_wavelets
+
+    t0 = time.perf_counter()
+    if not compiled_enabled():
+        return 0.0
+    warm_wavelets()
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.float64):
+            integrate_velocity(torch.zeros(1, 3, 4, 4, 4, dtype=dtype), steps=1)
+    return time.perf_counter() - t0
