@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from medwave.batch.manifest import BatchItem
 from medwave.utils import atomic_write_bytes, progress_bar
+from medwave.utils.atomic import remove_stale_temporaries
 
 __all__ = ["run_batch", "BatchReport", "MARKER", "run_item"]
 
@@ -131,6 +132,8 @@ def _write_outputs(report: BatchReport, items: Sequence[BatchItem]) -> None:
     w = csv.DictWriter(buf, fieldnames=cols or ["name"], lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
+    for name in ("summary.csv", "failures.json"):  # temporaries of a run killed while writing them
+        remove_stale_temporaries(out / name)
     atomic_write_bytes(out / "summary.csv", buf.getvalue().encode())
     atomic_write_bytes(out / "failures.json", json.dumps(report.failed, indent=1, default=str).encode())
 

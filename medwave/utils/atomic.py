@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_output_path", "probe_writable"]
+__all__ = ["atomic_path", "atomic_write_bytes", "check_output_path", "probe_writable", "remove_stale_temporaries"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -99,6 +99,29 @@ def probe_writable(folder: PathLike, *, target: Optional[PathLike] = None) -> No
         os.unlink(name)
 
 
+def _temporary_pattern(target: Path) -> tuple[str, str]:
+    """Prefix and suffix of the temporary names :func:`atomic_path` gives ``target``."""
+    return f".{target.name}.", ".tmp" + _suffix(target)
+
+
+def remove_stale_temporaries(path: PathLike) -> list[Path]:
+    """Delete the temporary files a killed :func:`atomic_path` left beside ``path``; returns them.
+
+    Only names of the exact form ``atomic_path`` creates for this target are touched. Call it from the one
+    process that owns the folder (e.g. a resumed batch), never while another process may be writing ``path``.
+    """
+    target = Path(path)
+    prefix, suffix = _temporary_pattern(target)
+    removed = []
+    if target.parent.is_dir():
+        for p in target.parent.iterdir():
+            if p.name.startswith(prefix) and p.name.endswith(suffix) and p.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it to ``path``.
@@ -110,7 +133,8 @@ def atomic_path(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not overwrite:
         raise FileExistsError(f"Output {target} already exists; pass overwrite=True or choose another path.")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + _suffix(target), dir=target.parent)
+    prefix, suffix = _temporary_pattern(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

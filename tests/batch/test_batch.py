@@ -175,3 +175,23 @@ def test_sequential_run_leaves_the_callers_torch_threads_alone(tmp_path):
         assert not tasks._THREADS_SET
     finally:
         torch.set_num_threads(before)
+
+
+def test_resume_removes_temporaries_of_a_run_killed_while_writing_the_summary(tmp_path):
+    """A run SIGKILLed inside the atomic write of summary.csv / failures.json leaves its temporary file; the resumed
+    batch removes those (and only those) and writes the summary whole."""
+    src = tmp_path / "in"
+    src.mkdir()
+    _vols(src, 2, size=16)
+    items = items_from_glob("denoise", str(src / "*.nii.gz"))
+    out = tmp_path / "o"
+    run_batch("denoise", items, out, workers=0, progress=False)
+    stale = [out / ".summary.csv.k1ll3d.tmp.csv", out / ".failures.json.x9.tmp.json"]
+    keep = [out / "notes.tmp.csv", out / ".summary.csv.bak"]  # not names atomic_path makes for those targets
+    for p in stale + keep:
+        p.write_text("half")
+    rep = run_batch("denoise", items, out, resume=True, workers=0, progress=False)
+    assert rep.ok and sorted(rep.skipped) == sorted(it.name for it in items)
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in keep)
+    assert len(_rows(out / "summary.csv")) == 2
