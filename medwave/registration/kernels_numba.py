@@ -1,5 +1,8 @@
-"""numba kernel for scaling and squaring of 3D displacement fields, loaded by
-:func:`medwave.utils.compiled.load_kernels` on first use (see :func:`medwave.registration.fields.integrate_velocity`)."""
+"""numba kernel for scaling and squaring of 3D displacement fields.
+
+Loaded by :func:`medwave.utils.compiled.load_kernels` on first use; see
+:func:`medwave.registration.fields.integrate_velocity`.
+"""
 
 from __future__ import annotations
 

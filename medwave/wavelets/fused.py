@@ -40,6 +40,7 @@ SLAB_ELEMENTS = 1 << 17
 MIN_ELEMENTS = 1 << 15
 MIN_ELEMENTS_HAAR = 1 << 18
 
+
 def fused_applicable(x: torch.Tensor, ops: Sequence[AxisOp], haar: bool = False) -> bool:
     """Whether a fused kernel should run ``ops`` on ``x``: 3 axes, CPU, float32/float64, large enough, enabled.
 
