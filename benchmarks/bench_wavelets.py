@@ -165,7 +165,7 @@ def main() -> int:
             xg2.grad = None
             ptwt.waverec3(ptwt.wavedec3(xg2, w, mode=MODE, level=1), w).sum().backward()
 
-        allr = _interleaved({"medwave": mw_all, "ptwt": pt_all}, max(3, args.repeats // 2), tag=f"{w} fwd+inv+backward ")
+        allr = _interleaved({"medwave": mw_all, "ptwt": pt_all}, args.repeats, tag=f"{w} fwd+inv+backward ")
         for name, res in (("forward", fwd), ("inverse", inv), ("fwd+inv+backward", allr)):
             rows.append((f"{w} {name}", tuple(f"{w} {name} {c}" for c in ("medwave", "ptwt", "pywt")), res["medwave"],
                          res["ptwt"] / res["medwave"], res.get("pywt", float("nan")) / res["medwave"]))
