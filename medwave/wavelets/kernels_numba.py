@@ -185,6 +185,7 @@ def pass_last(tmp2, P, S, lo, hi, eptr, eband, ek, ew, ptr, band, col, val, out,
                             v += val[k] * tmp2[bx, by, band[k], i, y, col[k]]
                         o_line[n] = v
 
+
 @njit(parallel=True, cache=True)
 def apply3(x, out, dims_out, rows, c0p, c0b, c0c, c0v, c1p, c1b, c1c, c1v, P, S, lo, hi, eptr, eband, ek, ew,
             c2p, c2b, c2c, c2v):  # pragma: no cover - compiled
