@@ -153,6 +153,7 @@ def _inner(op: AxisOp, dtype: np.dtype) -> _Inner:
 # --------------------------------------------------------------------------------------------------
 # kernels (compiled on first use, cached on disk)
 
+
 def _run(x7: torch.Tensor, out7: torch.Tensor, ops: Sequence[AxisOp]) -> None:
     dt = np.float32 if x7.dtype == torch.float32 else np.float64
     c0, c1, c2 = (_csr(op, dt) for op in ops)

@@ -21,6 +21,7 @@ def fma1(d, a, wa, add):  # pragma: no cover - compiled
         for q in range(d.shape[0]):
             d[q] = wa * a[q]
 
+
 @njit(cache=True, nogil=True)
 def fma2(d, a, wa, b, wb, add):  # pragma: no cover - compiled
     """``d (=|+=) wa * a + wb * b``: two taps per pass over ``d``."""
@@ -30,6 +31,7 @@ def fma2(d, a, wa, b, wb, add):  # pragma: no cover - compiled
     else:
         for q in range(d.shape[0]):
             d[q] = wa * a[q] + wb * b[q]
+
 
 @njit(cache=True, nogil=True)
 def pass_first(x, s, r0, ptr, band, col, val, n_out, tmp):  # pragma: no cover - compiled
@@ -57,6 +59,7 @@ def pass_first(x, s, r0, ptr, band, col, val, n_out, tmp):  # pragma: no cover -
                             fma1(dst, a, val[k], k > k0)
                             k += 1
 
+
 @njit(cache=True, nogil=True)
 def pass_second(tmp, ptr, band, col, val, tmp2):  # pragma: no cover - compiled
     """``tmp2[o, b, bz, i, n] = sum_k val[k] * tmp[o, band[k], bz, i, col[k]]`` (lines of the last axis)."""
@@ -81,6 +84,7 @@ def pass_second(tmp, ptr, band, col, val, tmp2):  # pragma: no cover - compiled
                             else:
                                 fma1(dst, a, val[k], k > k0)
                                 k += 1
+
 
 @njit(cache=True, nogil=True)
 def pass_last(tmp2, P, S, lo, hi, eptr, eband, ek, ew, ptr, band, col, val, out, s, r0):  # pragma: no cover
@@ -260,6 +264,7 @@ def split3(x, out, s):  # pragma: no cover - compiled
                 o5[k] = s * (hl0 - hl1)
                 o6[k] = s * (hh0 + hh1)
                 o7[k] = s * (hh0 - hh1)
+
 
 @njit(parallel=True, cache=True)
 def merge3(c, out, s):  # pragma: no cover - compiled
