@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "set_compiled", "load_kernels", "parallel_call"]
+__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "set_compiled", "load_kernels", "parallel_call", "warm"]
 
 #: Whether numba can be imported (it is a dependency; without it every computation takes its torch path).
 NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
