@@ -4,7 +4,8 @@ medwave against ptwt (wavedec3/waverec3, level 1), PyWavelets (dwtn/idwtn) and a
 the volume (the floor), all in this process, contenders interleaved round by round so that load on
 the machine and the state of the allocator hit them alike; the copy floor is timed in rounds with the
 haar forward alone (after the warm-up neither faults there). The minor page faults of each best call are
-printed: a fresh 27 MB mapping costs more than the transform on this VM. Prints a table with ratios and exits 1 when a target of issue #2 is missed:
+printed: a fresh 27 MB mapping costs more than the transform on this VM. Prints a table with ratios and exits 1
+when a target of issue #2 is missed:
 
 * haar forward within 3x the copy time and >= 3x faster than ptwt;
 * db2 and bior2.2 forward and inverse >= 2x faster than both ptwt and PyWavelets;

@@ -19,7 +19,7 @@ from typing import Literal
 
 import torch
 
-from medwave.utils.compiled import compiled_enabled, load_kernels, parallel_call
+from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
 
 __all__ = ["warp", "integrate_velocity", "jacobian_determinant", "identity_grid", "grid_sample_parallel"]
 
@@ -148,10 +148,8 @@ def _compiled_squaring(velocity: torch.Tensor, steps: int) -> bool:
     every axis at least 2 voxels long (the kernel samples in voxel units; ``grid_sample`` pins 1-voxel axes)."""
     return (
         steps > 0
-        and compiled_enabled()
         and velocity.ndim == 5
-        and velocity.device.type == "cpu"
-        and velocity.dtype in (torch.float32, torch.float64)
+        and compiled_accepts(velocity)
         and min(velocity.shape[2:]) >= 2
         and not (torch.is_grad_enabled() and velocity.requires_grad)
     )

@@ -68,9 +68,6 @@ class WaveletField(nn.Module):
         if init is not None:
             self.set_field(init, 0)
 
-    def _dwt(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.dwt(x)
-
     def _idwt(self, low: torch.Tensor, high: Optional[torch.Tensor]) -> torch.Tensor:
         if high is None:
             high = low.new_zeros((low.shape[0], low.shape[1], 2**self.d - 1) + tuple(low.shape[2:]))
@@ -88,7 +85,7 @@ class WaveletField(nn.Module):
         """Set the coefficients of levels ``> level`` so that ``field(level)`` equals ``field`` (full-res units)."""
         f = field.detach().to(self.low.dtype)
         for j in range(level + 1, self.levels + 1):
-            low, high = self._dwt(f)
+            low, high = self.dwt(f)
             self.high[j - 1].copy_(high / self.norm)
             f = low / self.norm
         self.low.copy_(f)

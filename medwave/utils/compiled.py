@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "set_compiled", "load_kernels", "parallel_call", "warm"]
+__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "compiled_accepts", "set_compiled", "load_kernels", "parallel_call", "warm"]
 
 #: Whether numba can be imported (it is a dependency; without it every computation takes its torch path).
 NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -39,6 +39,11 @@ _MODULES: dict[str, ModuleType] = {}
 def compiled_enabled() -> bool:
     """Whether the compiled kernels are available (numba importable) and switched on."""
     return _ENABLED and NUMBA_AVAILABLE
+
+
+def compiled_accepts(t: torch.Tensor) -> bool:
+    """Whether a compiled kernel may take ``t``: kernels on, and ``t`` a CPU float32/float64 tensor."""
+    return compiled_enabled() and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
 
 
 def set_compiled(enabled: bool) -> bool:

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from medwave.utils.compiled import compiled_enabled, load_kernels, parallel_call
+from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
 from medwave.wavelets.operators import AxisOp
 
 __all__ = ["fused_applicable", "split3d_fused", "merge3d_fused", "kernels", "warm"]
@@ -49,13 +49,7 @@ def fused_applicable(x: torch.Tensor, ops: Sequence[AxisOp], haar: bool = False)
         ops: Its per-axis operators.
         haar: Whether the operators are Haar butterflies (their kernel has its own size threshold).
     """
-    return (
-        len(ops) == 3
-        and compiled_enabled()
-        and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-        and x.numel() >= max(1, MIN_ELEMENTS_HAAR if haar else MIN_ELEMENTS)
-    )
+    return len(ops) == 3 and compiled_accepts(x) and x.numel() >= max(1, MIN_ELEMENTS_HAAR if haar else MIN_ELEMENTS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,12 +149,11 @@ def _inner(op: AxisOp, dtype: np.dtype) -> _Inner:
 
 
 def _run(x7: torch.Tensor, out7: torch.Tensor, ops: Sequence[AxisOp]) -> None:
-    dt = np.float32 if x7.dtype == torch.float32 else np.float64
-    c0, c1, c2 = (_csr(op, dt) for op in ops)
-    inner = _inner(ops[2], dt)
+    xn = x7.detach().numpy()
+    c0, c1, c2 = (_csr(op, xn.dtype) for op in ops)
+    inner = _inner(ops[2], xn.dtype)
     per_row = out7.shape[1] * x7.shape[2] * x7.shape[3] * x7.shape[5] * x7.shape[6]
     rows = max(1, min(out7.shape[4], SLAB_ELEMENTS // max(1, per_row)))
-    xn = x7.detach().numpy()
     on = out7.detach().numpy().reshape(out7.shape[:4] + (-1,))
     dims_out = np.asarray(out7.shape[4:], np.int64)
     parallel_call(

@@ -12,18 +12,12 @@ are ``split3``/``merge3`` in :mod:`medwave.wavelets.kernels_numba`.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from medwave.utils.compiled import parallel_call
 from medwave.wavelets.fused import kernels
 
 __all__ = ["butterfly_split3_fused", "butterfly_merge3_fused"]
-
-
-def _scalar(scale: float, like: torch.Tensor) -> np.floating:
-    """``scale`` in the tensor's precision, so float32 data is scaled in float32 (vectorised)."""
-    return (np.float32 if like.dtype == torch.float32 else np.float64)(scale)
 
 
 def butterfly_split3_fused(x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -33,7 +27,8 @@ def butterfly_split3_fused(x: torch.Tensor, scale: float) -> torch.Tensor:
     coarse = [v // 2 for v in spatial]
     xm = x.detach().reshape([n * g] + spatial).contiguous()
     out = torch.empty([n * g, 8] + coarse, dtype=x.dtype)
-    parallel_call(kernels().split3, xm.numpy(), out.numpy(), _scalar(scale, xm))
+    xn = xm.numpy()
+    parallel_call(kernels().split3, xn, out.numpy(), xn.dtype.type(scale))  # scale in the data's precision
     return out.view([n, g * 8] + coarse)
 
 
@@ -45,5 +40,6 @@ def butterfly_merge3_fused(c: torch.Tensor, scale: float) -> torch.Tensor:
     fine = [2 * v for v in coarse]
     cm = c.detach().reshape([n * g, 8] + coarse).contiguous()
     out = torch.empty([n * g] + fine, dtype=c.dtype)
-    parallel_call(kernels().merge3, cm.numpy(), out.numpy(), _scalar(scale, cm))
+    cn = cm.numpy()
+    parallel_call(kernels().merge3, cn, out.numpy(), cn.dtype.type(scale))
     return out.view([n, g] + fine)
