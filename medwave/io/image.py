@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -19,7 +20,7 @@ import numpy as np
 
 from medwave.utils.atomic import atomic_path, check_output_path
 
-__all__ = ["Image", "load_image", "save_image"]
+__all__ = ["Image", "load_image", "read_image_file", "save_image"]
 
 PathLike = Union[str, "Path"]
 
@@ -70,11 +71,15 @@ class Image:
 
     @classmethod
     def from_metatensor(cls, t, meta: Optional[dict] = None) -> "Image":
-        """Build an :class:`Image` from a channel-first MONAI MetaTensor (single channel squeezed)."""
-        arr = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-        arr = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr, 0, -1)
-        affine = np.asarray(t.affine.detach().cpu().numpy() if hasattr(t, "affine") else np.eye(4), dtype=np.float64)
-        return cls(arr, affine=affine, meta=dict(meta or {}))
+        """Build an :class:`Image` from a channel-first MONAI MetaTensor (single channel squeezed).
+
+        Same reading as :func:`medwave.io.as_image` (``meta`` is merged into the MetaTensor's own).
+        """
+        from medwave.io.convert import as_image
+
+        img = as_image(t, name="MetaTensor", channel_first=True)
+        img.meta.update(meta or {})
+        return img
 
 
 NIFTI_EXTENSIONS = (".nii", ".nii.gz", ".hdr", ".img", ".img.gz")
@@ -137,8 +142,12 @@ def _load_nifti(p: Path) -> Image:
     return Image(np.asarray(data), affine=np.asarray(img.affine), meta=meta, path=p)
 
 
-def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
+def load_image(path: Any, *, check_affine: bool = True) -> Image:
     """Read an image keeping its affine, header, units and data type.
+
+    Besides a path, ``path`` may be any image-like object :func:`medwave.io.as_image` takes (a NumPy array
+    ``(X, Y, Z)``, a nibabel image, an :class:`Image`, a MONAI MetaTensor ``(C, X, Y, Z)``): it is then
+    converted the same way every medwave front door converts it.
 
     Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
     ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
@@ -162,6 +171,15 @@ def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
         >>> img.shape, img.spacing, img.array.dtype
         ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
     """
+    if not isinstance(path, (str, os.PathLike)):
+        from medwave.io.convert import as_image
+
+        return as_image(path, check_affine=check_affine)
+    return read_image_file(path, check_affine=check_affine)
+
+
+def read_image_file(path: PathLike, *, check_affine: bool = True) -> Image:
+    """Read an image file or DICOM folder (the reader behind :func:`load_image`; one reader per format)."""
     p = Path(path).expanduser()
     if not p.exists():
         hint = ""
