@@ -118,10 +118,30 @@ def read_sitk(path: Path) -> Image:
         ) from exc
     fmt = path.suffix.lower().lstrip(".") or "sitk"
     out = sitk_to_image(img, path=path, fmt=fmt)
-    if fmt == "dcm" and out.array.ndim == 3 and out.array.shape[2] == 1:
+    tags = out.meta.get("sitk_metadata") or {}
+    is_dicom = fmt in ("dcm", "dicom", "ima") or "0008|0016" in tags or "0028|0004" in tags
+    if is_dicom:
+        out.meta["format"] = "dicom"
+        _dicom_photometric(out, tags)
+    if is_dicom and out.array.ndim == 3 and out.array.shape[2] == 1:
         # A single DICOM slice / radiograph: a 2D image (the slice position stays in the affine).
         out.array = out.array[:, :, 0]
     return out
+
+
+def _dicom_photometric(out: Image, tags: dict) -> None:
+    """Record the photometric interpretation; GDCM (SimpleITK's DICOM reader) has already inverted MONOCHROME1."""
+    pm = str(tags.get("0028|0004", "")).strip().upper()
+    if pm:
+        out.meta["photometric"] = pm
+        if pm == "MONOCHROME1":
+            out.meta["monochrome1_inverted"] = True  # bright = dense, as MONOCHROME2
+    sp = str(tags.get("0028|0030", "") or tags.get("0018|1164", "")).strip()
+    try:
+        vals = [float(v) for v in sp.split("\\")] if sp else []
+    except ValueError:
+        vals = []
+    out.meta["pixel_spacing"] = vals if len(vals) == 2 and all(v > 0 for v in vals) else None
 
 
 def read_dicom_series(folder: Path) -> Image:
@@ -151,6 +171,7 @@ def read_dicom_series(folder: Path) -> Image:
         out.meta["dicom_other_series"] = [s for s in ids if s != sid]
     try:
         out.meta["dicom_tags"] = {k: reader.GetMetaData(0, k) for k in reader.GetMetaDataKeys(0)}
+        _dicom_photometric(out, out.meta["dicom_tags"])
     except Exception:  # pragma: no cover
         pass
     return out

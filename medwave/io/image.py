@@ -91,6 +91,8 @@ def _kind(p: Path) -> str:
         return "nifti"
     if name.endswith((".tif", ".tiff")):
         return "tiff"
+    if name.endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif")):
+        return "raster"
     if name.endswith((".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".dicom", ".ima")):
         return "sitk"
     return "unknown"
@@ -151,7 +153,8 @@ def load_image(path: Any, *, check_affine: bool = True) -> Image:
 
     Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
     ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
-    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME voxel size. Arrays have
+    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME/resolution-tag voxel size
+    (micrometres, no orientation); PNG/JPEG/BMP through scikit-image (pixels, identity affine). Arrays have
     the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
 
     Args:
@@ -206,6 +209,10 @@ def read_image_file(path: PathLike, *, check_affine: bool = True) -> Image:
             from medwave.io.formats import read_sitk
 
             image = read_sitk(p)
+        elif kind == "raster":
+            from medwave.io.raster import read_raster
+
+            image = read_raster(p)
         else:
             from medwave.io.formats import read_sitk
 
@@ -295,6 +302,11 @@ def _save_nifti(img: Image, p: Path, *, header: Any = None, vector: bool = False
     hdr = header.copy() if header is not None else None
     nimg = nib.Nifti1Image(arr, aff, header=hdr)
     nimg.set_data_dtype(arr.dtype)
+    if hdr is None and img.meta.get("units"):
+        try:
+            nimg.header.set_xyzt_units(*tuple(img.meta["units"])[:2])
+        except Exception:  # an unknown unit name: leave nibabel's default
+            pass
     nimg.set_qform(aff, code=int(img.meta.get("qform_code") or 1))
     nimg.set_sform(aff, code=int(img.meta.get("sform_code") or 1))
     if vector:
