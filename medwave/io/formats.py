@@ -379,14 +379,15 @@ def spatial_unit(image: Image) -> Optional[str]:
     """The length unit of an image's affine: ``'um'``, ``'mm'``, ``'m'``, or None (pixels / unknown).
 
     TIFF stacks say it in ``meta['spatial_unit']``; NIfTI in its ``xyzt`` units; other medical formats
-    (mha, nrrd, DICOM) are millimetres; plain arrays have none.
+    (mha, nrrd, DICOM; NIfTI with 'unknown' units) are millimetres; plain arrays have none.
     """
     u = image.meta.get("spatial_unit")
     if u is not None:
         return None if u == "pixel" else str(u)
     units = image.meta.get("units")
-    if units and units[0]:
-        return {"mm": "mm", "micron": "um", "meter": "m"}.get(str(units[0]))
+    known = {"mm": "mm", "micron": "um", "meter": "m"}.get(str(units[0])) if units and units[0] else None
+    if known:
+        return known
     fmt = str(image.meta.get("format", ""))
     if fmt in ("nifti", "sitk", "mha", "mhd", "nrrd", "nhdr", "dcm", "dicom", "ima"):
         return "mm"
