@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -19,7 +20,7 @@ import numpy as np
 from medwave.io.record import Image
 from medwave.utils.atomic import atomic_path, check_output_path
 
-__all__ = ["Image", "load_image", "save_image"]
+__all__ = ["Image", "load_image", "read_image_file", "save_image"]
 
 PathLike = Union[str, "Path"]
 
@@ -33,6 +34,8 @@ def _kind(p: Path) -> str:
         return "nifti"
     if name.endswith((".tif", ".tiff")):
         return "tiff"
+    if name.endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif")):
+        return "raster"
     if name.endswith((".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".dicom", ".ima")):
         return "sitk"
     return "unknown"
@@ -84,12 +87,17 @@ def _load_nifti(p: Path) -> Image:
     return Image(np.asarray(data), affine=np.asarray(img.affine), meta=meta, path=p)
 
 
-def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
+def load_image(path: Any, *, check_affine: bool = True) -> Image:
     """Read an image keeping its affine, header, units and data type.
+
+    Besides a path, ``path`` may be any image-like object :func:`medwave.io.as_image` takes (a NumPy array
+    ``(X, Y, Z)``, a nibabel image, an :class:`Image`, a MONAI MetaTensor ``(C, X, Y, Z)``): it is then
+    converted the same way every medwave front door converts it.
 
     Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
     ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
-    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME voxel size. Arrays have
+    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME/resolution-tag voxel size
+    (micrometres, no orientation); PNG/JPEG/BMP through scikit-image (pixels, identity affine). Arrays have
     the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
 
     Args:
@@ -109,6 +117,15 @@ def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
         >>> img.shape, img.spacing, img.array.dtype
         ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
     """
+    if not isinstance(path, (str, os.PathLike)):
+        from medwave.io.convert import as_image
+
+        return as_image(path, check_affine=check_affine)
+    return read_image_file(path, check_affine=check_affine)
+
+
+def read_image_file(path: PathLike, *, check_affine: bool = True) -> Image:
+    """Read an image file or DICOM folder (the reader behind :func:`load_image`; one reader per format)."""
     p = Path(path).expanduser()
     if not p.exists():
         hint = ""
@@ -135,6 +152,10 @@ def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
             from medwave.io.formats import read_sitk
 
             image = read_sitk(p)
+        elif kind == "raster":
+            from medwave.io.raster import read_raster
+
+            image = read_raster(p)
         else:
             from medwave.io.formats import read_sitk
 
@@ -224,6 +245,11 @@ def _save_nifti(img: Image, p: Path, *, header: Any = None, vector: bool = False
     hdr = header.copy() if header is not None else None
     nimg = nib.Nifti1Image(arr, aff, header=hdr)
     nimg.set_data_dtype(arr.dtype)
+    if hdr is None and img.meta.get("units"):
+        try:
+            nimg.header.set_xyzt_units(*tuple(img.meta["units"])[:2])
+        except Exception:  # an unknown unit name: leave nibabel's default
+            pass
     nimg.set_qform(aff, code=int(img.meta.get("qform_code") or 1))
     nimg.set_sform(aff, code=int(img.meta.get("sform_code") or 1))
     if vector:
