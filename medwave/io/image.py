@@ -137,7 +137,8 @@ def _load_nifti(p: Path) -> Image:
     return Image(np.asarray(data), affine=np.asarray(img.affine), meta=meta, path=p)
 
 
-def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
+def load_image(path: PathLike, *, check_affine: bool = True, allow_complex: bool = True,
+               purpose: str = "medwave") -> Image:
     """Read an image keeping its affine, header, units and data type.
 
     Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
@@ -148,9 +149,14 @@ def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
     Args:
         path: File, or folder holding one DICOM series.
         check_affine: Raise on a singular or non-finite affine (default).
+        allow_complex: Accept complex voxels (refused by name otherwise).
+        purpose: What the image is read for (named in refusals: "denoise", "register"...).
 
     Raises:
         FileNotFoundError: The path does not exist.
+        PermissionError: Not readable.
+        medwave.io.guard.InputRefused: A pipe/device/symlink loop, an RGB24 or other non-numeric voxel type, or
+            a header whose size exceeds the memory limit (:func:`medwave.io.guard.memory_limit`).
         IsADirectoryError: A folder without a DICOM series.
         ValueError: Not an image, truncated/corrupt file, singular affine (the message names the file and the fix).
 
@@ -162,14 +168,18 @@ def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
         >>> img.shape, img.spacing, img.array.dtype
         ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
     """
+    from medwave.io.guard import guard_image
+
     p = Path(path).expanduser()
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         hint = ""
-        if p.parent.exists():
+        if p.parent.is_dir():
             similar = sorted(x.name for x in p.parent.iterdir() if x.name.split(".")[0] == p.name.split(".")[0])[:3]
             if similar:
                 hint = f" Did you mean {', '.join(similar)}?"
         raise FileNotFoundError(f"{p}: no such file or folder. Check the path.{hint}")
+    # regular file (or DICOM folder), readable, voxel type whitelisted, memory checked from the header first
+    guard_image(p, allow_dir=True, allow_complex=allow_complex, purpose=purpose)
     if p.is_dir():
         from medwave.io.formats import read_dicom_series
 

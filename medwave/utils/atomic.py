@@ -99,6 +99,20 @@ def probe_writable(folder: PathLike, *, target: Optional[PathLike] = None) -> No
         os.unlink(name)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux ``/proc/self/status``; elsewhere set and restored)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - not Linux
+    os.umask(mask)
+    return mask
+
+
 def _temporary_pattern(target: Path) -> tuple[str, str]:
     """Prefix and suffix of the temporary names :func:`atomic_path` gives ``target``."""
     return f".{target.name}.", ".tmp" + _suffix(target)
@@ -139,6 +153,9 @@ def atomic_path(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600; an output gets the mode any new file gets here (0666 minus the umask)
+        if tmp.is_file() and not tmp.is_symlink():
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

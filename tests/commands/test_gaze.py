@@ -11,6 +11,7 @@ from pydicom.data import get_testdata_file
 
 from medwave.cli import main
 from medwave.networks import GEM
+from medwave.networks.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def tiny_weights(tmp_path_factory):
     torch.manual_seed(0)
     net = GEM(k=8, dim=32, encoder_width=8)
     p = tmp_path_factory.mktemp("w") / "tiny.pt"
-    torch.save({"config": net.config, "model": net.state_dict(), "image_size": 64}, p)
+    save_checkpoint(p, config=net.config, state_dict=net.state_dict(), meta={"image_size": 64})
     return p
 
 

@@ -10,6 +10,7 @@ import tifffile
 import torch
 
 from medwave.cli import main
+from medwave.networks.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def data(tmp_path_factory):
     cfg.update(channels=[2, 2, 2, 2], bottleneck=2)
     torch.manual_seed(0)
     m = build_model(cfg).eval()
-    torch.save({"state_dict": m.state_dict(), "model_config": cfg}, d / "tiny.pt")
+    save_checkpoint(d / "tiny.pt", config=cfg, state_dict=m.state_dict(), meta={"arch": "WaveUNet"})
     return d, s
 
 
