@@ -57,11 +57,11 @@ def test_train_gaze_cli_and_resume(tmp_path, capsys):
     assert main(args) == 0
     assert "wrote" in capsys.readouterr().out
     ck = torch.load(out / "gem.pt", weights_only=True)
-    assert ck["config"]["use_matching"] is False and ck["step"] == 2
+    assert ck["config"]["use_matching"] is False and ck["meta"]["step"] == 2
     assert main(args) == 2  # exists
     assert "--overwrite" in capsys.readouterr().err
     assert main(args[:4] + ["4"] + args[5:] + ["--resume"]) == 0
-    assert torch.load(out / "gem.pt", weights_only=True)["step"] == 4
+    assert torch.load(out / "gem.pt", weights_only=True)["meta"]["step"] == 4
 
 
 def test_help_has_examples(capsys):
