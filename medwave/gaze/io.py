@@ -106,11 +106,16 @@ def load_radiograph(path: PathLike, *, return_meta: bool = False) -> Union[np.nd
         >>> img.shape, img.dtype, float(img.min()), float(img.max())
         ((1955, 1841), dtype('float32'), 0.0, 1.0)
     """
+    from medwave.io.guard import guard_image
+
     p = Path(path).expanduser()
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise FileNotFoundError(f"{p}: no such file. Check the path to the radiograph.")
     if p.is_dir():
         raise IsADirectoryError(f"{p} is a folder; give a radiograph file (.dcm, .png, .jpg).")
+    # a regular readable file; its pixel count from the header, checked against the memory limit before decoding
+    # (reading, grey conversion, float copies and the heatmap cost about 64 bytes per pixel)
+    guard_image(p, what="radiograph", allow_complex=False, purpose="gaze", bytes_per_voxel=64.0)
     ext = p.suffix.lower()
     meta: dict[str, Any] = {"source": str(p)}
     if ext in _RASTER_EXT:
