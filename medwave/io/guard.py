@@ -127,7 +127,8 @@ def set_memory_limit(value: Union[None, str, int]) -> None:
     """Set the limit for this process and the workers it starts (the CLI's ``--max-memory``); None keeps it."""
     if value is None:
         return
-    os.environ[_ENV] = str(parse_size(value))
+    parse_size(value)
+    os.environ[_ENV] = str(value).strip()
 
 
 def check_memory(needed: float, path: Any, what: str) -> None:
