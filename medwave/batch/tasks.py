@@ -59,7 +59,7 @@ def run_denoise(inputs: dict, outdir: Path, options: dict) -> dict:
     from medwave.transforms import denoise_volume
 
     src = Path(inputs["image"])
-    img = load_image(src)
+    img = load_image(src, allow_complex=False, purpose="denoise")  # refused by name, as `medwave denoise` does
     check_finite_image(img, src.name)
     arr = np.asarray(img.array, dtype=np.float32)
     shape = arr.shape

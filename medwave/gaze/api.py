@@ -201,6 +201,9 @@ def predict_gaze(
 
     from medwave.gaze.metrics import render_fixation_map
 
+    from medwave.utils.validate import gaze_options
+
+    k = gaze_options(k=k)["k"]
     single = isinstance(sentence, str)
     sentences = [sentence] if single else list(sentence)
     if not sentences or any(not str(s).strip() for s in sentences):

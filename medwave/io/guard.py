@@ -180,7 +180,7 @@ def check_input_file(path: PathLike, *, what: str = "input", allow_dir: bool = F
             raise FileNotFoundError(f"{p}: a broken symbolic link (its target does not exist); give the real file.") from None
         if exc.errno == errno.ENOTDIR:
             raise FileNotFoundError(f"{p}: no such file (a parent of this path is a file, not a folder).") from None
-        raise FileNotFoundError(f"{p}: no such {what}. Check the path.") from None
+        raise FileNotFoundError(f"{p}: no such file (the {what} is missing). Check the path.") from None
     mode = st.st_mode
     if stat.S_ISDIR(mode):
         if allow_dir:

@@ -135,6 +135,11 @@ def segment_neurons(
             cubes for lazily read ones, before any output is written).
     """
     t0 = time.time()
+    from medwave.utils.validate import segment_options
+
+    opts = segment_options(cube=cube, overlap=overlap, threshold=threshold, batch_size=batch_size)
+    cube, overlap, batch_size = opts["cube"], opts["overlap"], opts["batch_size"]
+    threshold = opts.get("threshold")
     st = _as_stack(stack)
     if len(st.shape) != 3:
         raise ValueError(f"segment_neurons needs a 3D (Z, Y, X) stack, got shape {st.shape}.")

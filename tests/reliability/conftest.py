@@ -123,7 +123,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["stack_zeros"] = d / "stack_zeros.tif"
     tifffile.imwrite(f["stack_zeros"], np.zeros((16, 32, 32), np.uint16))
     f["stack_tiny"] = d / "stack_tiny.tif"
-    tifffile.imwrite(f["stack_tiny"], np.ones((3, 5, 4), np.uint16))
+    tifffile.imwrite(f["stack_tiny"], np.ones((3, 5, 4), np.uint16), photometric="minisblack")  # grey, not RGBA
     f["stack_wrong_ext"] = d / "stack.png"
     f["stack_wrong_ext"].write_bytes(b"\x89PNG not really")
     f["swc_bad"] = d / "bad.swc"
