@@ -40,7 +40,7 @@ import numpy as np
 
 __all__ = ["InputRefused", "MemoryLimitExceeded", "check_input_file", "sniff_format", "memory_limit",
            "parse_size", "format_size", "set_memory_limit", "guard_image", "ImageHeader", "read_header",
-           "check_dtype", "check_memory", "ALLOWED_KINDS"]
+           "check_dtype", "check_memory", "ALLOWED_KINDS", "read_text"]
 
 PathLike = Union[str, os.PathLike]
 #: numpy dtype kinds read as voxels: bool, signed/unsigned integers, floats (complex only where asked).
@@ -240,6 +240,31 @@ def sniff_format(path: PathLike) -> str:
         return "text"
     except UnicodeDecodeError:
         return "unknown"
+
+
+def read_text(path: PathLike, *, what: str = "text file", max_bytes: int = 256 * 1024 ** 2) -> str:
+    """Read a UTF-8 text file (a BOM is dropped) through the guard; undecodable bytes are named, not replaced.
+
+    Raises:
+        InputRefused: Not UTF-8 (the message gives the line, the byte offset and the bytes), or larger than
+            ``max_bytes``; and what :func:`check_input_file` raises.
+    """
+    p = check_input_file(path, what=what)
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise InputRefused(f"{p}: a {format_size(size)} {what}; medwave reads {what}s up to {format_size(max_bytes)}. "
+                           "Is this the right file?")
+    try:
+        data = p.read_bytes()
+    except PermissionError:
+        raise PermissionError(f"{p}: permission denied while reading this {what}; fix with chmod u+r.") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start:exc.end + 3][:6]
+        raise InputRefused(f"{p}, line {line} (byte {exc.start}): bytes {bad!r} are not UTF-8; this {what} must be "
+                           "UTF-8 text. Re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
 
 
 # --------------------------------------------------------------------------- headers

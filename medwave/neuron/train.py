@@ -164,7 +164,9 @@ def load_datalist(path: Union[str, Path], section: str = "training") -> list[dic
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such datalist.")
     try:
-        doc = json.loads(p.read_text())
+        from medwave.io.guard import read_text
+
+        doc = json.loads(read_text(p, what="datalist"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: not valid JSON ({exc}).") from exc
     items = doc.get(section)

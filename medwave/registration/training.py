@@ -104,7 +104,9 @@ def load_datalist(source: Union[str, Path]) -> dict:
         return {"training": [Subject(str(p)) for p in files[:-n_val]],
                 "validation": [Subject(str(p)) for p in files[-n_val:]], "atlas": None}
     try:
-        spec = json.loads(src.read_text())
+        from medwave.io.guard import read_text
+
+        spec = json.loads(read_text(src, what="datalist"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{src}: not valid JSON ({exc}). A datalist looks like "
                          '{"training": [{"image": "a.nii.gz", "label": "a_seg.nii.gz"}], "validation": [...]}.') from exc
