@@ -72,8 +72,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threshold must be a probability in [0, 1], got {args.threshold}.")
     for name in ("gt_swc", "gt_mask"):
         v = getattr(args, name)
-        if v and not Path(v).exists():
-            raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).")
+        if v:
+            from medwave.io.guard import check_input_file
+
+            try:
+                check_input_file(v, what="ground-truth file", dir_hint="give the file itself")
+            except FileNotFoundError:
+                raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).") from None
     # ground truth is read and checked before any work, so a bad file costs nothing and writes nothing
     gt_mask = gt_swc = None
     if args.gt_mask:

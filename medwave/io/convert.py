@@ -39,11 +39,11 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 
-from medwave.io.image import Image
+from medwave.io.image import Image, read_image_file
 from medwave.io.record import LPS_TO_RAS_4, image_from_metatensor, is_tensor as _is_tensor, readonly
 from medwave.io.record import tensor_numpy as _tensor_numpy
 
-__all__ = ["as_image", "ArrayOrder", "readonly", "is_path", "to_array_order", "LPS_TO_RAS_4"]
+__all__ = ["as_image", "load_image", "ArrayOrder", "readonly", "is_path", "to_array_order", "LPS_TO_RAS_4"]
 
 ArrayOrder = Literal["xyz", "zyx"]
 
@@ -96,8 +96,6 @@ def as_image(
     if isinstance(obj, Image):
         return Image(readonly(obj.array), affine=obj.affine.copy(), meta=dict(obj.meta), path=obj.path)
     if is_path(obj):
-        from medwave.io.image import read_image_file
-
         img = read_image_file(obj, check_affine=check_affine)
         img.array = readonly(img.array)
         return img
@@ -131,3 +129,43 @@ def as_image(
         f"{name}: cannot use an object of type {type(obj).__name__}; pass a file path, a numpy array, a nibabel "
         f"image, a MONAI MetaTensor or a medwave.io.Image."
     )
+
+
+def load_image(path: Any, *, check_affine: bool = True, allow_complex: bool = True, purpose: str = "medwave") -> Image:
+    """Read an image keeping its affine, header, units and data type.
+
+    Besides a path, ``path`` may be any image-like object :func:`medwave.io.as_image` takes (a NumPy array
+    ``(X, Y, Z)``, a nibabel image, an :class:`Image`, a MONAI MetaTensor ``(C, X, Y, Z)``): it is then
+    converted the same way every medwave front door converts it.
+
+    Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
+    ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
+    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME/resolution-tag voxel size
+    (micrometres, no orientation); PNG/JPEG/BMP through scikit-image (pixels, identity affine). Arrays have
+    the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
+
+    Args:
+        path: File, or folder holding one DICOM series.
+        check_affine: Raise on a singular or non-finite affine (default).
+        allow_complex: Accept complex voxels (refused by name otherwise).
+        purpose: What the image is read for (named in refusals: "denoise", "register"...).
+
+    Raises:
+        FileNotFoundError: The path does not exist.
+        PermissionError: Not readable.
+        medwave.io.guard.InputRefused: A pipe/device/symlink loop, an RGB24 or other non-numeric voxel type, or
+            a header whose size exceeds the memory limit (:func:`medwave.io.guard.memory_limit`).
+        IsADirectoryError: A folder without a DICOM series.
+        ValueError: Not an image, truncated/corrupt file, singular affine (the message names the file and the fix).
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from medwave.io import Image, load_image, save_image
+        >>> p = save_image(Image(np.zeros((4, 5, 6), np.int16), np.diag([1., 2., 3., 1.])), os.path.join(tempfile.mkdtemp(), "a.nrrd"))
+        >>> img = load_image(p)
+        >>> img.shape, img.spacing, img.array.dtype
+        ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
+    """
+    if not is_path(path):
+        return as_image(path, check_affine=check_affine)
+    return read_image_file(path, check_affine=check_affine, allow_complex=allow_complex, purpose=purpose)
