@@ -93,5 +93,5 @@ def run(args) -> int:
     if m.get("dice_mean") is not None:
         summary += f"  Dice {m['dice_mean_before']:.3f} -> {m['dice_mean']:.3f}"
     print(f"registered {args.moving} -> {args.fixed} in {m['total_seconds']:.1f} s: {summary}")
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print("wrote " + ", ".join(str(p) for p in dict.fromkeys(paths.values())))
     return 0
