@@ -80,7 +80,7 @@ def ddf_to_itk(ddf: np.ndarray, fixed_affine: np.ndarray) -> np.ndarray:
 
 
 def itk_to_ddf(field_lps: np.ndarray, fixed_affine: np.ndarray) -> np.ndarray:
-    """ITK displacement (LPS mm) ``(X, Y, Z, 3)`` -> MONAI voxel DDF on the same grid (inverse of :func:`ddf_to_itk`)."""
+    """ITK displacement (LPS mm) ``(X, Y, Z, 3)`` -> MONAI voxel DDF on the same grid (undoes :func:`ddf_to_itk`)."""
     m = np.linalg.inv(_FLIP @ np.asarray(fixed_affine, np.float64)[:3, :3])
     return np.einsum("ij,...j->...i", m, np.asarray(field_lps, np.float64)).astype(np.float32)
 
@@ -321,7 +321,7 @@ class Transform:
 
     # -- ITK / SimpleITK -------------------------------------------------------------------------------------------
     def to_sitk(self, *, inverse: bool = False):
-        """The transform as a SimpleITK ``CompositeTransform`` (fixed point -> moving point; ``inverse``: the way back)."""
+        """The transform as a SimpleITK ``CompositeTransform``: fixed point -> moving point (``inverse``: back)."""
         import SimpleITK as sitk
 
         from medwave.io.formats import image_to_sitk

@@ -62,7 +62,8 @@ def test_apply_labels_inverse_reference_and_mha(reg, tmp_path) -> None:
     assert got.dtype == np.int16 and set(np.unique(got)) <= {0, 1, 2}
     assert np.array_equal(got, np.asarray(nib.load(out / "warped_seg.nii.gz").dataobj))
     near = tmp_path / "near.mha"  # LPS-stored output
-    assert main(["apply", str(out), str(root / "moving_seg.nii.gz"), "-o", str(near), "--interpolation", "nearest"]) == 0
+    assert main(["apply", str(out), str(root / "moving_seg.nii.gz"), "-o", str(near),
+                 "--interpolation", "nearest"]) == 0
     assert sitk.ReadImage(str(near)).GetSize() == (24, 24, 24)
     inv = tmp_path / "inv.nii.gz"
     assert main(["apply", str(out), str(root / "fixed.nii.gz"), "-o", str(inv), "--inverse"]) == 0

@@ -368,9 +368,9 @@ def test_antspyx_apply_transforms_reproduces_medwave(affine_data, tmp_path) -> N
         "ants.image_write(v, sys.argv[5])\n"
     )
     target = tmp_path / "ants_warped.nii.gz"
+    env = {"OMP_NUM_THREADS": "1", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1"}
     subprocess.run([str(ANTS_PYTHON), "-c", script, str(affine_data["fixed"]), str(affine_data["moving"]), str(out),
-                    str(target), str(tmp_path / "ants_inverse.nii.gz")], check=True, timeout=300, env={"OMP_NUM_THREADS": "1",
-                                                                 "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1"})
+                    str(target), str(tmp_path / "ants_inverse.nii.gz")], check=True, timeout=300, env=env)
     ants_arr = load_image(target).array
     assert _corr(ants_arr, load_image(out / "warped.nii.gz").array) >= 0.999
     ants_inv = load_image(tmp_path / "ants_inverse.nii.gz").array
