@@ -299,8 +299,7 @@ def register(
         timings["optimisation_seconds"] = time.perf_counter() - t
         init_field = info["field"]  # the velocity (diffeomorphic), whose negation starts the inverse
     ddf = ddf.detach().float().cpu()
-    # -- outputs: one transform, applied by the same function as `medwave apply` ------------------------
-    from medwave.registration.apply import apply_transform
+    # -- outputs: one transform, resampled by the same function as `medwave apply` ---------------------
     from medwave.registration.transform import Transform
 
     t = time.perf_counter()
@@ -309,7 +308,7 @@ def register(
                                      velocity=None if init_field is None else init_field.detach().float().cpu(),
                                      diffeomorphic=diffeomorphic)
     timings["inverse_seconds"] = time.perf_counter() - t
-    warped = apply_transform(transform, Image(np.asarray(mimg.array, np.float32), mimg.affine)).array
+    warped = transform.resample(Image(np.asarray(mimg.array, np.float32), mimg.affine)).array
     with torch.no_grad():
         jac = jacobian_determinant(ddf)[0].numpy().astype(np.float32)
     ddf_np = np.moveaxis(ddf[0].numpy(), 0, -1).astype(np.float32)
@@ -332,7 +331,7 @@ def register(
     warped_seg = None
     if mseg_on_f is not None:
         labels = np.asarray(mseg_on_f.array)
-        lin = apply_transform(transform, mseg, interpolation="label").array.astype(np.int32)
+        lin = transform.resample(mseg, interpolation="label").array.astype(np.int32)
         warped_seg = Image(lin, affine=fimg.affine.copy())
         if fseg is not None:
             fl = np.rint(np.asarray(fseg.array)).astype(np.int32)

@@ -27,16 +27,13 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
-import torch
 
 from medwave.io import Image, check_finite_image, require_3d, require_real
-from medwave.registration.transform import Transform, load_transform, sample_field
+from medwave.registration.transform import Transform, load_transform
 
 __all__ = ["apply_transform", "apply_to_points", "read_points_csv", "write_points_csv"]
 
 Interpolation = Literal["linear", "nearest", "label"]
-#: Labels warped one-hot at a time (bounds memory).
-LABEL_CHUNK = 8
 
 
 def _is_points(obj: Any) -> bool:
@@ -67,51 +64,13 @@ def _input_image(obj: Any, grid: Optional[tuple], what: str) -> Image:
     return img
 
 
-def _output_grid(tx: Transform, inverse: bool, reference: Any) -> tuple[tuple, np.ndarray]:
-    if reference is not None:
-        from medwave.registration.api import as_image
+def _output_grid(reference: Any) -> Optional[tuple]:
+    if reference is None:
+        return None
+    from medwave.registration.api import as_image
 
-        ref = as_image(reference, "reference")
-        return tuple(int(v) for v in ref.array.shape[:3]), np.asarray(ref.affine, np.float64)
-    if not inverse:
-        return tx.fixed_shape, tx.fixed_affine
-    if tx.moving_affine is None or tx.moving_shape is None:
-        where = f" ({tx.path})" if tx.path is not None else ""
-        raise ValueError(f"The transform{where} does not record the moving image's grid (a folder written before "
-                         "transform.json existed); pass reference= (CLI: --reference MOVING_IMAGE) to say which grid "
-                         "the inverse should write.")
-    return tuple(tx.moving_shape), tx.moving_affine
-
-
-def _sample(arr: np.ndarray, coords: torch.Tensor, interpolation: str) -> np.ndarray:
-    if interpolation == "label":
-        return _sample_labels(arr, coords)
-    mode = "nearest" if interpolation == "nearest" else "linear"
-    if mode == "linear":
-        vol = torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float64 if arr.dtype == np.float64 else np.float32))
-    else:
-        vol = torch.as_tensor(np.ascontiguousarray(arr.astype(np.float64)))
-    out = sample_field(vol[None], coords, mode=mode)[0].numpy()
-    return out.astype(arr.dtype) if mode == "nearest" else out
-
-
-def _sample_labels(arr: np.ndarray, coords: torch.Tensor) -> np.ndarray:
-    """One-hot of every label, linear interpolation, arg-max (the Dice protocol of TransMorph / WiNet); 0 outside."""
-    lab = np.rint(arr).astype(np.int64) if np.issubdtype(arr.dtype, np.floating) else arr.astype(np.int64)
-    values = np.unique(lab)
-    lab_t = torch.as_tensor(lab)
-    best = torch.zeros(coords.shape[:-1], dtype=torch.float32)
-    out = np.zeros(coords.shape[:-1], dtype=arr.dtype)
-    for start in range(0, len(values), LABEL_CHUNK):
-        vals = values[start:start + LABEL_CHUNK]
-        onehot = torch.stack([(lab_t == int(v)).float() for v in vals], 0)
-        w = sample_field(onehot, coords, mode="linear")
-        m, idx = w.max(0)
-        upd = m > best
-        best = torch.where(upd, m, best)
-        sel = upd.numpy()
-        out[sel] = vals[idx.numpy()][sel].astype(arr.dtype)
-    return out
+    ref = as_image(reference, "reference")
+    return tuple(int(v) for v in ref.array.shape[:3]), np.asarray(ref.affine, np.float64)
 
 
 def apply_to_points(transform: Union[str, Path, Transform, Any], points: np.ndarray, *, inverse: bool = False,
@@ -240,21 +199,4 @@ def apply_transform(
     img = _input_image(image, grid, "the image")
     if interpolation == "linear":
         check_finite_image(img, img.path.name if img.path is not None else "the image")
-    out_shape, out_affine = _output_grid(tx, inverse, reference)
-    maker = tx.moving_to_fixed_voxels if inverse else tx.fixed_to_moving_voxels
-    coords = maker(out_affine, out_shape, img.affine)
-    n = torch.tensor([float(s) for s in img.array.shape[:3]], dtype=torch.float64)
-    inside = ((coords >= -0.5) & (coords <= n - 0.5)).all(-1)
-    if not bool(inside.any()):
-        label = img.path.name if img.path is not None else "the image"
-        space = "fixed" if inverse else "moving"
-        raise ValueError(f"{label} does not overlap the output grid: no output voxel maps inside it. Is it an image "
-                         f"of the {space} space (its affine/header in the same world as the {space} image the "
-                         f"registration used)? Pass --reference (reference=) to choose another output grid.")
-    arr = _sample(np.asarray(img.array), coords, interpolation)
-    meta = {k: v for k, v in img.meta.items() if k not in ("header", "sitk_metadata", "intent", "vector")}
-    meta["transform"] = {"inverse": bool(inverse), "interpolation": interpolation,
-                         "folder": None if tx.path is None else str(tx.path)}
-    if img.path is not None:
-        meta["transformed_from"] = str(img.path)
-    return Image(arr, affine=np.asarray(out_affine, np.float64).copy(), meta=meta)
+    return tx.resample(img, inverse=inverse, interpolation=interpolation, grid=_output_grid(reference))

@@ -44,12 +44,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import numpy as np
 import torch
 
 from medwave.io.formats import LPS_TO_RAS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medwave.io.record import Image
 
 __all__ = [
     "Transform", "FILES", "load_transform", "invert_ddf", "ddf_to_itk", "itk_to_ddf", "affine_to_itk",
@@ -166,6 +169,41 @@ def voxel_grid(shape) -> torch.Tensor:
     """Voxel coordinates ``(*shape, 3)`` float64."""
     axes = [torch.arange(n, dtype=torch.float64) for n in shape]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)
+
+
+#: Labels warped one-hot at a time (bounds memory).
+LABEL_CHUNK = 8
+
+
+def _sample(arr: np.ndarray, coords: torch.Tensor, interpolation: str) -> np.ndarray:
+    if interpolation == "label":
+        return _sample_labels(arr, coords)
+    mode = "nearest" if interpolation == "nearest" else "linear"
+    if mode == "linear":
+        vol = torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float64 if arr.dtype == np.float64 else np.float32))
+    else:
+        vol = torch.as_tensor(np.ascontiguousarray(arr.astype(np.float64)))
+    out = sample_field(vol[None], coords, mode=mode)[0].numpy()
+    return out.astype(arr.dtype) if mode == "nearest" else out
+
+
+def _sample_labels(arr: np.ndarray, coords: torch.Tensor) -> np.ndarray:
+    """One-hot of every label, linear interpolation, arg-max (the Dice protocol of TransMorph / WiNet); 0 outside."""
+    lab = np.rint(arr).astype(np.int64) if np.issubdtype(arr.dtype, np.floating) else arr.astype(np.int64)
+    values = np.unique(lab)
+    lab_t = torch.as_tensor(lab)
+    best = torch.zeros(coords.shape[:-1], dtype=torch.float32)
+    out = np.zeros(coords.shape[:-1], dtype=arr.dtype)
+    for start in range(0, len(values), LABEL_CHUNK):
+        vals = values[start:start + LABEL_CHUNK]
+        onehot = torch.stack([(lab_t == int(v)).float() for v in vals], 0)
+        w = sample_field(onehot, coords, mode="linear")
+        m, idx = w.max(0)
+        upd = m > best
+        best = torch.where(upd, m, best)
+        sel = upd.numpy()
+        out[sel] = vals[idx.numpy()][sel].astype(arr.dtype)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -319,6 +357,58 @@ class Transform:
         out = displace(np.linalg.inv(T @ self.fixed_affine), self._field(True), self.fixed_affine, pts)
         return out.numpy().reshape(np.shape(points))
 
+    # -- images -------------------------------------------------------------------------------------------------
+    def resample(self, image: "Image", *, inverse: bool = False,
+                 interpolation: Literal["linear", "nearest", "label"] = "linear",
+                 grid: Optional[tuple] = None) -> "Image":
+        """Move an image (its own grid, any) through the transform, resampling it once through physical space.
+
+        The one resampling of :func:`medwave.apply_transform` and of ``register``'s ``warped``/``warped_seg``.
+
+        Args:
+            image: A 3D :class:`~medwave.io.Image` of the moving space (``inverse``: of the fixed space).
+            inverse: Fixed-space image onto the moving grid.
+            interpolation: ``"linear"``, ``"nearest"`` (ITK's nearest neighbour) or ``"label"`` (one-hot, linear,
+                arg-max); 0 outside the input image.
+            grid: ``(shape, affine)`` of the output (default: the fixed grid; ``inverse``: the moving grid).
+
+        Raises:
+            ValueError: No output voxel maps inside the image (it is not in the space it should be in), no
+                moving grid is known for the inverse, or an unknown interpolation.
+        """
+        from medwave.io.record import Image
+
+        if interpolation not in ("linear", "nearest", "label"):
+            raise ValueError(f"interpolation must be 'linear', 'nearest' or 'label', got {interpolation!r}.")
+        if grid is None:
+            if not inverse:
+                grid = (self.fixed_shape, self.fixed_affine)
+            elif self.moving_affine is None or self.moving_shape is None:
+                where = f" ({self.path})" if self.path is not None else ""
+                raise ValueError(f"The transform{where} does not record the moving image's grid (a folder written "
+                                 "before transform.json existed); pass reference= (CLI: --reference MOVING_IMAGE) to "
+                                 "say which grid the inverse should write.")
+            else:
+                grid = (self.moving_shape, self.moving_affine)
+        out_shape, out_affine = tuple(int(v) for v in grid[0][:3]), np.asarray(grid[1], np.float64)
+        maker = self.moving_to_fixed_voxels if inverse else self.fixed_to_moving_voxels
+        arr = np.asarray(image.array)
+        coords = maker(out_affine, out_shape, image.affine)
+        n = torch.tensor([float(s) for s in arr.shape[:3]], dtype=torch.float64)
+        if not bool(((coords >= -0.5) & (coords <= n - 0.5)).all(-1).any()):
+            label = image.path.name if image.path is not None else "the image"
+            space = "fixed" if inverse else "moving"
+            raise ValueError(f"{label} does not overlap the output grid: no output voxel maps inside it. Is it an "
+                             f"image of the {space} space (its affine/header in the same world as the {space} image "
+                             "the registration used)? Pass --reference (reference=) to choose another output grid.")
+        out = _sample(arr, coords, interpolation)
+        meta = {k: v for k, v in image.meta.items() if k not in ("header", "sitk_metadata", "intent", "vector")}
+        meta["transform"] = {"inverse": bool(inverse), "interpolation": interpolation,
+                             "folder": None if self.path is None else str(self.path)}
+        if image.path is not None:
+            meta["transformed_from"] = str(image.path)
+        return Image(out, affine=out_affine.copy(), meta=meta)
+
     # -- ITK / SimpleITK -------------------------------------------------------------------------------------------
     def to_sitk(self, *, inverse: bool = False):
         """The transform as a SimpleITK ``CompositeTransform``: fixed point -> moving point (``inverse``: back)."""
@@ -338,7 +428,10 @@ class Transform:
     # -- disk ---------------------------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The ``transform.json`` content."""
-        from medwave import __version__
+        import sys
+
+        # the parent package is loaded whenever this module is: its version, without importing up a layer
+        __version__ = getattr(sys.modules.get("medwave"), "__version__", "unknown")
 
         has_affine = self.prealign is not None
         files = {k: v for k, v in FILES.items() if has_affine or k != "affine_itk"}
