@@ -160,10 +160,11 @@ class RegistrationResult:
         save_image(self.jacdet, paths["jacdet"], overwrite=True)
         if self.warped_seg is not None:
             save_image(self.warped_seg, paths["warped_seg"], overwrite=True)
-        paths.update(tx.save(out, overwrite=True))
+        paths.update(tx.save(out, overwrite=True))  # computes the inverse if nothing asked for it yet
         paths["ddf"] = paths["ddf_monai"]
+        metrics = dict(self.metrics, inverse=dict(tx.inverse_info))
         with atomic_path(paths["metrics"]) as tmp:
-            tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
+            tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
         return paths
 
 
@@ -302,12 +303,10 @@ def register(
     # -- outputs: one transform, resampled by the same function as `medwave apply` ---------------------
     from medwave.registration.transform import Transform
 
-    t = time.perf_counter()
     transform = Transform.from_field(ddf, fixed_affine=fimg.affine, moving_affine=mimg.affine,
                                      moving_shape=mimg.array.shape[:3], prealign=prealign_T,
                                      velocity=None if init_field is None else init_field.detach().float().cpu(),
                                      diffeomorphic=diffeomorphic)
-    timings["inverse_seconds"] = time.perf_counter() - t
     warped = transform.resample(Image(np.asarray(mimg.array, np.float32), mimg.affine)).array
     with torch.no_grad():
         jac = jacobian_determinant(ddf)[0].numpy().astype(np.float32)
@@ -323,7 +322,6 @@ def register(
         "diffeomorphic": bool(diffeomorphic),
         "prealign": prealign,
         "prealign_transform_ras": None if prealign_T is None else np.asarray(prealign_T).tolist(),
-        "inverse": dict(transform.inverse_info),
         "iterations": list(iterations) if not isinstance(iterations, int) else iterations,
         "seed": seed,
         "device": device,

@@ -224,6 +224,9 @@ def invert_ddf(ddf: torch.Tensor, *, velocity: Optional[torch.Tensor] = None, it
     """
     from medwave.networks.blocks.fields import integrate_velocity, warp
 
+    import time
+
+    t0 = time.perf_counter()
     u = ddf.detach().to(torch.float32)
     with torch.no_grad():
         if velocity is not None:
@@ -232,17 +235,17 @@ def invert_ddf(ddf: torch.Tensor, *, velocity: Optional[torch.Tensor] = None, it
         else:
             inv = -u
             method = "fixed-point iteration from -u"
-        res = inv + warp(u, inv)
-        k = 0
-        for k in range(1, iterations + 1):
-            if float(res.norm(dim=1).max()) < tolerance:
-                k -= 1
+        pulled = warp(u, inv)  # u(x + u_inv(x)): the residual and the next iterate from one sampling
+        done = 0
+        while True:
+            norm = (inv + pulled).norm(dim=1)
+            if done >= iterations or float(norm.max()) < tolerance:
                 break
-            inv = -warp(u, inv)
-            res = inv + warp(u, inv)
-        norm = res.norm(dim=1)
-    return inv, {"method": method, "iterations": int(k), "residual_max_voxels": float(norm.max()),
-                 "residual_mean_voxels": float(norm.mean())}
+            inv = -pulled
+            pulled = warp(u, inv)
+            done += 1
+    return inv, {"method": method, "iterations": done, "residual_max_voxels": float(norm.max()),
+                 "residual_mean_voxels": float(norm.mean()), "seconds": time.perf_counter() - t0}
 
 
 def _vector_field(arr: np.ndarray, what: str) -> np.ndarray:
@@ -270,6 +273,8 @@ class Transform:
         prealign: 4x4 RAS world transform, fixed point -> moving point, applied after the displacement; or ``None``.
         ddf_inverse: Inverse voxel DDF ``(X, Y, Z, 3)`` on the fixed grid; computed on first use when ``None``.
         diffeomorphic: Whether ``ddf`` is the exponential of a stationary velocity.
+        velocity: That velocity ``(X, Y, Z, 3)`` (voxels), if known: the inverse starts from ``exp(-velocity)``.
+            Not written to disk.
         inverse_info: How the inverse was found, and its residual.
         path: The folder it was read from.
     """
@@ -281,11 +286,14 @@ class Transform:
     prealign: Optional[np.ndarray] = None
     ddf_inverse: Optional[np.ndarray] = None
     diffeomorphic: bool = False
+    velocity: Optional[np.ndarray] = None
     inverse_info: dict = field(default_factory=dict)
     path: Optional[Path] = None
 
     def __post_init__(self) -> None:
         self.ddf = _vector_field(self.ddf, "displacement")
+        if self.velocity is not None:
+            self.velocity = _vector_field(self.velocity, "velocity")
         if self.ddf_inverse is not None:
             self.ddf_inverse = _vector_field(self.ddf_inverse, "inverse displacement")
             if self.ddf_inverse.shape != self.ddf.shape:
@@ -304,11 +312,12 @@ class Transform:
     def from_field(cls, ddf: torch.Tensor, *, fixed_affine: np.ndarray, moving_affine: Optional[np.ndarray] = None,
                    moving_shape: Optional[tuple] = None, prealign: Optional[np.ndarray] = None,
                    velocity: Optional[torch.Tensor] = None, diffeomorphic: bool = False) -> "Transform":
-        """From a torch DDF ``(1, 3, *spatial)`` (and its velocity, for the inverse), inverse computed now."""
-        inv, info = invert_ddf(ddf, velocity=velocity if diffeomorphic else None)
+        """From a torch DDF ``(1, 3, *spatial)`` and, if diffeomorphic, its velocity (the inverse, computed on first
+        use, starts from its negation)."""
         to_np = lambda t: np.moveaxis(t.detach().float().cpu()[0].numpy(), 0, -1)  # noqa: E731
         return cls(to_np(ddf), fixed_affine=fixed_affine, moving_affine=moving_affine, moving_shape=moving_shape,
-                   prealign=prealign, ddf_inverse=to_np(inv), diffeomorphic=diffeomorphic, inverse_info=info)
+                   prealign=prealign, diffeomorphic=diffeomorphic,
+                   velocity=to_np(velocity) if diffeomorphic and velocity is not None else None)
 
     @property
     def fixed_shape(self) -> tuple:
@@ -318,7 +327,8 @@ class Transform:
         """The inverse voxel DDF ``(X, Y, Z, 3)`` (computed by fixed-point iteration when not stored)."""
         if self.ddf_inverse is None:
             u = torch.as_tensor(np.moveaxis(self.ddf, -1, 0))[None]
-            inv, self.inverse_info = invert_ddf(u)
+            v = None if self.velocity is None else torch.as_tensor(np.moveaxis(self.velocity, -1, 0))[None]
+            inv, self.inverse_info = invert_ddf(u, velocity=v)
             self.ddf_inverse = np.moveaxis(inv[0].numpy(), 0, -1).astype(np.float32)
         return self.ddf_inverse
 
