@@ -28,7 +28,8 @@ from typing import Any, Literal, Optional, Union
 
 import numpy as np
 
-from medwave.io import Image, check_finite_image, require_3d, require_real
+from medwave.io import Image, as_image, check_finite_image, require_3d, require_real
+from medwave.io.record import is_tensor
 from medwave.registration.transform import Transform, load_transform
 
 __all__ = ["apply_transform", "apply_to_points", "read_points_csv", "write_points_csv"]
@@ -42,11 +43,14 @@ def _is_points(obj: Any) -> bool:
     return isinstance(obj, np.ndarray) and obj.ndim == 2 and obj.shape[1] == 3
 
 
+def _bare_array(obj: Any) -> bool:
+    """A NumPy array or a plain tensor: voxels without an affine."""
+    return isinstance(obj, np.ndarray) or (is_tensor(obj) and not hasattr(obj, "affine"))
+
+
 def _input_image(obj: Any, grid: Optional[tuple], what: str) -> Image:
     """The image to move, as an :class:`Image` on its own grid; a bare array is taken to be on ``grid``."""
-    from medwave.registration.api import _has_affine, as_image
-
-    img = as_image(obj, what)
+    img = as_image(obj, name=what)
     label = img.path.name if img.path is not None else what
     arr = np.asarray(img.array)
     if arr.ndim == 4 and arr.shape[3] == 1:
@@ -54,7 +58,7 @@ def _input_image(obj: Any, grid: Optional[tuple], what: str) -> Image:
     img = Image(arr, affine=img.affine, meta=img.meta, path=img.path)
     require_3d(img, label, "apply_transform")
     require_real(img, label, "apply_transform")
-    if not _has_affine(obj):  # a numpy array: it can only live on the grid the transform expects
+    if _bare_array(obj):  # no geometry of its own: it can only live on the grid the transform expects
         if grid is None or tuple(grid[0]) != tuple(arr.shape[:3]):
             expect = "unknown" if grid is None else "x".join(map(str, grid[0]))
             raise ValueError(f"{label}: an array without an affine ({'x'.join(map(str, arr.shape[:3]))}) must be on "
@@ -67,9 +71,7 @@ def _input_image(obj: Any, grid: Optional[tuple], what: str) -> Image:
 def _output_grid(reference: Any) -> Optional[tuple]:
     if reference is None:
         return None
-    from medwave.registration.api import as_image
-
-    ref = as_image(reference, "reference")
+    ref = as_image(reference, name="reference")
     return tuple(int(v) for v in ref.array.shape[:3]), np.asarray(ref.affine, np.float64)
 
 

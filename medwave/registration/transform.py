@@ -522,7 +522,7 @@ class Transform:
     @classmethod
     def load(cls, folder: Union[str, Path]) -> "Transform":
         """Read a transform folder (``transform.json``; or an older folder with ``ddf.nii.gz`` only)."""
-        from medwave.io.image import load_image
+        from medwave.io import load_image
 
         p = Path(folder).expanduser()
         if not p.exists():
