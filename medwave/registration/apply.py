@@ -104,12 +104,15 @@ def apply_to_points(transform: Union[str, Path, Transform, Any], points: np.ndar
 def read_points_csv(path: Union[str, Path]) -> tuple[np.ndarray, list[str], list[list[str]]]:
     """A CSV of points: ``(coords (N, 3), header, rows)``; columns ``x, y, z`` by name, else the first three."""
     import csv
+    import io
+
+    from medwave.io.guard import read_text
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such points file. Check the path.")
-    with open(p, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    text = read_text(p, what="points CSV")
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r and any(c.strip() for c in r)]
     if not rows:
         raise ValueError(f"{p} is empty; a points CSV needs one point per row (x,y,z in mm).")
 

@@ -120,6 +120,11 @@ def test_apply_bad_input_exit_2(reg, tmp_path, capsys) -> None:
     assert "--reference" in capsys.readouterr().err
     assert main(["apply", str(old), str(root / "fixed.nii.gz"), "-o", str(tmp_path / "o.nii.gz"), "--inverse",
                  "--reference", img]) == 0
+    # a points CSV whose rows are not numbers
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y,z\none,two,three\n")
+    assert main(["apply", str(out), str(bad), "-o", str(tmp_path / "o.csv")]) == 2
+    assert "numeric" in capsys.readouterr().err
     # a 2D image
     flat = tmp_path / "flat.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros((8, 8), np.float32), np.eye(4)), flat)
