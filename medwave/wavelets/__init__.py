@@ -16,6 +16,7 @@ from medwave.wavelets.functional import (
 from medwave.wavelets.layers import DWT, IDWT, DWTPool
 from medwave.wavelets.learnable import LearnableWavelet
 from medwave.wavelets.modes import MODES, Mode
+from medwave.wavelets.stationary import iswt, iswt_packed, swt, swt_max_level, swt_packed
 
 __all__ = [
     "DWT",
@@ -37,4 +38,9 @@ __all__ = [
     "subband_keys",
     "wavedec",
     "waverec",
+    "swt",
+    "iswt",
+    "swt_packed",
+    "iswt_packed",
+    "swt_max_level",
 ]
