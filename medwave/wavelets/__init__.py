@@ -16,6 +16,7 @@ from medwave.wavelets.functional import (
 from medwave.wavelets.layers import DWT, IDWT, DWTPool
 from medwave.wavelets.learnable import LearnableWavelet
 from medwave.wavelets.modes import MODES, Mode
+from medwave.wavelets.packets import iwavelet_packet, packet_names, wavelet_packet, wavelet_packet_packed
 from medwave.wavelets.radiomics import radiomics_wavelet, radiomics_wavelet_names
 from medwave.wavelets.stationary import iswt, iswt_packed, swt, swt_max_level, swt_packed
 
@@ -46,4 +47,8 @@ __all__ = [
     "swt_max_level",
     "radiomics_wavelet",
     "radiomics_wavelet_names",
+    "wavelet_packet",
+    "wavelet_packet_packed",
+    "iwavelet_packet",
+    "packet_names",
 ]
