@@ -159,11 +159,11 @@ def test_levels_and_default_level() -> None:
 def test_every_wavelet_equals_pywt(wavelet: str, rng: np.random.Generator) -> None:
     for dims in (1, 2, 3):
         x = rng.standard_normal(SHAPES[dims])
-        for trim, norm in [(False, False), (True, True)]:
-            ref = _pywt_swtn(x, wavelet, level=2, start_level=1, trim_approx=trim, norm=norm)
+        for trim, norm, level, start in [(False, False, 2, 0), (True, True, 1, 1)]:
+            ref = _pywt_swtn(x, wavelet, level=level, start_level=start, trim_approx=trim, norm=norm)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                got = swt(torch.from_numpy(x)[None, None], wavelet, level=2, start_level=1, trim_approx=trim,
+                got = swt(torch.from_numpy(x)[None, None], wavelet, level=level, start_level=start, trim_approx=trim,
                           norm=norm)
             _compare(ref, got)
             coeffs = _pywt_swtn(x, wavelet, level=2, trim_approx=trim, norm=norm)
