@@ -1,5 +1,6 @@
 """Exact, fast, differentiable 1-3D discrete wavelet transforms (PyWavelets-compatible)."""
 
+from medwave.wavelets.dtcwt import BIORT_NAMES, QSHIFT_NAMES, DtcwtPyramid, dtcwt_forward, dtcwt_inverse
 from medwave.wavelets.filters import DISCRETE_WAVELETS, FilterBank, get_filter_bank
 from medwave.wavelets.functional import (
     coeff_shape,
@@ -51,4 +52,9 @@ __all__ = [
     "wavelet_packet_packed",
     "iwavelet_packet",
     "packet_names",
+    "DtcwtPyramid",
+    "dtcwt_forward",
+    "dtcwt_inverse",
+    "BIORT_NAMES",
+    "QSHIFT_NAMES",
 ]
