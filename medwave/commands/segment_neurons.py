@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from medwave.utils.errors import UserError
+
 FORMATS = ("auto", "tiff", "nifti", "zarr")
 _EXT = {"tiff": ".tif", "nifti": ".nii.gz", "zarr": ".zarr"}
 _BIG = 512 * 1024**2  # voxels*4 bytes above which auto output goes to zarr
@@ -47,7 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from medwave.cli import UserError
     from medwave.neuron.api import segment_neurons
     from medwave.neuron.stacks import create_zarr, finalize_zarr, open_stack, write_volume
     from medwave.utils.atomic import atomic_path, check_output_path

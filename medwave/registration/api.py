@@ -31,7 +31,7 @@ from medwave.io import (
     resample_to_reference,
     save_image,
 )
-from medwave.registration.fields import jacobian_determinant, warp
+from medwave.networks.blocks.fields import jacobian_determinant, warp
 from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj, warp_labels
 from medwave.utils import check_output_path
 
