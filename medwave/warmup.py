@@ -17,11 +17,11 @@ import torch
 
 from medwave.networks.blocks.fields import integrate_velocity
 from medwave.utils.compiled import compiled_enabled
-from medwave.wavelets.circular import warm as warm_circular
 from medwave.wavelets.filters import get_filter_bank
 from medwave.wavelets.fused import merge3d_fused, split3d_fused
 from medwave.wavelets.fused_haar import butterfly_merge3_fused, butterfly_split3_fused
 from medwave.wavelets.operators import analysis_op, synthesis_op
+from medwave.wavelets.stationary import warm as warm_circular
 
 __all__ = ["warm"]
 

@@ -214,23 +214,3 @@ class CircMerge(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         return CircSplit.apply(grad, tuple(op.T for op in ctx.ops)), None
 
-
-def warm() -> None:
-    """Compile the circular kernels for float32 and float64 (1-3 axes, split and merge, forward and adjoint).
-
-    Part of :func:`medwave.warmup.warm`, which ``make install`` runs.
-    """
-    global MIN_ELEMENTS
-    from medwave.wavelets.filters import get_filter_bank
-    from medwave.wavelets.stationary import analysis_circ, synthesis_circ
-
-    fb = get_filter_bank("db2")
-    prev, MIN_ELEMENTS = MIN_ELEMENTS, 0
-    try:
-        for dtype in (torch.float32, torch.float64):
-            for shape in ((8,), (8, 8), (8, 8, 8)):
-                x = torch.zeros((1, 1) + shape, dtype=dtype)
-                c = circ_split(x, tuple(analysis_circ(fb, n, 0, False) for n in shape))
-                circ_merge(c, tuple(synthesis_circ(fb, n, 0, False) for n in shape))
-    finally:
-        MIN_ELEMENTS = prev

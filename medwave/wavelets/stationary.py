@@ -273,3 +273,22 @@ def iswt(
             bands.append(_as_float_tensor(v).to(approx.dtype) if v is not None else torch.zeros_like(approx))
         packed.append(torch.stack(bands, dim=approx.ndim - d))
     return iswt_packed(packed, wavelet, approx=approx, norm=norm, spatial_dims=d)
+
+
+def warm() -> None:
+    """Compile the circular kernels for float32 and float64 (1-3 axes, split and merge, forward and adjoint).
+
+    Part of :func:`medwave.warmup.warm`, which ``make install`` runs.
+    """
+    import medwave.wavelets.circular as circular
+
+    fb = get_filter_bank("db2")
+    prev, circular.MIN_ELEMENTS = circular.MIN_ELEMENTS, 0
+    try:
+        for dtype in (torch.float32, torch.float64):
+            for shape in ((8,), (8, 8), (8, 8, 8)):
+                x = torch.zeros((1, 1) + shape, dtype=dtype)
+                c = circular.circ_split(x, tuple(analysis_circ(fb, n, 0, False) for n in shape))
+                circular.circ_merge(c, tuple(synthesis_circ(fb, n, 0, False) for n in shape))
+    finally:
+        circular.MIN_ELEMENTS = prev
