@@ -142,7 +142,8 @@ class WaveletPacket(InvertibleTransform):
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
         x = _plain(img)
         d = _spatial_dims(x, self.spatial_dims, type(self).__name__)
-        p = wavelet_packet_packed(x, self.wavelet, level=self.level, mode=self.mode, spatial_dims=d)[-1]  # (C, K^L, ...)
+        p = wavelet_packet_packed(x, self.wavelet, level=self.level, mode=self.mode, spatial_dims=d,
+                                  all_levels=False)[-1]  # (C, K^L, ...)
         idx = [i for _, i in packet_names(d, self.level, order=self.order, naming="nd")]
         if self.order != "natural":
             p = p[:, idx]

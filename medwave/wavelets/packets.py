@@ -27,10 +27,13 @@ from typing import Literal, Mapping, Optional, Sequence
 
 import torch
 
+from medwave.wavelets.engine import Split
 from medwave.wavelets.filters import WaveletLike, get_filter_bank
 from medwave.wavelets.functional import (
+    _analysis_ops,
     _as_float_tensor,
     _check_finite,
+    _compute_dtype,
     _resolve_dims,
     coeff_shape,
     dwt_max_level,
@@ -39,6 +42,7 @@ from medwave.wavelets.functional import (
     subband_keys,
 )
 from medwave.wavelets.modes import Mode, check_mode
+from medwave.wavelets.operators import AxisOp
 
 __all__ = ["wavelet_packet", "wavelet_packet_packed", "iwavelet_packet", "packet_names"]
 
@@ -103,12 +107,15 @@ def wavelet_packet_packed(
     level: Optional[int] = None,
     mode: Mode = "symmetric",
     spatial_dims: Optional[int] = None,
+    all_levels: bool = True,
     check_finite: bool = True,
 ) -> list[torch.Tensor]:
     """All packet levels ``1..level``, each ``(*lead, (2**d)**l, *coarse_l)``, nodes in ``dwtn`` key order.
 
     Node ``i`` of level ``l`` has base-``2**d`` digits ``i = b_1 b_2 ... b_l`` (level 1 most significant), ``b``
-    indexing :func:`~medwave.wavelets.subband_keys`.
+    indexing :func:`~medwave.wavelets.subband_keys`. With ``all_levels=False`` only the last level is returned
+    (a one-element list), computed subtree by subtree: one level-1 band at a time, so that beyond the output
+    only about ``2 / 2**d`` of the input's size is held at once.
     """
     x = _as_float_tensor(x)
     d = _resolve_dims(x, spatial_dims)
@@ -124,6 +131,8 @@ def wavelet_packet_packed(
     if check_finite:
         _check_finite(x)
     lead = tuple(x.shape[: x.ndim - d])
+    if not all_levels and level >= 2:
+        return [_last_level_by_subtree(x, fb, level, mode, d)]
     cur = x.reshape(lead + (1,) + spatial)
     out = []
     for _ in range(level):
@@ -131,6 +140,31 @@ def wavelet_packet_packed(
         cur = p.flatten(len(lead), len(lead) + 1)
         out.append(cur)
     return out
+
+
+def _last_level_by_subtree(x: torch.Tensor, fb, level: int, mode: str, d: int) -> torch.Tensor:
+    """The last packet level, one level-1 band (and its subtree) at a time, written into one output."""
+    lead = tuple(x.shape[: x.ndim - d])
+    flat = x.to(_compute_dtype(x)).reshape((-1, 1) + tuple(x.shape[x.ndim - d:]))
+    ops = _analysis_ops(fb, flat.shape[2:], mode)
+    graph = torch.is_grad_enabled() and flat.requires_grad
+    parts: list = []
+    out = None
+    for b, key in enumerate(subband_keys(d)):
+        one = tuple(AxisOp((op.blocks[key[i] == "d"],), n_in=op.n_in, n_out=op.n_out) for i, op in enumerate(ops))
+        band = Split.apply(flat, one)  # (N, 1, *coarse_1)
+        sub = wavelet_packet_packed(band, fb, level=level - 1, mode=mode, spatial_dims=d, all_levels=False,
+                                    check_finite=False)[-1].flatten(1, 2)  # (N, K^(L-1), *coarse_L)
+        if graph:
+            parts.append(sub)
+            continue
+        if out is None:
+            out = sub.new_empty((sub.shape[0], 2**d * sub.shape[1]) + tuple(sub.shape[2:]))
+        out[:, b * sub.shape[1]:(b + 1) * sub.shape[1]] = sub
+        del band, sub
+    if graph:
+        out = torch.cat(parts, dim=1)
+    return out.reshape(lead + tuple(out.shape[1:])).to(x.dtype)
 
 
 def wavelet_packet(
@@ -164,10 +198,15 @@ def wavelet_packet(
     """
     x = _as_float_tensor(x)
     d = _resolve_dims(x, spatial_dims)
-    levels = wavelet_packet_packed(x, wavelet, level=level, mode=mode, spatial_dims=d, check_finite=check_finite)
+    if level is None:
+        level = dwt_max_level(tuple(x.shape[-d:]), get_filter_bank(wavelet))
+    levels = wavelet_packet_packed(x, wavelet, level=level, mode=mode, spatial_dims=d, all_levels=all_levels,
+                                   check_finite=check_finite)
     lead_n = x.ndim - d
     out: dict[str, torch.Tensor] = {}
-    chosen = range(1, len(levels) + 1) if all_levels else [len(levels)]
+    chosen = range(1, len(levels) + 1) if all_levels else [level]
+    if not all_levels:
+        levels = [None] * (chosen[0] - 1) + levels
     for lv in chosen:
         if lv == 0:
             continue

@@ -132,3 +132,16 @@ def test_every_wavelet_every_node(wavelet: str, rng: np.random.Generator) -> Non
         for lv in range(1, level + 1):
             for n in _levels(wp, lv):
                 np.testing.assert_allclose(got[n.path][0, 0].numpy(), n.data, rtol=0, atol=1e-10)
+
+
+def test_last_level_by_subtree_equals_breadth_first(rng: np.random.Generator) -> None:
+    x = torch.as_tensor(rng.standard_normal((2, 1, 9, 12, 10)))
+    for level, mode in ((2, "symmetric"), (3, "periodization")):
+        full = wavelet_packet(x, "db2", level=level, mode=mode)
+        lean = wavelet_packet(x, "db2", level=level, mode=mode, all_levels=False)
+        assert list(full) == list(lean)
+        for k in full:
+            torch.testing.assert_close(lean[k], full[k], rtol=0, atol=0)
+    xg = x.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: wavelet_packet(t, "haar", level=2, all_levels=False)["aaaddd"], (xg,),
+                                    fast_mode=True)
