@@ -38,6 +38,9 @@ DTCWT_CASES = [
     ("2d_near_sym_b_qshift_b", 2, (24, 32), {"biort": "near_sym_b", "qshift": "qshift_b"}, 2),
     ("2d_antonini_qshift_d", 2, (34, 30), {"biort": "antonini", "qshift": "qshift_d"}, 2),
     ("2d_near_sym_b_bp_qshift_b_bp", 2, (32, 32), {"biort": "near_sym_b_bp", "qshift": "qshift_b_bp"}, 2),
+    ("3d_near_sym_a_qshift_a", 3, (8, 12, 16), {"biort": "near_sym_a", "qshift": "qshift_a"}, 2),
+    ("3d_legall_qshift_c", 3, (12, 16, 10), {"biort": "legall", "qshift": "qshift_c"}, 2),
+    ("3d_near_sym_b_qshift_b", 3, (16, 8, 12), {"biort": "near_sym_b", "qshift": "qshift_b"}, 3),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The DTCWT against the dtcwt package (Transform1d/2d; reference arrays stored by make_reference_data.py from
+"""The DTCWT against the dtcwt package (Transform1d/2d/3d; reference arrays stored by make_reference_data.py from
 dtcwt in its own venv, numpy<2) and pytorch_wavelets' DTCWTForward where it installs: coefficients, inverse of
 perturbed coefficients, perfect reconstruction, gradients."""
 
@@ -48,7 +48,7 @@ def test_equals_dtcwt_package(case: str) -> None:
 @pytest.mark.parametrize("biort", [b for b in BIORT_NAMES if not b.endswith("_bp")])
 @pytest.mark.parametrize("qshift", ["qshift_a", "qshift_b", "qshift_c", "qshift_d", "qshift_06"])
 def test_perfect_reconstruction(biort: str, qshift: str, rng: np.random.Generator) -> None:
-    for shape in ((1, 2, 36), (2, 1, 20, 26), (1, 1, 17, 23)):
+    for shape in ((1, 2, 36), (2, 1, 20, 26), (1, 1, 17, 23), (1, 1, 10, 12, 14)):
         x = torch.as_tensor(rng.standard_normal(shape))
         z = dtcwt_inverse(dtcwt_forward(x, nlevels=3, biort=biort, qshift=qshift))
         crop = (...,) + tuple(slice(0, n) for n in shape[2:])  # 2D odd sizes come back extended, as in dtcwt
@@ -83,8 +83,10 @@ def test_bad_input() -> None:
         dtcwt_forward(torch.zeros(1, 1, 9))
     with pytest.raises(ValueError, match="Unknown Q-shift"):
         dtcwt_forward(torch.zeros(1, 1, 8, 8), qshift="qshift_z")
-    with pytest.raises(ValueError, match="spatial_dims=1 or 2"):
-        dtcwt_forward(torch.zeros(1, 1, 8, 8, 8))
+    with pytest.raises(ValueError, match="spatial_dims=1, 2 or 3"):
+        dtcwt_forward(torch.zeros(1, 8, 8, 8, 8), spatial_dims=4)
+    with pytest.raises(ValueError, match="even sizes"):
+        dtcwt_forward(torch.zeros(1, 1, 8, 9, 8))
     assert "near_sym_b_bp" in BIORT_NAMES and "qshift_b_bp" in QSHIFT_NAMES
 
 
