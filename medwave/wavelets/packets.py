@@ -114,8 +114,8 @@ def wavelet_packet_packed(
 
     Node ``i`` of level ``l`` has base-``2**d`` digits ``i = b_1 b_2 ... b_l`` (level 1 most significant), ``b``
     indexing :func:`~medwave.wavelets.subband_keys`. With ``all_levels=False`` only the last level is returned
-    (a one-element list), computed subtree by subtree: one level-1 band at a time, so that beyond the output
-    only about ``2 / 2**d`` of the input's size is held at once.
+    (a one-element list), computed subtree by subtree (the level-1 bands two at a time), so that beyond the output
+    only about ``4 / 2**d`` of the input's size is held at once in 3D.
     """
     x = _as_float_tensor(x)
     d = _resolve_dims(x, spatial_dims)
@@ -143,25 +143,32 @@ def wavelet_packet_packed(
 
 
 def _last_level_by_subtree(x: torch.Tensor, fb, level: int, mode: str, d: int) -> torch.Tensor:
-    """The last packet level, one level-1 band (and its subtree) at a time, written into one output."""
+    """The last packet level, a group of level-1 bands (and their subtrees) at a time, written into one output.
+
+    A group fixes the low/high choice of the first ``d - 1`` axes (all bands along the last axis): ``2**(d-1)``
+    groups of 2 bands, each one pass of the DWT core over the input, each holding 2/2**d of the level below.
+    """
     lead = tuple(x.shape[: x.ndim - d])
     flat = x.to(_compute_dtype(x)).reshape((-1, 1) + tuple(x.shape[x.ndim - d:]))
     ops = _analysis_ops(fb, flat.shape[2:], mode)
+    fixed = max(0, d - 1)
     graph = torch.is_grad_enabled() and flat.requires_grad
     parts: list = []
     out = None
-    for b, key in enumerate(subband_keys(d)):
-        one = tuple(AxisOp((op.blocks[key[i] == "d"],), n_in=op.n_in, n_out=op.n_out) for i, op in enumerate(ops))
-        band = Split.apply(flat, one)  # (N, 1, *coarse_1)
-        sub = wavelet_packet_packed(band, fb, level=level - 1, mode=mode, spatial_dims=d, all_levels=False,
-                                    check_finite=False)[-1].flatten(1, 2)  # (N, K^(L-1), *coarse_L)
+    for g, bits in enumerate(itertools.product((0, 1), repeat=fixed)):
+        group_ops = tuple(
+            AxisOp((op.blocks[bits[i]],), n_in=op.n_in, n_out=op.n_out) if i < fixed else op for i, op in enumerate(ops)
+        )
+        bands = Split.apply(flat, group_ops)  # (N, 2**(d - fixed), *coarse_1)
+        sub = wavelet_packet_packed(bands, fb, level=level - 1, mode=mode, spatial_dims=d, all_levels=False,
+                                    check_finite=False)[-1].flatten(1, 2)  # (N, 2**(d-fixed) * K^(L-1), *coarse_L)
         if graph:
             parts.append(sub)
             continue
         if out is None:
-            out = sub.new_empty((sub.shape[0], 2**d * sub.shape[1]) + tuple(sub.shape[2:]))
-        out[:, b * sub.shape[1]:(b + 1) * sub.shape[1]] = sub
-        del band, sub
+            out = sub.new_empty((sub.shape[0], 2**fixed * sub.shape[1]) + tuple(sub.shape[2:]))
+        out[:, g * sub.shape[1]:(g + 1) * sub.shape[1]] = sub
+        del bands, sub
     if graph:
         out = torch.cat(parts, dim=1)
     return out.reshape(lead + tuple(out.shape[1:])).to(x.dtype)
