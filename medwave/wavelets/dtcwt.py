@@ -5,7 +5,8 @@ Level 1 filters with a biorthogonal set (``near_sym_a`` ...), levels >= 2 with a
 half-sample symmetric extension, two-sample edge extension of levels whose length is not a multiple of 4, and
 the complex subbands formed from the two trees as in ``dtcwt``: 1D highpasses ``(*lead, n_l)`` complex, 2D
 highpasses ``(*lead, h_l, w_l, 6)`` complex with the orientations in ``dtcwt``'s order (15, 45, 75, 105, 135,
-165 degrees), 3D highpasses ``(*lead, x_l, y_l, z_l, 28)`` (seven octants times four, ``dtcwt``'s order). Each per-axis step (filter, decimating and interpolating Q-shift filter, with its edge handling)
+165 degrees), 3D highpasses ``(*lead, x_l, y_l, z_l, 28)`` (seven octants times four, ``dtcwt``'s order).
+Each per-axis step (filter, decimating and interpolating Q-shift filter, with its edge handling)
 is an exact linear operator along one axis, stored as a small dense matrix built once per axis length, so
 every output equals ``dtcwt``'s to float rounding and the adjoint (autograd) is exact.
 
@@ -261,7 +262,9 @@ def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str) -> tuple[t
                 raise ValueError(f"The 3D DTCWT needs even sizes (as dtcwt), got {tuple(x.shape[-3:])}; pad first.")
             step = lambda t, dim, hi: _op(t, "filter", dim, biort, qshift, "h1o" if hi else "h0o")  # noqa: E731
         else:
-            step = lambda t, dim, hi: _op(t, "dfilter", dim, biort, qshift, *(("h1b", "h1a") if hi else ("h0b", "h0a")))  # noqa: E731,E501
+            step = lambda t, dim, hi: _op(  # noqa: E731
+                t, "dfilter", dim, biort, qshift, *(("h1b", "h1a") if hi else ("h0b", "h0a"))
+            )
         bands = {(): lo}
         for dim in (-1, -2, -3):
             bands = {(hb,) + k: step(v, dim, hb) for k, v in bands.items() for hb in (0, 1)}
@@ -281,7 +284,9 @@ def _inverse3(z: torch.Tensor, hs: list, biort: str, qshift: str) -> torch.Tenso
         if level == 0:
             step = lambda t, dim, hi: _op(t, "filter", dim, biort, qshift, "g1o" if hi else "g0o")  # noqa: E731
         else:
-            step = lambda t, dim, hi: _op(t, "ifilter", dim, biort, qshift, *(("g1b", "g1a") if hi else ("g0b", "g0a")))  # noqa: E731,E501
+            step = lambda t, dim, hi: _op(  # noqa: E731
+                t, "ifilter", dim, biort, qshift, *(("g1b", "g1a") if hi else ("g0b", "g0a"))
+            )
         for axis, dim in ((0, -3), (1, -2), (2, -1)):
             merged = {}
             for k, v in octs.items():
@@ -426,7 +431,9 @@ def dtcwt_inverse(
             h = hs[level] * float(gains[level])
             hi = torch.stack([h.real, h.imag], dim=-1).flatten(-2)
             if level >= 1:
-                z = _op(z, "ifilter", -1, biort, qshift, "g0b", "g0a") + _op(hi, "ifilter", -1, biort, qshift, "g1b", "g1a")
+                z = _op(z, "ifilter", -1, biort, qshift, "g0b", "g0a") + _op(
+                    hi, "ifilter", -1, biort, qshift, "g1b", "g1a"
+                )
                 if z.shape[-1] != 2 * hs[level - 1].shape[-1]:
                     z = z[..., 1:-1]
             else:

@@ -68,7 +68,9 @@ def _graycode(level: int, x: str = "a", y: str = "d") -> list[str]:
     return order
 
 
-def packet_names(spatial_dims: int, level: int, *, order: Order = "natural", naming: Naming = "auto") -> list[tuple[str, int]]:
+def packet_names(
+    spatial_dims: int, level: int, *, order: Order = "natural", naming: Naming = "auto"
+) -> list[tuple[str, int]]:
     """Node names of one level with their index in :func:`wavelet_packet_packed`'s band axis, in ``order``."""
     if naming not in ("auto", "nd"):
         raise ValueError(f"naming must be 'auto' or 'nd', got {naming!r}.")
