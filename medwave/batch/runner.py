@@ -297,8 +297,12 @@ def _run_dask(task, todo, out, options, workers, scheduler, threads, record, pro
         env = {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         import dask
 
-        # one task at a time per worker: a crashing item takes down no queued neighbour with it
-        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        # one task at a time per worker: a crashing item takes down no queued neighbour with it. No statistical
+        # profiler (it takes the GIL every 10 ms: torch-heavy items ran ~1.5x slower) and glibc's default
+        # malloc trimming (Dask's 64 KiB threshold returns torch's large buffers to the OS after every step).
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
+                              "distributed.worker.profile.enabled": False,
+                              "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                    dashboard_address="127.0.0.1:0" if _dashboard_available() else None,
                                    env=env, silence_logs=40)
