@@ -51,14 +51,11 @@ def load_network(kind: Literal["winet", "waveunet", "gem"], path: PathLike) -> n
 
         net = GEM.from_checkpoint(p)
     elif kind == "waveunet":
-        from medwave.networks.waveunet import WaveUNet
+        from medwave.neuron.model import load_model
 
-        if hasattr(WaveUNet, "from_checkpoint"):
-            net = WaveUNet.from_checkpoint(p)
-        else:
-            from medwave.neuron.api import load_default_model
-
-            net = load_default_model(p)
+        loaded = load_model(p)  # WaveUNet (or MONAI UNet) via from_checkpoint, with the checkpoint's meta
+        net = loaded.module
+        net.medwave_meta = dict(loaded.meta)  # the calibrated mask threshold: meta["threshold"]
     else:
         raise ValueError(f"unknown network kind {kind!r}; choose winet, waveunet or gem.")
     return net.eval()
@@ -180,7 +177,10 @@ class NeuronInferer(Inferer):
         for case in inputs:
             out = self.output_dir / case["name"]
             out.mkdir(parents=True, exist_ok=True)
-            res = segment_neurons(case["image"], weights=network, cube=self.cube, threshold=self.threshold,
+            threshold = self.threshold
+            if threshold is None:  # the checkpoint's calibrated threshold, as segment_neurons uses for its own loads
+                threshold = getattr(network, "medwave_meta", {}).get("threshold")
+            res = segment_neurons(case["image"], weights=network, cube=self.cube, threshold=threshold,
                                   trace=self.trace, progress=False)
             write_volume(np.asarray(res.probability, np.float32), out / "probability.nii.gz", like=res.stack,
                          overwrite=True)
