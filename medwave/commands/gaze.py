@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medwave.utils.errors import UserError
+
 __all__ = ["register", "run"]
 
 EXAMPLE = """example:
@@ -36,13 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medwave.cli import UserError
     from medwave.gaze.api import predict_gaze, save_summary
     from medwave.utils import check_output_path
 
     image = Path(args.image).expanduser()
-    if not image.exists():
-        raise UserError(f"{image}: no such radiograph. Check the path.")
+    from medwave.io.guard import check_input_file
+
+    try:
+        check_input_file(image, what="radiograph", dir_hint="give a radiograph file (.dcm, .png, .jpg)")
+    except FileNotFoundError:
+        raise UserError(f"{image}: no such radiograph. Check the path.") from None
     if args.k < 1:
         raise UserError(f"-k must be >= 1, got {args.k}")
     out = Path(args.outdir).expanduser()

@@ -88,9 +88,10 @@ def _fmt(v: float) -> str:
 
 
 def run(args) -> int:
+    from medwave.io.guard import check_input_file
+
     for path in args.inputs:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{path}: no such file or folder. Check the path.")
+        check_input_file(path, what="image", allow_dir=True)
     for path in args.inputs:
         info = image_info(path)
         if args.json:

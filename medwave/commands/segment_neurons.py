@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from medwave.utils.errors import UserError
+
 FORMATS = ("auto", "tiff", "nifti", "zarr")
 _EXT = {"tiff": ".tif", "nifti": ".nii.gz", "zarr": ".zarr"}
 _BIG = 512 * 1024**2  # voxels*4 bytes above which auto output goes to zarr
@@ -52,7 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from medwave.cli import UserError
     from medwave.neuron.api import segment_neurons
     from medwave.neuron.stacks import create_zarr, finalize_zarr, open_stack, write_volume
     from medwave.utils.atomic import atomic_path, check_output_path
@@ -71,8 +72,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threshold must be a probability in [0, 1], got {args.threshold}.")
     for name in ("gt_swc", "gt_mask"):
         v = getattr(args, name)
-        if v and not Path(v).exists():
-            raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).")
+        if v:
+            from medwave.io.guard import check_input_file
+
+            try:
+                check_input_file(v, what="ground-truth file", dir_hint="give the file itself")
+            except FileNotFoundError:
+                raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).") from None
     # ground truth is read and checked before any work, so a bad file costs nothing and writes nothing
     gt_mask = gt_swc = None
     if args.gt_mask:

@@ -22,7 +22,7 @@ import torch
 
 from medwave.utils import atomic_write_bytes, check_output_path
 
-__all__ = ["GazeResult", "predict_gaze", "default_weights_path", "load_gem", "render_overlay", "save_summary"]
+__all__ = ["GazeResult", "predict_gaze", "default_weights_path", "load_gem", "load_gem_with_meta", "render_overlay", "save_summary"]
 
 PathLike = Union[str, os.PathLike]
 ImageLike = Union[PathLike, np.ndarray, torch.Tensor]
@@ -38,11 +38,21 @@ def default_weights_path() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _cached(path: str, mtime: float, device: str):
+    from medwave.networks.checkpoint import load_network
     from medwave.networks.gem import GEM
 
-    net = GEM.from_checkpoint(path, map_location="cpu").to(device)
-    net.eval()
-    return net
+    net, meta = load_network(GEM, path, map_location="cpu", what="GEM checkpoint",
+                             hint="Train one with `medwave train-gaze`.")
+    return net.to(device).eval(), meta
+
+
+def load_gem_with_meta(weights: Optional[PathLike] = None, *, device: str = "cpu") -> tuple[Any, dict]:
+    """:func:`load_gem` and the checkpoint's ``meta`` (``image_size``, validation scores...)."""
+    p = Path(weights).expanduser() if weights is not None else default_weights_path()
+    if not p.exists():
+        hint = "" if weights is not None else " (the shipped weights are missing: reinstall medwave or train with `medwave train-gaze`)"
+        raise FileNotFoundError(f"{p}: no such GEM weights file{hint}. Pass --weights / weights= a checkpoint from `medwave train-gaze`.")
+    return _cached(str(p.resolve()), p.stat().st_mtime, str(device))
 
 
 def load_gem(weights: Optional[PathLike] = None, *, device: str = "cpu"):
@@ -52,11 +62,7 @@ def load_gem(weights: Optional[PathLike] = None, *, device: str = "cpu"):
         FileNotFoundError: The weights file does not exist.
         ValueError: It is not a GEM checkpoint.
     """
-    p = Path(weights).expanduser() if weights is not None else default_weights_path()
-    if not p.exists():
-        hint = "" if weights is not None else " (the shipped weights are missing: reinstall medwave or train with `medwave train-gaze`)"
-        raise FileNotFoundError(f"{p}: no such GEM weights file{hint}. Pass --weights / weights= a checkpoint from `medwave train-gaze`.")
-    return _cached(str(p.resolve()), p.stat().st_mtime, str(device))
+    return load_gem_with_meta(weights, device=device)[0]
 
 
 @dataclass
@@ -209,15 +215,18 @@ def predict_gaze(
 
     from medwave.gaze.metrics import render_fixation_map
 
+    from medwave.utils.validate import gaze_options
+
+    k = gaze_options(k=k)["k"]
     single = isinstance(sentence, str)
     sentences = [sentence] if single else list(sentence)
     if not sentences or any(not str(s).strip() for s in sentences):
         raise ValueError("give a non-empty report sentence (e.g. 'Opacity in the left lung base.')")
     img, src = _as_image(image)
-    net = load_gem(weights, device=device)
+    net, meta = load_gem_with_meta(weights, device=device)
     if net.k != k:
         raise ValueError(f"the weights predict k={net.k} points, not k={k}; pass k={net.k} or other weights.")
-    size = int(getattr(net, "checkpoint_meta", {}).get("image_size", 128))
+    size = int(meta.get("image_size", 128))
     small = resize(img, (size, size), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
     x = torch.from_numpy(small)[None, None].to(device).expand(len(sentences), -1, -1, -1)
     with torch.no_grad():

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from medwave.io.guard import read_text
 from medwave.utils.atomic import atomic_path, check_output_path
 
 __all__ = [
@@ -108,17 +110,21 @@ def load_radiograph(path: PathLike, *, return_meta: bool = False) -> Union[np.nd
         >>> img.shape, img.dtype, float(img.min()), float(img.max())
         ((1955, 1841), dtype('float32'), 0.0, 1.0)
     """
+    from medwave.io.guard import guard_image
     from medwave.io.image import read_image_file
 
     p = Path(path).expanduser()
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise FileNotFoundError(f"{p}: no such file. Check the path to the radiograph.")
     if p.is_dir():
         raise IsADirectoryError(f"{p} is a folder; give a radiograph file (.dcm, .png, .jpg).")
+    # a regular readable file; its pixel count from the header, checked against the memory limit before decoding
+    # (reading, grey conversion, float copies and the heatmap cost about 64 bytes per pixel)
     ext = p.suffix.lower()
     if ext not in _RASTER_EXT and ext not in _DICOM_EXT:
         raise ValueError(f"{p}: unsupported extension {ext!r}; give a .dcm, .png, .jpg or .tif radiograph.")
-    img = read_image_file(p, check_affine=False)
+    guard_image(p, what="radiograph", allow_complex=False, purpose="gaze", bytes_per_voxel=64.0)
+    img = read_image_file(p, check_affine=False, allow_complex=False, purpose="gaze")
     out, meta = radiograph_from_image(img, name=str(p))
     meta["source"] = str(p)
     return (out, meta) if return_meta else out
@@ -286,8 +292,7 @@ def read_gaze_csv(path: PathLike) -> dict[str, Any]:
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such gaze CSV. Check the path.")
     sentence = None
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        lines = fh.read().splitlines()
+    lines = read_text(p, what="gaze CSV").splitlines()
     body = []
     for line in lines:
         if line.startswith("#"):
@@ -336,7 +341,7 @@ def _first(fields: Sequence[str], names: Sequence[str]) -> Optional[str]:
 def _read_csv_columns(path: Path, required: Sequence[str]) -> dict[str, list[str]]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file. Check the data set folder.")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    with io.StringIO(read_text(path, what="CSV file"), newline="") as fh:
         reader = csv.DictReader(fh)
         fields = [f.strip() for f in (reader.fieldnames or [])]
         missing = [c for c in required if c not in fields]
@@ -473,7 +478,7 @@ def read_egd_cxr(
                 raise FileNotFoundError(f"{tj}: no transcript for DICOM_ID {did}. Check transcripts_dir.")
             continue
         try:
-            payload = json.loads(tj.read_text(encoding="utf-8"))
+            payload = json.loads(read_text(tj, what="transcript"))
             phrases = payload["time_stamped_text"]
             tokens = [(str(ph["phrase"]), float(ph["begin_time"]), float(ph["end_time"])) for ph in phrases]
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -522,7 +527,7 @@ def load_gaze_datalist(path: PathLike, *, key: str = "training") -> list[dict[st
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such datalist. Check the path.")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(read_text(p, what="datalist"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: not valid JSON ({exc}).") from exc
     if key not in data:

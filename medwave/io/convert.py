@@ -35,23 +35,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 import numpy as np
 
-from medwave.io.image import Image
+from medwave.io.image import Image, read_image_file
+from medwave.io.record import LPS_TO_RAS_4, image_from_metatensor, is_tensor as _is_tensor, readonly
+from medwave.io.record import tensor_numpy as _tensor_numpy
 
-__all__ = ["as_image", "ArrayOrder", "readonly", "is_path", "to_array_order", "LPS_TO_RAS_4"]
+__all__ = ["as_image", "load_image", "ArrayOrder", "readonly", "is_path", "to_array_order", "LPS_TO_RAS_4"]
 
 ArrayOrder = Literal["xyz", "zyx"]
-LPS_TO_RAS_4 = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-def readonly(arr: np.ndarray) -> np.ndarray:
-    """A read-only view of ``arr`` (no copy): writing through it raises instead of changing the caller's data."""
-    v = np.asarray(arr).view()
-    v.flags.writeable = False
-    return v
 
 
 def is_path(obj: Any) -> bool:
@@ -63,69 +57,12 @@ def _is_nibabel(obj: Any) -> bool:
     return hasattr(obj, "dataobj") and hasattr(obj, "affine") and hasattr(obj, "header")
 
 
-def _is_tensor(obj: Any) -> bool:
-    mod = type(obj).__module__
-    return mod.startswith("torch") or mod.startswith("monai") or hasattr(obj, "detach")
-
-
-def _tensor_numpy(t: Any) -> np.ndarray:
-    return t.detach().cpu().numpy()
-
-
-def _affine4(aff: Any, nsp: int, name: str) -> np.ndarray:
-    """A 4x4 matrix from a MONAI affine: ``(4, 4)``, ``(nsp+1, nsp+1)`` or batched ``(1, ., .)``."""
-    a = np.asarray(_tensor_numpy(aff) if _is_tensor(aff) else aff, dtype=np.float64)
-    if a.ndim == 3:
-        if a.shape[0] != 1:
-            raise ValueError(f"{name}: a batch of {a.shape[0]} affines was given; pass one image at a time.")
-        a = a[0]
-    if a.shape == (4, 4):
-        return a
-    n = a.shape[0] - 1
-    if a.ndim == 2 and a.shape[0] == a.shape[1] and 1 <= n <= 3:
-        out = np.eye(4)
-        out[:n, :n] = a[:n, :n]
-        out[:n, 3] = a[:n, n]
-        return out
-    raise ValueError(f"{name}: affine of shape {a.shape}; expected a 4x4 (or (spatial+1)^2) voxel-to-world matrix.")
-
-
 def to_array_order(arr: np.ndarray, order: ArrayOrder, nsp: Optional[int] = None) -> np.ndarray:
     """Reorder the first ``nsp`` (default: all) axes of an x-first array into ``order`` (a view)."""
     if order == "xyz":
         return arr
     nsp = arr.ndim if nsp is None else nsp
     return np.transpose(arr, tuple(range(nsp))[::-1] + tuple(range(nsp, arr.ndim)))
-
-
-def _from_metatensor(t: Any, name: str, channel_first: bool) -> Image:
-    arr = _tensor_numpy(t)
-    meta_in = dict(getattr(t, "meta", {}) or {})
-    aff = getattr(t, "affine", None)
-    if aff is not None and getattr(aff, "ndim", 2) == 3 and arr.ndim >= 3:
-        if aff.shape[0] != 1 or arr.shape[0] != 1:
-            raise ValueError(f"{name}: a batch of {arr.shape[0]} images was given; pass one image at a time.")
-        arr = arr[0]  # (B=1, C, *spatial)
-    if channel_first:
-        if arr.ndim < 2:
-            raise ValueError(f"{name}: a MetaTensor of shape {arr.shape}; expected (C, *spatial).")
-        nsp = arr.ndim - 1
-        arr = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr, 0, -1)
-    else:
-        nsp = arr.ndim
-    nsp = min(nsp, 3)
-    affine = _affine4(aff, nsp, name) if aff is not None else np.eye(4)
-    space = str(meta_in.get("space", "RAS")).upper()
-    if space == "LPS":
-        affine = LPS_TO_RAS_4 @ affine
-    meta: dict[str, Any] = {k: v for k, v in meta_in.items() if k not in ("affine", "original_affine")}
-    meta["format"] = meta.get("format", "metatensor")
-    meta["source_form"] = "metatensor"
-    if arr.ndim > nsp:
-        meta["vector"] = True
-    src = meta_in.get("filename_or_obj")
-    path = Path(src) if isinstance(src, (str, os.PathLike)) and str(src) else None
-    return Image(readonly(arr), affine=affine, meta=meta, path=path)
 
 
 def as_image(
@@ -159,8 +96,6 @@ def as_image(
     if isinstance(obj, Image):
         return Image(readonly(obj.array), affine=obj.affine.copy(), meta=dict(obj.meta), path=obj.path)
     if is_path(obj):
-        from medwave.io.image import read_image_file
-
         img = read_image_file(obj, check_affine=check_affine)
         img.array = readonly(img.array)
         return img
@@ -175,7 +110,7 @@ def as_image(
         return Image(readonly(np.asanyarray(obj.dataobj)), affine=np.asarray(obj.affine, np.float64), meta=meta,
                      path=Path(fname) if fname else None)
     if _is_tensor(obj) and hasattr(obj, "affine"):
-        return _from_metatensor(obj, name, True if channel_first is None else bool(channel_first))
+        return image_from_metatensor(obj, name, True if channel_first is None else bool(channel_first))
     if _is_tensor(obj) or isinstance(obj, np.ndarray) or (hasattr(obj, "__array__") and hasattr(obj, "shape")):
         arr = _tensor_numpy(obj) if _is_tensor(obj) else np.asarray(obj)
         meta = {"format": "array", "source_form": "tensor" if _is_tensor(obj) else "array"}
@@ -194,3 +129,43 @@ def as_image(
         f"{name}: cannot use an object of type {type(obj).__name__}; pass a file path, a numpy array, a nibabel "
         f"image, a MONAI MetaTensor or a medwave.io.Image."
     )
+
+
+def load_image(path: Any, *, check_affine: bool = True, allow_complex: bool = True, purpose: str = "medwave") -> Image:
+    """Read an image keeping its affine, header, units and data type.
+
+    Besides a path, ``path`` may be any image-like object :func:`medwave.io.as_image` takes (a NumPy array
+    ``(X, Y, Z)``, a nibabel image, an :class:`Image`, a MONAI MetaTensor ``(C, X, Y, Z)``): it is then
+    converted the same way every medwave front door converts it.
+
+    Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
+    ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
+    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME/resolution-tag voxel size
+    (micrometres, no orientation); PNG/JPEG/BMP through scikit-image (pixels, identity affine). Arrays have
+    the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
+
+    Args:
+        path: File, or folder holding one DICOM series.
+        check_affine: Raise on a singular or non-finite affine (default).
+        allow_complex: Accept complex voxels (refused by name otherwise).
+        purpose: What the image is read for (named in refusals: "denoise", "register"...).
+
+    Raises:
+        FileNotFoundError: The path does not exist.
+        PermissionError: Not readable.
+        medwave.io.guard.InputRefused: A pipe/device/symlink loop, an RGB24 or other non-numeric voxel type, or
+            a header whose size exceeds the memory limit (:func:`medwave.io.guard.memory_limit`).
+        IsADirectoryError: A folder without a DICOM series.
+        ValueError: Not an image, truncated/corrupt file, singular affine (the message names the file and the fix).
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> from medwave.io import Image, load_image, save_image
+        >>> p = save_image(Image(np.zeros((4, 5, 6), np.int16), np.diag([1., 2., 3., 1.])), os.path.join(tempfile.mkdtemp(), "a.nrrd"))
+        >>> img = load_image(p)
+        >>> img.shape, img.spacing, img.array.dtype
+        ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
+    """
+    if not is_path(path):
+        return as_image(path, check_affine=check_affine)
+    return read_image_file(path, check_affine=check_affine, allow_complex=allow_complex, purpose=purpose)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from medwave.io.image import Image
+from medwave.io.record import Image
 
 __all__ = [
     "LPS_TO_RAS",

@@ -1,4 +1,4 @@
-"""The image record and NIfTI read/write with affine and header kept.
+"""Reading and writing images with affine and header kept (the record itself: :mod:`medwave.io.record`).
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -11,75 +11,17 @@ Example:
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
 
+from medwave.io.record import Image
 from medwave.utils.atomic import atomic_path, check_output_path
 
-__all__ = ["Image", "load_image", "read_image_file", "save_image"]
+__all__ = ["Image", "read_image_file", "save_image"]
 
 PathLike = Union[str, "Path"]
-
-
-@dataclass
-class Image:
-    """An image array on a grid.
-
-    Attributes:
-        array: Voxel data, spatial axes first (``(X, Y, Z)`` for NIfTI, as nibabel returns them),
-            optional trailing vector/channel axis.
-        affine: 4x4 voxel-to-world (RAS, mm) matrix.
-        meta: Format metadata (NIfTI header fields, units, source path, ...).
-        path: Where it was read from, if anywhere.
-    """
-
-    array: np.ndarray
-    affine: np.ndarray = field(default_factory=lambda: np.eye(4))
-    meta: dict[str, Any] = field(default_factory=dict)
-    path: Optional[Path] = None
-
-    def __post_init__(self) -> None:
-        self.affine = np.asarray(self.affine, dtype=np.float64)
-        if self.affine.shape != (4, 4):
-            raise ValueError(f"affine must be 4x4, got {self.affine.shape}")
-
-    @property
-    def spacing(self) -> tuple[float, ...]:
-        """Voxel size along each spatial axis (mm), from the affine's column norms."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.array.shape)
-
-    def to_metatensor(self, channel_first: bool = True):
-        """Convert to a MONAI MetaTensor ``(C, *spatial)`` carrying the affine and metadata."""
-        import torch
-        from monai.data import MetaTensor
-
-        arr = self.array
-        if channel_first:
-            arr = arr[None] if arr.ndim <= 3 else np.moveaxis(arr, -1, 0)
-        meta = {k: v for k, v in self.meta.items() if k != "header"}
-        if self.path is not None:
-            meta["filename_or_obj"] = str(self.path)
-        return MetaTensor(torch.as_tensor(np.ascontiguousarray(arr)), affine=torch.as_tensor(self.affine), meta=meta)
-
-    @classmethod
-    def from_metatensor(cls, t, meta: Optional[dict] = None) -> "Image":
-        """Build an :class:`Image` from a channel-first MONAI MetaTensor (single channel squeezed).
-
-        Same reading as :func:`medwave.io.as_image` (``meta`` is merged into the MetaTensor's own).
-        """
-        from medwave.io.convert import as_image
-
-        img = as_image(t, name="MetaTensor", channel_first=True)
-        img.meta.update(meta or {})
-        return img
 
 
 NIFTI_EXTENSIONS = (".nii", ".nii.gz", ".hdr", ".img", ".img.gz")
@@ -144,53 +86,31 @@ def _load_nifti(p: Path) -> Image:
     return Image(np.asarray(data), affine=np.asarray(img.affine), meta=meta, path=p)
 
 
-def load_image(path: Any, *, check_affine: bool = True) -> Image:
-    """Read an image keeping its affine, header, units and data type.
-
-    Besides a path, ``path`` may be any image-like object :func:`medwave.io.as_image` takes (a NumPy array
-    ``(X, Y, Z)``, a nibabel image, an :class:`Image`, a MONAI MetaTensor ``(C, X, Y, Z)``): it is then
-    converted the same way every medwave front door converts it.
-
-    Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
-    ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
-    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME/resolution-tag voxel size
-    (micrometres, no orientation); PNG/JPEG/BMP through scikit-image (pixels, identity affine). Arrays have
-    the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
+def read_image_file(path: PathLike, *, check_affine: bool = True, allow_complex: bool = True,
+                    purpose: str = "medwave") -> Image:
+    """Read an image file or DICOM folder, guarded (the one reader per format behind :func:`medwave.io.load_image`).
 
     Args:
         path: File, or folder holding one DICOM series.
         check_affine: Raise on a singular or non-finite affine (default).
+        allow_complex: Accept complex voxels (refused by name otherwise).
+        purpose: What the image is read for (named in refusals: "denoise", "register"...).
 
     Raises:
-        FileNotFoundError: The path does not exist.
-        IsADirectoryError: A folder without a DICOM series.
-        ValueError: Not an image, truncated/corrupt file, singular affine (the message names the file and the fix).
-
-    Example:
-        >>> import numpy as np, tempfile, os
-        >>> from medwave.io import Image, load_image, save_image
-        >>> p = save_image(Image(np.zeros((4, 5, 6), np.int16), np.diag([1., 2., 3., 1.])), os.path.join(tempfile.mkdtemp(), "a.nrrd"))
-        >>> img = load_image(p)
-        >>> img.shape, img.spacing, img.array.dtype
-        ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
+        See :func:`medwave.io.load_image`.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        from medwave.io.convert import as_image
+    from medwave.io.guard import guard_image
 
-        return as_image(path, check_affine=check_affine)
-    return read_image_file(path, check_affine=check_affine)
-
-
-def read_image_file(path: PathLike, *, check_affine: bool = True) -> Image:
-    """Read an image file or DICOM folder (the reader behind :func:`load_image`; one reader per format)."""
     p = Path(path).expanduser()
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         hint = ""
-        if p.parent.exists():
+        if p.parent.is_dir():
             similar = sorted(x.name for x in p.parent.iterdir() if x.name.split(".")[0] == p.name.split(".")[0])[:3]
             if similar:
                 hint = f" Did you mean {', '.join(similar)}?"
         raise FileNotFoundError(f"{p}: no such file or folder. Check the path.{hint}")
+    # regular file (or DICOM folder), readable, voxel type whitelisted, memory checked from the header first
+    guard_image(p, allow_dir=True, allow_complex=allow_complex, purpose=purpose)
     if p.is_dir():
         from medwave.io.formats import read_dicom_series
 

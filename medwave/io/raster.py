@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medwave.io.image import Image
+from medwave.io.record import Image
 
 __all__ = ["RASTER_EXTENSIONS", "read_raster"]
 

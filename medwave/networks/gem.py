@@ -8,16 +8,16 @@ while dictating it. Written from the paper:
    multi-scale features C2..C5. ``layers=(3, 4, 6, 3), width=64`` is ResNet-50; the CPU default is
    ``(1, 1, 1, 1)`` and width 16. The stem pooling is wavelet pooling (:class:`~medwave.wavelets.DWTPool`,
    Haar low band) by default, or max pooling as in ResNet.
-2. **Text encoder**: :class:`~medwave.gaze.text.TextEncoder` (offline tokenizer + transformer) giving
+2. **Text encoder**: :class:`~medwave.networks.blocks.text.TextEncoder` (offline tokenizer + transformer) giving
    per-word features and a sentence vector.
 3. **Context-awareness module**: FPN-like top-down fusion of C3..C5 where each lateral is gated by
    the sentence vector; a transformer decoder with the visual tokens as queries and the word tokens
    as keys/values; a projector turning the sentence vector into a per-sample 3x3 dynamic
    convolution that yields the correlation map; a head regressing the K points (one spatial
    soft-argmax per point over logits that add the correlation map).
-4. **Visual behaviour graph** (:class:`~medwave.gaze.graph.BehaviourGraph`) of the estimated and the
+4. **Visual behaviour graph** (:class:`~medwave.networks.blocks.graph.BehaviourGraph`) of the estimated and the
    real gaze points, and **visual behaviour matching**
-   (:class:`~medwave.gaze.graph.BehaviourMatching`, log-domain Sinkhorn).
+   (:class:`~medwave.networks.blocks.graph.BehaviourMatching`, log-domain Sinkhorn).
 5. **Loss**: ``MSE(points) + matching_weight x CE(correspondence)`` (``matching_weight = 0.1``), the
    true correspondence being point ``k`` <-> point ``k``.
 
@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medwave.gaze.graph import BehaviourGraph, BehaviourMatching
-from medwave.gaze.text import TextEncoder, WordTokenizer
+from medwave.networks.blocks.graph import BehaviourGraph, BehaviourMatching
+from medwave.networks.blocks.text import TextEncoder, WordTokenizer
 
 __all__ = ["GEM", "BottleneckResNet", "gem_loss"]
 
@@ -186,7 +186,7 @@ class GEM(nn.Module):
         heads: Attention heads.
         text_layers: Transformer layers of the text encoder.
         decoder_layers: Transformer decoder layers (visual queries, word keys/values).
-        vocab: Known words of the tokenizer (default: :func:`medwave.gaze.text.default_vocabulary`).
+        vocab: Known words of the tokenizer (default: :func:`medwave.networks.blocks.text.default_vocabulary`).
         n_hash: Hash buckets for unknown words.
         use_text: ``False`` = image-only ablation (the text is replaced by learned constants).
         use_matching: ``False`` = no behaviour graph/matching branch and no CE loss term.
@@ -343,25 +343,19 @@ class GEM(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], *, map_location: str = "cpu") -> "GEM":
-        """Build a GEM from a checkpoint written by :func:`medwave.gaze.training.train_gaze`.
+        """Build a GEM from a checkpoint ``{"config", "state_dict", "meta"}`` written by
+        :func:`medwave.gaze.training.train_gaze`, read with ``torch.load(weights_only=True)``; eval mode.
+        Its ``meta`` (``image_size``, validation scores) comes with
+        :func:`medwave.networks.checkpoint.load_network`.
 
         Raises:
             FileNotFoundError: No such file.
-            ValueError: The file is not a medwave GEM checkpoint.
+            ValueError: The file is not a medwave GEM checkpoint (or holds pickled objects: refused unread).
         """
-        p = Path(path).expanduser()
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such GEM weights file. Check --weights.")
-        try:
-            ck = torch.load(str(p), map_location=map_location, weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"{p}: cannot read as a PyTorch checkpoint ({type(exc).__name__}: {exc}).") from exc
-        if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
-            raise ValueError(f"{p}: not a medwave GEM checkpoint (needs 'config' and 'model'); train one with `medwave train-gaze`.")
-        net = cls(**ck["config"])
-        net.load_state_dict(ck["model"])
-        net.checkpoint_meta = {k: v for k, v in ck.items() if k not in ("model", "optimizer")}
-        return net
+        from medwave.networks.checkpoint import load_network
+
+        return load_network(cls, path, map_location=map_location, what="GEM checkpoint",
+                            hint="Train one with `medwave train-gaze`.")[0]
 
 
 def gem_loss(out: dict[str, torch.Tensor], target: torch.Tensor, *, matching_weight: float = 0.1) -> dict[str, torch.Tensor]:

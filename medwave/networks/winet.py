@@ -15,7 +15,9 @@ by scale:
   field.
 
 With ``diffeomorphic=True`` that field is a stationary velocity integrated by scaling and squaring
-(MONAI :class:`~monai.networks.blocks.DVF2DDF`, 7 steps); otherwise it is the displacement itself.
+(:func:`~medwave.networks.blocks.fields.integrate_velocity`, 7 steps, equal to MONAI's
+:class:`~monai.networks.blocks.DVF2DDF`; training and inference integrate through the same
+:meth:`WiNet.integrate`); otherwise it is the displacement itself.
 The output is a MONAI DDF ``(B, d, *spatial)`` in voxel units (sampled as ``moving(x + u(x))``).
 Inputs of any size are padded internally to a multiple of 16 and the field is cropped back.
 
@@ -34,9 +36,10 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from monai.networks.blocks import Convolution, DVF2DDF
+from monai.networks.blocks import Convolution
 from torch import nn
 
+from medwave.networks.blocks.fields import integrate_velocity
 from medwave.wavelets import DWT, IDWT
 from medwave.wavelets.filters import WaveletLike
 
@@ -184,9 +187,14 @@ class WiNet(nn.Module):
             conv = head.conv
             nn.init.normal_(conv.weight, 0.0, 1e-5)
             nn.init.zeros_(conv.bias)
-        # kept for reference; forward integrates with the equal, faster fields.integrate_velocity
-        self.integrate = DVF2DDF(num_steps=self.integration_steps, mode="bilinear", padding_mode="zeros")
         self._fmt = torch.channels_last_3d if d == 3 else torch.channels_last
+
+    def integrate(self, field: torch.Tensor) -> torch.Tensor:
+        """The displacement of a predicted field: scaling and squaring of a velocity, or the field itself.
+
+        The one integrator of WiNet, used by :meth:`forward` and by training alike.
+        """
+        return integrate_velocity(field, steps=self.integration_steps) if self.diffeomorphic else field
 
     # -- helpers -------------------------------------------------------------------------------------
     def _split(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,28 +300,22 @@ class WiNet(nn.Module):
                              f"(B, {self.in_channels}, *spatial) inputs, got {tuple(moving.shape)}.")
         m, spatial = self._pad(moving)
         f, _ = self._pad(fixed)
-        field = self.predict_field(m, f)
-        if self.diffeomorphic:
-            from medwave.registration.fields import integrate_velocity
-
-            field = integrate_velocity(field, steps=self.integration_steps)
+        field = self.integrate(self.predict_field(m, f))
         crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
         return field[crop].contiguous()
 
     @classmethod
-    def from_checkpoint(cls, path, map_location="cpu") -> "WiNet":
-        """Build a WiNet from a checkpoint written by ``medwave train-registration`` (``config`` + ``state_dict``)."""
-        import pickle
+    def from_checkpoint(cls, path, *, map_location="cpu") -> "WiNet":
+        """Build a WiNet from a checkpoint ``{"config", "state_dict", "meta"}`` (see
+        :mod:`medwave.networks.checkpoint`), read with ``torch.load(weights_only=True)``; eval mode.
 
-        try:
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # corrupt, truncated or not a torch file
-            raise ValueError(f"{path}: not a readable WiNet checkpoint ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:120]}). Use a file written by `medwave train-registration` "
-                             "(best.pt / last.pt) or --weights default.") from exc
-        if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
-            raise ValueError(f"{path}: not a medwave WiNet checkpoint (expected keys 'config' and 'state_dict'). "
-                             "Use a file written by `medwave train-registration`.")
-        net = cls(**ckpt["config"])
-        net.load_state_dict(ckpt["state_dict"])
-        return net
+        Raises:
+            FileNotFoundError: No such file.
+            medwave.networks.checkpoint.UnsafeCheckpointError: The file holds pickled objects (refused unread).
+            medwave.networks.checkpoint.CheckpointError: Corrupt, another layout, or not a WiNet.
+        """
+        from medwave.networks.checkpoint import load_network
+
+        return load_network(cls, path, map_location=map_location, what="WiNet checkpoint",
+                            hint="Use a file written by `medwave train-registration` (best.pt / last.pt) or "
+                                 "--weights default.")[0]

@@ -31,12 +31,11 @@ import numpy as np
 import torch
 
 from medwave.neuron.cubes import DEFAULT_CUBE, sliding_window_segment
+from medwave.neuron.model import DEFAULT_WEIGHTS, NeuronModel, load_default_model, load_model, make_predictor, normalize_params
 from medwave.neuron.stacks import Stack, open_stack, stack_from_image
 from medwave.neuron.swc import SWC
 
 __all__ = ["segment_neurons", "load_default_model", "make_predictor", "NeuronSegmentation", "DEFAULT_WEIGHTS"]
-
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "waveunet_synthetic.pt"
 
 
 @dataclass
@@ -62,56 +61,6 @@ class NeuronSegmentation:
     n_cubes: int
     seconds: float
     info: dict = field(default_factory=dict)
-
-
-def load_default_model(weights: Union[None, str, os.PathLike, torch.nn.Module] = None, device: str = "cpu") -> torch.nn.Module:
-    """Load a segmentation model in eval mode.
-
-    Args:
-        weights: None (the shipped synthetic-trained model), a checkpoint path written by
-            ``medwave train-neurons`` (``model.pt`` or ``last.pt``), or a module (returned as is).
-        device: Torch device.
-
-    Raises:
-        FileNotFoundError: The checkpoint does not exist.
-        ValueError: The file is not a medwave neuron checkpoint.
-    """
-    if isinstance(weights, torch.nn.Module):
-        return weights.to(device).eval()
-    from medwave.neuron.train import build_model
-
-    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-    if not path.exists():
-        hint = " (the shipped default weights are missing from this installation; train some with `medwave train-neurons`)" if weights is None else ""
-        raise FileNotFoundError(f"{path}: no such weights file{hint}.")
-    try:
-        ck = torch.load(path, map_location=device, weights_only=False)
-        model = build_model(ck["model_config"])
-        model.load_state_dict(ck["state_dict"])
-        model.medwave_threshold = float(ck.get("threshold", 0.5))
-    except Exception as exc:  # pickle, zip and key errors of foreign files
-        raise ValueError(
-            f"{path}: not a medwave neuron checkpoint ({type(exc).__name__}: {exc}); use a model.pt written by "
-            "`medwave train-neurons`."
-        ) from exc
-    return model.to(device).eval()
-
-
-def make_predictor(model: torch.nn.Module, lo: float, hi: float, device: str = "cpu"):
-    """Wrap a 2-class model as a cube predictor: normalise, run, softmax, return the foreground channel."""
-    scale = 1.0 / max(hi - lo, 1e-12)
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(((batch - lo) * scale).astype(np.float32, copy=False)).to(device)
-        with torch.inference_mode():
-            logits = model(x)
-            if logits.shape[1] == 1:
-                p = torch.sigmoid(logits[:, 0])
-            else:
-                p = torch.softmax(logits, dim=1)[:, 1]
-        return p.float().cpu().numpy()
-
-    return predict
 
 
 def _as_stack(stack: Any) -> Stack:
@@ -194,7 +143,7 @@ def _check_finite(data: Any, name: str) -> None:
 def segment_neurons(
     stack: Any,
     *,
-    weights: Union[None, str, os.PathLike, torch.nn.Module] = None,
+    weights: Union[None, str, os.PathLike, torch.nn.Module, NeuronModel] = None,
     cube: Sequence[int] = DEFAULT_CUBE,
     overlap: float = 0.25,
     device: str = "cpu",
@@ -213,7 +162,8 @@ def segment_neurons(
         stack: ``(Z, Y, X)`` array (NumPy, zarr, anything sliceable), a :class:`~medwave.neuron.stacks.Stack`,
             a path (TIFF read lazily, zarr, NIfTI), or a nibabel image, :class:`medwave.io.Image` or MONAI
             MetaTensor ``(1, X, Y, Z)`` (x first, read by :func:`medwave.io.as_image`). Never modified.
-        weights: Model weights (see :func:`load_default_model`).
+        weights: Model weights: None (shipped), a ``model.pt`` path, a module, or a
+            :class:`~medwave.neuron.model.NeuronModel` (see :func:`medwave.neuron.model.load_model`).
         cube: Cube size ``(Z, Y, X)`` (NeuCuDa: 32 x 128 x 128).
         overlap: Overlap between neighbouring cubes (fraction, default 0.25).
         device: ``"cpu"``, ``"cuda"``, ...
@@ -242,11 +192,15 @@ def segment_neurons(
     t0 = time.time()
     if swc_units not in ("physical", "voxel"):
         raise ValueError(f"swc_units={swc_units!r}: use 'physical' (the stack's unit, default) or 'voxel'.")
+    from medwave.utils.validate import segment_options
+
+    opts = segment_options(cube=cube, overlap=overlap, threshold=threshold, batch_size=batch_size)
+    cube, overlap, batch_size = opts["cube"], opts["overlap"], opts["batch_size"]
+    threshold = opts.get("threshold")
     st = _as_stack(stack)
     if len(st.shape) != 3:
         raise ValueError(f"segment_neurons needs a 3D (Z, Y, X) stack, got shape {st.shape}.")
     from medwave.neuron.cubes import partition
-    from medwave.neuron.train import normalize_params
 
     n_cubes = len(partition(st.shape, cube, overlap))
     if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
@@ -263,9 +217,10 @@ def segment_neurons(
     floating = np.issubdtype(dtype, np.floating)
     if floating and isinstance(st.data, np.ndarray):
         _check_finite(st.data, name)  # in memory: one cheap pass before any work
-    model = load_default_model(weights, device)
+    loaded = load_model(weights, device)
+    model = loaded.module
     if threshold is None:
-        threshold = float(getattr(model, "medwave_threshold", 0.5))
+        threshold = loaded.threshold
     lo, hi = normalize_params(st.data)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         _check_finite(st.data, name)

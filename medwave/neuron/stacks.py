@@ -128,6 +128,23 @@ def _check_tiff_complete(tf: Any, path: Path) -> None:
         )
 
 
+def _refuse_colour_tiff(p: Path) -> None:
+    """Refuse an RGB(A) TIFF: its samples axis would otherwise be read as a third spatial axis."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(str(p)) as tf:
+            s = tf.series[0]
+            axes, shape = s.axes.upper(), tuple(s.shape)
+            photometric = getattr(tf.pages[0], "photometric", None)
+    except Exception:
+        return  # reported by the reader with its own message
+    if "S" in axes or int(getattr(photometric, "value", photometric) or 0) == 2:
+        raise ValueError(f"{p}: a colour (RGB) TIFF image of shape {shape} (axes {axes}), not a 3D grey stack; "
+                         "segment-neurons would read the colour samples as a third axis. Save one grey channel "
+                         "per slice as a (Z, Y, X) stack.")
+
+
 def open_stack(path: PathLike) -> Stack:
     """Open a stack for cube-wise reading.
 
@@ -135,14 +152,23 @@ def open_stack(path: PathLike) -> Stack:
         FileNotFoundError: No such file.
         ValueError: Unknown format, unreadable file, or not a single-channel 3D stack.
     """
-    p = Path(path)
-    if not p.exists():
+    from medwave.io.guard import check_input_file, guard_image
+
+    p = Path(path).expanduser()
+    if not p.exists() and not p.is_symlink():
         raise FileNotFoundError(f"{p}: no such stack. Check the path.")
     kind = stack_kind(p)
+    # a regular readable file (a zarr store: a folder), voxel type whitelisted, memory checked from the header: the
+    # stack (NIfTI: in memory), a float32 probability and a mask come to about 5 bytes per voxel beyond the data
+    check_input_file(p, what="stack", allow_dir=kind == "zarr", dir_hint="give the stack file itself")
+    if kind != "zarr":
+        header = guard_image(p, what="stack", allow_complex=False, purpose="segment-neurons", bytes_per_voxel=5.0)
+        if header is not None and kind == "tiff":
+            _refuse_colour_tiff(p)
     if kind == "nifti":
         from medwave.io import load_image
 
-        st = stack_from_image(load_image(p), kind="nifti")
+        st = stack_from_image(load_image(p, allow_complex=False, purpose="segment-neurons"), kind="nifti")
         st.data = np.ascontiguousarray(st.data)
         return st
     if kind == "zarr":

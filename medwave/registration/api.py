@@ -32,7 +32,7 @@ from medwave.io import (
     resample_to_reference,
     save_image,
 )
-from medwave.registration.fields import jacobian_determinant, warp
+from medwave.networks.blocks.fields import jacobian_determinant, warp
 from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj, warp_labels
 from medwave.utils import check_output_path
 
@@ -182,6 +182,10 @@ def register(
             voxels, nothing to do (no weights and ``optimize=False`` with no shipped weights), bad device.
     """
     t0 = time.perf_counter()
+    from medwave.utils.validate import register_options
+
+    opts = register_options(iterations=iterations, smoothness=smoothness, seed=seed)
+    iterations, smoothness, seed = opts["iterations"], opts["smoothness"], opts["seed"]
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
         raise ValueError(f"device {device!r} is not available on this machine; use device='cpu'.")
     fimg, mimg = as_image(fixed, name="fixed"), as_image(moving, name="moving")
