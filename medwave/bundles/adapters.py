@@ -86,7 +86,7 @@ def run_registration(network: nn.Module, input_file: PathLike, output_dir: PathL
                      iterations: Union[int, Sequence[int]] = 50) -> dict:
     """Register ``input_file`` (moving NIfTI) onto ``fixed_file`` (default: nilearn's MNI152 2 mm template).
 
-    Writes ``warped.nii.gz``, ``ddf.nii.gz``, ``jacdet.nii.gz`` and ``metrics.json`` into ``output_dir``
+    Writes ``warped.nii.gz``, ``jacdet.nii.gz``, ``metrics.json`` and the transform files into ``output_dir``
     (see :meth:`medwave.registration.api.RegistrationResult.save`). Returns the metrics.
     """
     from medwave.registration.api import register

@@ -67,8 +67,8 @@ def to_array_order(arr: np.ndarray, order: ArrayOrder, nsp: Optional[int] = None
 
 def as_image(
     obj: Any,
-    name: str = "image",
     *,
+    name: str = "image",
     array_order: ArrayOrder = "xyz",
     channel_first: Optional[bool] = None,
     check_affine: bool = True,

@@ -155,7 +155,7 @@ def test_register_batch_small(tmp_path):
     assert code == 0
     rows = _rows(tmp_path / "reg" / "summary.csv")
     assert [r["name"] for r in rows] == ["mov0", "mov1"] and all(r["folding_percent"] != "" for r in rows)
-    assert (tmp_path / "reg" / "mov0" / "ddf.nii.gz").exists()
+    assert (tmp_path / "reg" / "mov0" / "transform.json").exists()
 
 
 def test_sequential_run_leaves_the_callers_torch_threads_alone(tmp_path):

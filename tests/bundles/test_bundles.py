@@ -57,9 +57,9 @@ def test_run_registration(tmp_path):
     out = tmp_path / "out"
     _run("winet_registration", tmp_path, input_file=str(tmp_path / "moving.nii.gz"),
          fixed_file=str(tmp_path / "fixed.nii.gz"), output_dir=str(out))
-    for f in ("warped.nii.gz", "ddf.nii.gz", "jacdet.nii.gz", "metrics.json"):
+    for f in ("warped.nii.gz", "ddf_monai_voxel.nii.gz", "jacdet.nii.gz", "metrics.json", "transform.json"):
         assert (out / f).exists(), f
-    ddf = nib.load(out / "ddf.nii.gz")
+    ddf = nib.load(out / "ddf_monai_voxel.nii.gz")
     assert ddf.shape[:3] == (48, 64, 48) and np.allclose(ddf.affine, aff)
     assert np.isfinite(np.asarray(ddf.dataobj)).all()
     m = json.loads((out / "metrics.json").read_text())
