@@ -127,6 +127,12 @@ class WiNet(nn.Module):
             paper's network (about 1.42 M parameters in 3D).
         integration_steps: Scaling-and-squaring steps (7 as in VoxelMorph/WiNet).
         refine_width: Hidden channels per subband in the refinement blocks.
+        in_channels: Channels per image.
+        voxel_coefficients: Heads predict coefficients in full-resolution voxel units (each IDWT input is
+            scaled by ``2**(d/2)``), so that a unit head output moves one voxel at every scale. ``False`` is
+            the plain orthonormal IDWT of the first medwave versions, under which a 1/8-scale coefficient
+            of 1 rebuilds a 0.044-voxel field in 3D: with heads initialised near zero, training stayed at
+            the identity for hundreds of steps.
 
     Shapes:
         ``forward(moving, fixed)`` with both ``(B, 1, *spatial)`` returns the DDF ``(B, d, *spatial)``.
@@ -144,6 +150,7 @@ class WiNet(nn.Module):
         integration_steps: int = 7,
         refine_width: int = 8,
         in_channels: int = 1,
+        voxel_coefficients: bool = True,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -160,7 +167,11 @@ class WiNet(nn.Module):
         self.base_width = base_width
         self.config = dict(spatial_dims=spatial_dims, wavelet=self.wavelet, diffeomorphic=self.diffeomorphic,
                            base_width=base_width, integration_steps=integration_steps, refine_width=refine_width,
-                           in_channels=in_channels)
+                           in_channels=in_channels, voxel_coefficients=bool(voxel_coefficients))
+        # every IDWT input is scaled by 2**(d/2), so that a head output of 1 is a 1-voxel field (full-resolution
+        # units) whatever its scale; without it a 1/8 low band of 1 rebuilds a field of 2**(-4.5) = 0.044 voxel
+        # in 3D and the heads need outputs ~50 for a 2-voxel move (training then barely leaves the identity)
+        self.coef_scale = 2.0 ** (d / 2.0) if voxel_coefficients else 1.0
         c1, c2, c3, c4 = 4 * base_width, 4 * base_width, 8 * base_width, 8 * base_width
         self.dwt = DWT(d, wavelet)
         self.idwt = IDWT(d, wavelet)
@@ -219,6 +230,9 @@ class WiNet(nn.Module):
         return self.dwt(x)
 
     def _idwt(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        s = self.coef_scale
+        if s != 1.0:
+            low, high = low * s, high * s
         return self.idwt(low.contiguous(), high.contiguous())
 
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:

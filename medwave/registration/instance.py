@@ -161,6 +161,8 @@ def optimize_pair(
     final_field: str = "upsample",
     integrate_level: int = 1,
     fine_similarity: Union[bool, str] = "all",
+    fixed_mask: Optional[torch.Tensor] = None,
+    moving_mask: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, dict]:
     """Register one pair by optimising the wavelet coefficients of its field, coarse to fine.
 
@@ -174,7 +176,8 @@ def optimize_pair(
         levels: Coarsest pyramid level ``K`` (images averaged by ``2**K``).
         wavelet: Wavelet of the coefficient pyramid.
         diffeomorphic: Optimise a stationary velocity integrated by scaling and squaring (7 steps).
-        similarity: ``"lncc"`` or ``"mse"``.
+        similarity: ``"lncc"``, ``"mse"``, ``"mi"`` (global mutual information, any two modalities) or
+            ``"mind"`` (MIND-SSC descriptors, 3D); see :mod:`medwave.registration.losses`.
         smoothness: lambda of the diffusion regulariser.
         lr: Adam learning rate (full-resolution voxels per step, roughly).
         init_field: Optional starting field ``(1, d, *spatial)`` (velocity if diffeomorphic), e.g. a
@@ -200,6 +203,10 @@ def optimize_pair(
         border: Width (full-resolution voxels) of the border ramp that brings the velocity to zero on the
             padded grid's boundary (diffeomorphic only): no folding from sampling outside the grid.
         seed: Seed (the optimisation is deterministic; kept for API symmetry and future jitter).
+        fixed_mask: Optional ``(1, 1, *spatial)`` mask on the fixed grid: the similarity counts only the voxels
+            it covers (values in [0, 1]; averaged down with the images on coarse levels).
+        moving_mask: Optional ``(1, 1, *spatial)`` mask on the moving image (same grid): warped with the
+            field each step, it weights the similarity as well (voxels mapped outside it do not count).
         progress: Show a progress bar.
         loop_threads: PyTorch threads inside the optimisation loop (restored afterwards); ``None`` (default)
             keeps the caller's setting. On an idle 2-core machine two threads are about 25 % faster than one
@@ -224,6 +231,12 @@ def optimize_pair(
     spatial = tuple(fixed.shape[2:])
     mult = 2**levels
     f_pad, m_pad = _pad(fixed.float(), mult), _pad(moving.float(), mult)
+    masks = []
+    for nm, mk in (("fixed_mask", fixed_mask), ("moving_mask", moving_mask)):
+        if mk is not None and tuple(mk.shape) != tuple(fixed.shape):
+            raise ValueError(f"optimize_pair: {nm} {tuple(mk.shape)} must have the images' shape {tuple(fixed.shape)}.")
+        masks.append(None if mk is None else _pad(mk.float().clamp(0, 1), mult))
+    fm_pad, mm_pad = masks
     shape = tuple(f_pad.shape[2:])
     init = None
     if init_field is not None:
@@ -263,6 +276,8 @@ def optimize_pair(
             fine = fine_similarity == "all" or (fine_similarity in (True, "last") and k == active[-1])
             ki = k - 1 if (fine and k > 0) else k
             fk, mk = _down(f_pad, ki), _down(m_pad, ki)
+            fmk = _down(fm_pad, ki) if fm_pad is not None else None
+            mmk = _down(mm_pad, ki) if mm_pad is not None else None
             window = int(windows[levels - k]) if windows is not None else 5
             loss_fn = RegistrationLoss(similarity, window=window, smoothness=smoothness, spatial_dims=d)
             params = [wf.low] + [wf.high[j - 1] for j in range(k + 1, levels + 1)]
@@ -276,7 +291,11 @@ def optimize_pair(
                 ddf = integrate_velocity(v, steps=optimisation_steps) if diffeomorphic else v
                 if ki < k:  # similarity on the 2x finer images: displacement up-sampled, in their voxels
                     ddf = _up(ddf, 2) * 2.0
-                loss, parts = loss_fn(warp(mk, ddf), fk, v)
+                weight = fmk
+                if mmk is not None:
+                    wm = warp(mmk, ddf)
+                    weight = wm if weight is None else weight * wm
+                loss, parts = loss_fn(warp(mk, ddf), fk, v, weight)
                 loss.backward()
                 opt.step()
                 hist.append(float(loss.detach()))
