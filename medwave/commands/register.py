@@ -14,7 +14,12 @@ image, voxel units, fixed affine), jacdet.nii.gz, warped_seg.nii.gz (with --movi
 
 With no --weights the field is found by instance optimisation of its wavelet coefficients (no training
 needed, CPU friendly). --weights PATH (or 'default' for the small shipped WiNet) predicts it with WiNet;
---optimize refines that prediction on this pair.
+--optimize refines that prediction on this pair. NOTE: the shipped WiNet weights do not yet register
+(alone they lift Dice over no registration by far less than the optimisation does; see
+medwave/registration/weights/README.md): use the default instance optimisation, or your own weights.
+
+Images of different modalities (T1 to T2, CT to MR): --similarity mi or mind. Masks (--fixed-mask,
+--moving-mask) restrict the similarity to the voxels they cover.
 
 Example:
   medwave register fixed.nii.gz moving.nii.gz -o reg_out --moving-seg moving_seg.nii.gz --fixed-seg fixed_seg.nii.gz
@@ -31,7 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("fixed", help="fixed (target) 3D image, NIfTI")
     p.add_argument("moving", help="moving (source) 3D image, NIfTI")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--weights", default=None, help="WiNet checkpoint (from `medwave train-registration`) or 'default'")
+    p.add_argument("--weights", default=None, help="WiNet checkpoint (from `medwave train-registration`) or 'default' (the shipped weights do not "
+                        "yet register; see the weights README)")
     p.add_argument("--optimize", dest="optimize", action=argparse.BooleanOptionalAction, default=True,
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
     p.add_argument("--iterations", default=None,

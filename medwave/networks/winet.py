@@ -21,6 +21,22 @@ With ``diffeomorphic=True`` that field is a stationary velocity integrated by sc
 The output is a MONAI DDF ``(B, d, *spatial)`` in voxel units (sampled as ``moving(x + u(x))``).
 Inputs of any size are padded internally to a multiple of 16 and the field is cropped back.
 
+Where this layout differs from the paper's (Fig. 1: a shared DWT layer and four contracting conv layers;
+three expanding layers; the Incremental Deformation Learning Module with Conv-0, refinement blocks RB-1 and
+RB-2 and a shared parameter-free IDWT):
+
+* coefficients are predicted in full-resolution voxel units (``voxel_coefficients``: every IDWT input is
+  scaled by ``2**(d/2)``); the paper's IDWT is the plain orthonormal one. Without the scale a 1/8-scale
+  coefficient of 1 moves 0.044 voxel and training with near-zero heads stayed at the identity;
+* the image pair's DWT enters the first encoder layer only (one level, all ``2**d`` subbands of both
+  images); the refinement blocks see the decoder features and the coarser coefficients, not the image
+  pair's own high bands at that scale;
+* widths are ``(4c, 4c, 8c, 8c)`` for ``base_width = c`` (``c = 8``: about 1.42 M parameters as in the paper);
+  the shipped network uses ``c = 4``; each refinement block is three grouped 3x3x3 convolutions (one group per
+  subband, ``refine_width`` channels per group), a residual on the current scale's coefficients;
+* the encoder's first convolution has instance normalisation; the rest use LeakyReLU(0.2) without norms.
+These last points follow medwave's reading of the paper's text and figure, not its code (unlicensed).
+
 Example:
     >>> import torch
     >>> from medwave.networks import WiNet
