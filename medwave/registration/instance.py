@@ -198,7 +198,8 @@ def optimize_pair(
             since the velocity is itself an up-sampled level->=1 field by default).
         fine_similarity: Measure the similarity on images one pyramid level finer than the field being
             optimised (the displacement is up-sampled x2 to warp them): ``"all"`` levels (default),
-            ``"last"`` (finest optimised level only) or ``False``. Sub-voxel image detail the coarse
+            ``"last"`` (finest optimised level only), ``"coarse"`` (every level but the finest optimised one,
+            whose images are then on its own grid: 8x cheaper steps there) or ``False``. Sub-voxel image detail the coarse
             images average away: +0.03 Dice on the benchmark pairs.
         border: Width (full-resolution voxels) of the border ramp that brings the velocity to zero on the
             padded grid's boundary (diffeomorphic only): no folding from sampling outside the grid.
@@ -273,7 +274,8 @@ def optimize_pair(
                         wf.set_field(carry_down(current_level, k), k)
                 current_level = k
                 snapshot = wf.field(k).detach()
-            fine = fine_similarity == "all" or (fine_similarity in (True, "last") and k == active[-1])
+            fine = (fine_similarity == "all" or (fine_similarity in (True, "last") and k == active[-1])
+                    or (fine_similarity == "coarse" and k != active[-1]))
             ki = k - 1 if (fine and k > 0) else k
             fk, mk = _down(f_pad, ki), _down(m_pad, ki)
             fmk = _down(fm_pad, ki) if fm_pad is not None else None
