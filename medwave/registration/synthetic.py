@@ -43,6 +43,7 @@ SEEDS = {
     "tuning_hard": (600, 601, 602, 603),         # make_pair_hard: idem
     "benchmark_mni": tuple(range(2000, 2008)),   # make_pair: held out (bench_registration.py)
     "benchmark_hard": tuple(range(3000, 3008)),  # make_pair_hard: held out
+    "tuning_multimodal": (4500, 4501),          # make_pair_multimodal: similarity settings chosen here
     "benchmark_multimodal": tuple(range(4000, 4004)),  # make_pair_multimodal: held out
     "winet_training_subjects": tuple(range(10000, 10100)),  # make_subject, never a pair seed above
 }
