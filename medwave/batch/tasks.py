@@ -59,7 +59,7 @@ def run_denoise(inputs: dict, outdir: Path, options: dict) -> dict:
     from medwave.transforms import denoise_volume
 
     src = Path(inputs["image"])
-    img = load_image(src)
+    img = load_image(src, allow_complex=False, purpose="denoise")  # refused by name, as `medwave denoise` does
     check_finite_image(img, src.name)
     arr = np.asarray(img.array, dtype=np.float32)
     shape = arr.shape
@@ -106,12 +106,13 @@ def run_segment_neurons(inputs: dict, outdir: Path, options: dict) -> dict:
     """Neuron segmentation and tracing of one stack -> probability/mask (NIfTI or TIFF) + neuron.swc."""
     import numpy as np
 
-    from medwave.neuron.api import load_default_model, segment_neurons
+    from medwave.neuron.api import segment_neurons
+    from medwave.neuron.model import load_model
     from medwave.neuron.stacks import open_stack, write_volume
 
     weights = options.get("weights")
     device = options.get("device", "cpu")
-    model = cached_model(("neuron", _weights_key(weights), device), lambda: load_default_model(weights, device))
+    model = cached_model(("neuron", _weights_key(weights), device), lambda: load_model(weights, device))
     stack = open_stack(inputs["image"])
     kw = {}
     if options.get("cube"):
