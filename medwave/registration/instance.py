@@ -38,7 +38,7 @@ from medwave.utils import progress_bar
 from medwave.wavelets import DWT, IDWT
 from medwave.wavelets.filters import WaveletLike
 
-__all__ = ["WaveletField", "optimize_pair", "default_iterations", "border_ramp"]
+__all__ = ["WaveletField", "optimize_pair", "default_iterations", "border_ramp", "Adam"]
 
 
 class WaveletField(nn.Module):
@@ -91,6 +91,40 @@ class WaveletField(nn.Module):
         self.low.copy_(f)
         for j in range(1, level + 1):
             self.high[j - 1].zero_()
+
+
+class Adam:
+    """Adam (Kingma and Ba), the update of ``torch.optim.Adam`` without weight decay or AMSGrad, in a few tensor ops.
+
+    Used instead of ``torch.optim.Adam`` because the latter imports ``torch._dynamo`` on construction: about a
+    second of a ``medwave register`` command's start-up (a quarter of its CPU time outside the optimisation)
+    for an optimiser of a handful of tensors. Same values as ``torch.optim.Adam`` up to float rounding
+    (tests compare them).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params = list(params)
+        self.lr, (self.b1, self.b2), self.eps = float(lr), betas, float(eps)
+        self.t = 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        c1, c2 = 1.0 - self.b1**self.t, 1.0 - self.b2**self.t
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            g = p.grad
+            m.lerp_(g, 1.0 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            denom = (v.sqrt() / c2**0.5).add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / c1)
 
 
 def default_iterations(levels: int = 3, total: int = 200) -> tuple[int, ...]:
@@ -283,7 +317,7 @@ def optimize_pair(
             window = int(windows[levels - k]) if windows is not None else 5
             loss_fn = RegistrationLoss(similarity, window=window, smoothness=smoothness, spatial_dims=d)
             params = [wf.low] + [wf.high[j - 1] for j in range(k + 1, levels + 1)]
-            opt = torch.optim.Adam(params, lr=lr)
+            opt = Adam(params, lr=lr)
             ramp = border_ramp(wf.field(k).shape[2:], border / 2**k) if diffeomorphic else 1.0
             hist = history.setdefault(k, [])
             tl = time.perf_counter()

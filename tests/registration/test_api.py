@@ -53,7 +53,7 @@ def test_inputs_are_not_modified_and_accept_nibabel_and_metatensor(tmp_path) -> 
     assert np.array_equal(moving, copy)
     assert np.allclose(res.warped.affine, aff) and np.allclose(res.ddf.affine, aff)
     assert res.metrics["prealign"] == "none"
-    assert as_image(m_mt, "m").array.shape == (16, 16, 16)
+    assert as_image(m_mt, name="m").array.shape == (16, 16, 16)
 
 
 def test_moving_on_another_grid_is_resampled(tmp_path) -> None:
