@@ -246,10 +246,12 @@ class WiNet(nn.Module):
         return self.dwt(x)
 
     def _idwt(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        s = self.coef_scale
-        if s != 1.0:
-            low, high = low * s, high * s
         return self.idwt(low.contiguous(), high.contiguous())
+
+    def _rebuild(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """The next finer field from predicted coefficients (scaled to voxel units, see ``voxel_coefficients``)."""
+        s = self.coef_scale
+        return self._idwt(low * s, high * s) if s != 1.0 else self._idwt(low, high)
 
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, scale_factor=2, mode="trilinear" if self.spatial_dims == 3 else "bilinear",
@@ -304,13 +306,13 @@ class WiNet(nn.Module):
         e4 = cl(self.enc4(e3))  # 1/16
         d3 = cl(self.dec3(torch.cat([cl(self.up3(e4)), e3], 1)))  # 1/8
         low8, high8 = self._split(self.head8(d3).contiguous())  # coefficients at 1/8 -> field at 1/4
-        field4 = self._idwt(low8, high8)
+        field4 = self._rebuild(low8, high8)
         d2 = cl(self.dec2(torch.cat([cl(self.up2(d3)), e2], 1)))  # 1/4
         h4 = self.refine4(self._upsample(self._high_to_channels(high8)), self.head4(d2).contiguous())
-        field2 = self._idwt(field4, self._channels_to_high(h4))  # field at 1/2
+        field2 = self._rebuild(field4, self._channels_to_high(h4))  # field at 1/2
         d1 = cl(self.dec1(torch.cat([cl(self.up1(d2)), e1], 1)))  # 1/2
         h2 = self.refine2(self._upsample(h4), self.head2(d1).contiguous())
-        return self._idwt(field2, self._channels_to_high(h2))  # full resolution
+        return self._rebuild(field2, self._channels_to_high(h2))  # full resolution
 
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
         """Predict the DDF that warps ``moving`` onto ``fixed``.
