@@ -123,7 +123,10 @@ def run_medwave(fx: str, mv: str, out: Path, threads: int, extra=()) -> tuple[np
     sec = _run(cmd, threads)
     import nibabel as nib
 
-    arr = np.asarray(nib.load(str(out / "ddf.nii.gz")).dataobj, dtype=np.float32)
+    ddf_path = out / "ddf_monai_voxel.nii.gz"
+    if not ddf_path.exists():  # medwave before the transform files (issue 16)
+        ddf_path = out / "ddf.nii.gz"
+    arr = np.asarray(nib.load(str(ddf_path)).dataobj, dtype=np.float32)
     arr = arr.reshape(arr.shape[:3] + (3,))
     metrics = json.loads((out / "metrics.json").read_text())
     return np.moveaxis(arr, -1, 0)[None], sec, metrics

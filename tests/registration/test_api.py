@@ -104,7 +104,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="device"):
         medwave.register(a, b, device="cuda:7" if not torch.cuda.is_available() else "tpu", progress=False)
     with pytest.raises(TypeError):
-        as_image(object(), "fixed")
+        as_image(object(), name="fixed")
 
 
 def test_network_weights_path_and_refinement(tmp_path) -> None:
