@@ -169,6 +169,16 @@ def run_greedy(fx: str, mv: str, out: Path, threads: int, metric: str = "NCC") -
 
 
 def run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dict]:
+    """elastix in the pair's folder: transformix writes deformationField.nii into the working directory."""
+    cwd = os.getcwd()
+    os.chdir(Path(fx).parent)
+    try:
+        return _run_elastix(fx, mv, threads)
+    finally:
+        os.chdir(cwd)
+
+
+def _run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dict]:
     import itk
 
     t = time.perf_counter()
