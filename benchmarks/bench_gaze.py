@@ -21,8 +21,9 @@ every seed in ``--seeds``:
 
 Metrics on the held-out cases (pixels of the ``--image-size`` grid): on sentences that name a finding,
 the distance of the predicted fixation density's peak to the finding (``peak``), the same on the
-two-candidate cases only (``peak 2c``), NSS and AUC-Judd of the predicted heatmap (Gaussians of
-0.04 x side at the points) against the finding mask; on all sentences, Hungarian (set) distance and
+nodule sentences (``peak nodule``: small findings, where the zone alone does not find them) and on the
+two-candidate cases (``peak 2c``), NSS and AUC-Judd of the predicted heatmap (Gaussians of 0.04 x
+side at the points) against the finding mask (NSS also on the nodule sentences); on all sentences, Hungarian (set) distance and
 DTW per point against the held-out reader's K points, and the spread (RMS distance to the centroid) of
 the predicted points beside the targets'. Mean +- sample standard deviation over the seeds.
 
@@ -85,7 +86,7 @@ def evaluate(pred_fn: Callable, test, size: int, sigma: float, *, heat_fn: Calla
     from medwave.gaze import metrics as M
     from medwave.gaze.training import collate
 
-    rows: dict[str, list[float]] = {k: [] for k in ("peak", "peak2", "nss", "auc", "hung", "dtw", "spread", "tspread")}
+    rows: dict[str, list[float]] = {k: [] for k in ("peak", "peakn", "peak2", "nss", "nssn", "auc", "hung", "dtw", "spread", "tspread")}
     for a in range(0, len(test), 32):
         idx = list(range(a, min(len(test), a + 32)))
         items = [test[i] for i in idx]
@@ -108,6 +109,9 @@ def evaluate(pred_fn: Callable, test, size: int, sigma: float, *, heat_fn: Calla
                 if it["ambiguous"]:
                     rows["peak2"].append(rows["peak"][-1])
                 rows["nss"].append(M.nss(heat, fm))
+                if it["kind"] == "nodule":
+                    rows["peakn"].append(rows["peak"][-1])
+                    rows["nssn"].append(rows["nss"][-1])
                 rows["auc"].append(M.auc_judd(heat, fm))
     return {k: float(np.mean(v)) if v else float("nan") for k, v in rows.items()}
 
@@ -189,12 +193,14 @@ def main() -> int:
           f"{args.steps} steps x batch {args.batch_size}, GEM width {args.width} / dim {args.dim}, seeds {args.seeds}, "
           f"1 torch thread per run, {args.jobs} run(s) in parallel, training wall time {train_wall:.0f} s")
     print()
-    print("| method | peak (px) | peak 2c (px) | NSS | AUC | Hungarian (px) | DTW/pt (px) | spread (px) | train s/run |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| method | peak (px) | peak nodule | peak 2c | NSS | NSS nodule | AUC | Hungarian (px) | DTW/pt (px) | "
+          "spread (px) | train s/run |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     tsp = np.mean([r["tspread"] for rs in per_seed.values() for r in rs if not np.isnan(r["tspread"])])
     for name in [*[v for v in VARIANTS if v in per_seed], "centre bias", "oracle: another reader", "oracle: finding mask"]:
         t = f"{np.mean(secs[name]):.0f}" if name in secs else "-"
-        print(f"| {name} | {ms(name, 'peak')} | {ms(name, 'peak2')} | {ms(name, 'nss', '{:.3f}')} | "
+        print(f"| {name} | {ms(name, 'peak')} | {ms(name, 'peakn')} | {ms(name, 'peak2')} | {ms(name, 'nss', '{:.3f}')} | "
+              f"{ms(name, 'nssn', '{:.3f}')} | "
               f"{ms(name, 'auc', '{:.3f}')} | {ms(name, 'hung')} | {ms(name, 'dtw')} | {ms(name, 'spread')} | {t} |")
     print(f"\ntargets' spread: {tsp:.2f} px. Mean ± sample std over seeds; oracle rows are one evaluation.")
     ok = True
