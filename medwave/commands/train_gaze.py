@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=128, help="model input side (default 128)")
     p.add_argument("-k", type=int, default=8, help="gaze points per sentence (default 8)")
+    p.add_argument("--encoder-width", type=int, default=16, help="GEM image encoder width (default 16)")
+    p.add_argument("--dim", type=int, default=64, help="GEM feature width (default 64)")
     p.add_argument("--val-size", type=int, default=128, help="held-out synthetic samples (with --synthetic; default 128)")
     p.add_argument("--synthetic-set", choices=("findings", "regions"), default="findings",
                    help="with --synthetic: 'findings' (findings rendered into the image, default; docs/gaze_synthetic.md) "
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        model_options={"k": args.k, "use_text": not args.no_text, "use_image": not args.no_image,
+        model_options={"k": args.k, "encoder_width": args.encoder_width, "dim": args.dim, "use_text": not args.no_text, "use_image": not args.no_image,
                        "use_matching": not args.no_matching, "use_graph": not args.no_graph},
     )
     val = res["val"]
