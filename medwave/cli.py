@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"medwave.commands.{info.name}")
         module.register(sub)
+    for cmd in sub.choices.values():  # one memory limit for every command (and the workers it starts)
+        cmd.add_argument("--max-memory", metavar="SIZE", default=None,
+                         help="refuse inputs whose header says they need more memory than SIZE (e.g. 16G; default: "
+                              "MEDWAVE_MAX_MEMORY, else half of the available RAM)")
     return parser
 
 
@@ -52,6 +56,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        from medwave.io.guard import set_memory_limit
+
+        try:
+            set_memory_limit(getattr(args, "max_memory", None))
+        except ValueError as exc:
+            raise UserError(f"--max-memory: {exc}") from None
         code = args.func(args)
         return EXIT_OK if code is None else int(code)
     except UserError as exc:

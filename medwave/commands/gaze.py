@@ -42,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from medwave.utils import check_output_path
 
     image = Path(args.image).expanduser()
-    if not image.exists():
-        raise UserError(f"{image}: no such radiograph. Check the path.")
+    from medwave.io.guard import check_input_file
+
+    try:
+        check_input_file(image, what="radiograph", dir_hint="give a radiograph file (.dcm, .png, .jpg)")
+    except FileNotFoundError:
+        raise UserError(f"{image}: no such radiograph. Check the path.") from None
     if args.k < 1:
         raise UserError(f"-k must be >= 1, got {args.k}")
     out = Path(args.outdir).expanduser()

@@ -59,7 +59,7 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     from pydicom.data import get_testdata_file
     from skimage.segmentation import find_boundaries
 
-    from medwave.gaze.api import load_gem, predict_gaze, render_overlay, save_summary
+    from medwave.gaze.api import load_gem_with_meta, predict_gaze, render_overlay, save_summary
     from medwave.gaze.findings import make_finding_gaze
     from medwave.gaze.io import save_png
     from medwave.gaze.metrics import mean_point_distance, peak_distance, render_fixation_map
@@ -76,8 +76,8 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     save_summary(out / "summary.json", results, files)
 
     # a rendered finding (test split: anatomy never seen in training) and a small evaluation
-    net = load_gem(weights)
-    size = int(getattr(net, "checkpoint_meta", {}).get("image_size", 128))
+    net, meta = load_gem_with_meta(weights)
+    size = int(meta.get("image_size", 128))
     test = make_finding_gaze(max(n_eval, 8), seed=424242, image_size=size, k=net.k, split="test")
     train = make_finding_gaze(256, seed=0, image_size=size, k=net.k, split="train")
     centre = np.mean([train[i]["points"].numpy() for i in range(len(train))], axis=0)

@@ -22,6 +22,7 @@ import torch
 
 from medwave.io import (
     Image,
+    as_image,
     check_finite_image,
     load_image,
     require_3d,
@@ -31,8 +32,8 @@ from medwave.io import (
     resample_to_reference,
     save_image,
 )
-from medwave.networks.blocks.fields import jacobian_determinant, warp
-from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj, warp_labels
+from medwave.networks.blocks.fields import jacobian_determinant
+from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj
 from medwave.utils import check_output_path
 
 __all__ = ["register", "RegistrationResult", "load_default_weights", "DEFAULT_WEIGHTS", "as_image"]
@@ -46,34 +47,6 @@ PYRAMID_LEVELS = 3
 MIN_SIZE = 2**PYRAMID_LEVELS
 
 ImageLike = Union[str, Path, np.ndarray, torch.Tensor, Image, Any]
-
-
-def as_image(obj: ImageLike, name: str) -> Image:
-    """Turn a path, array ``(X, Y, Z)``, nibabel image, MONAI MetaTensor or :class:`Image` into an :class:`Image`."""
-    if isinstance(obj, Image):
-        return obj
-    if isinstance(obj, (str, Path)):
-        return load_image(obj)
-    if hasattr(obj, "affine") and hasattr(obj, "get_fdata"):  # nibabel
-        meta = {"format": "nifti"}
-        if hasattr(obj, "header"):
-            meta["header"] = obj.header.copy()
-        return Image(np.asarray(obj.dataobj), affine=np.asarray(obj.affine), meta=meta)
-    if isinstance(obj, torch.Tensor):
-        if hasattr(obj, "affine") and obj.ndim == 4:  # MetaTensor (C, X, Y, Z)
-            if obj.shape[0] != 1:
-                raise ValueError(f"{name}: a MetaTensor with {obj.shape[0]} channels was given; register needs one "
-                                 "channel (C=1, X, Y, Z).")
-            return Image.from_metatensor(obj)
-        aff = np.asarray(obj.affine.detach().cpu().numpy(), dtype=np.float64) if hasattr(obj, "affine") else np.eye(4)
-        arr = obj.detach().cpu().numpy()
-        while arr.ndim > 3 and arr.shape[0] == 1:
-            arr = arr[0]
-        return Image(arr, affine=aff if aff.shape == (4, 4) else np.eye(4))
-    if isinstance(obj, np.ndarray):
-        return Image(obj, affine=np.eye(4))
-    raise TypeError(f"{name}: cannot use an object of type {type(obj).__name__}; pass a file path, a numpy array "
-                    "(X, Y, Z), a nibabel image, a MONAI MetaTensor or a medwave.io.Image.")
 
 
 def _has_affine(obj: Any) -> bool:
@@ -125,8 +98,10 @@ class RegistrationResult:
         ddf: DDF as a vector image ``(X, Y, Z, 3)`` in voxel units (MONAI convention,
             ``warped(x) = moving(x + ddf(x))``), with the fixed affine.
         jacdet: Jacobian determinant of ``x -> x + ddf(x)``.
-        warped_seg: The moving segmentation warped with nearest-label sampling, or ``None``.
+        warped_seg: The moving segmentation warped as a label map (one-hot, linear, arg-max), or ``None``.
         metrics: Folding %, SDlogJ, Dice (when both segmentations are given), timings, settings.
+        transform: The whole transform (affine pre-alignment, displacement, inverse) as
+            :class:`~medwave.registration.transform.Transform`; :func:`medwave.apply_transform` applies it.
     """
 
     warped: Image
@@ -134,24 +109,35 @@ class RegistrationResult:
     jacdet: Image
     warped_seg: Optional[Image] = None
     metrics: dict = field(default_factory=dict)
+    transform: Optional[Any] = None
 
     def save(self, outdir: Union[str, Path], *, overwrite: bool = False) -> dict[str, Path]:
-        """Write warped.nii.gz, ddf.nii.gz (vector), jacdet.nii.gz, warped_seg.nii.gz and metrics.json."""
+        """Write warped.nii.gz, jacdet.nii.gz, warped_seg.nii.gz, metrics.json and the transform folder's files
+        (:meth:`~medwave.registration.transform.Transform.save`: ddf_monai_voxel.nii.gz, transform_itk_lps_mm.nii.gz,
+        the inverses, affine_itk_lps.mat with an affine pre-alignment, transform.json); ``paths["ddf"]`` is the
+        MONAI DDF."""
+        from medwave.registration.transform import MANIFEST, Transform
         from medwave.utils import atomic_path
 
+        tx = self.transform
+        if tx is None:
+            tx = Transform(self.ddf.array, fixed_affine=self.ddf.affine)
         out = Path(outdir)
-        names = {"warped": "warped.nii.gz", "ddf": "ddf.nii.gz", "jacdet": "jacdet.nii.gz", "metrics": "metrics.json"}
+        names = {"warped": "warped.nii.gz", "jacdet": "jacdet.nii.gz", "metrics": "metrics.json"}
         if self.warped_seg is not None:
             names["warped_seg"] = "warped_seg.nii.gz"
+        names.update(tx.manifest()["files"], manifest=MANIFEST)
         paths = {k: check_output_path(out / v, overwrite=overwrite) for k, v in names.items()}
         out.mkdir(parents=True, exist_ok=True)
         save_image(self.warped, paths["warped"], overwrite=True)
-        save_image(self.ddf, paths["ddf"], overwrite=True, vector=True)
         save_image(self.jacdet, paths["jacdet"], overwrite=True)
         if self.warped_seg is not None:
             save_image(self.warped_seg, paths["warped_seg"], overwrite=True)
+        paths.update(tx.save(out, overwrite=True))  # computes the inverse if nothing asked for it yet
+        paths["ddf"] = paths["ddf_monai"]
+        metrics = dict(self.metrics, inverse=dict(tx.inverse_info))
         with atomic_path(paths["metrics"]) as tmp:
-            tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
+            tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
         return paths
 
 
@@ -191,7 +177,7 @@ def register(
         affine: Affine pre-alignment (:func:`medwave.io.prealign.affine_prealign`: SimpleITK, Mattes mutual
             information, rigid then affine) before the deformable step; the 4x4 RAS transform goes to
             ``metrics["prealign_transform_ras"]``.
-        moving_seg: Label map on the moving grid; warped with nearest-label sampling.
+        moving_seg: Label map on the moving grid; warped as a label map (each label one-hot, linear, arg-max).
         fixed_seg: Label map on the fixed grid; with ``moving_seg`` gives Dice per label.
         diffeomorphic: Stationary velocity + scaling and squaring (instance optimisation only; a network
             uses the variant it was trained as).
@@ -209,21 +195,25 @@ def register(
             voxels, nothing to do (no weights and ``optimize=False`` with no shipped weights), bad device.
     """
     t0 = time.perf_counter()
+    from medwave.utils.validate import register_options
+
+    opts = register_options(iterations=iterations, smoothness=smoothness, seed=seed)
+    iterations, smoothness, seed = opts["iterations"], opts["smoothness"], opts["seed"]
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
         raise ValueError(f"device {device!r} is not available on this machine; use device='cpu'.")
-    fimg, mimg = as_image(fixed, "fixed"), as_image(moving, "moving")
+    fimg, mimg = as_image(fixed, name="fixed"), as_image(moving, name="moving")
     for img, nm in ((fimg, "fixed"), (mimg, "moving")):
         label = img.path.name if img.path is not None else f"the {nm} image"
         if img.array.ndim == 4 and img.array.shape[3] == 1:
-            img.array = img.array[..., 0]
+            img.array = img.array[..., 0]  # img is as_image's own record: the caller's Image is untouched
         require_3d(img, label, "register")
         require_real(img, label, "register")
         check_finite_image(img, label)
         require_min_size(img, MIN_SIZE, label, "register",
                          why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")
         require_not_constant(img, label, "register")
-    fseg = as_image(fixed_seg, "fixed_seg") if fixed_seg is not None else None
-    mseg = as_image(moving_seg, "moving_seg") if moving_seg is not None else None
+    fseg = as_image(fixed_seg, name="fixed_seg") if fixed_seg is not None else None
+    mseg = as_image(moving_seg, name="moving_seg") if moving_seg is not None else None
     if fseg is not None and fseg.array.shape[:3] != fimg.array.shape[:3]:
         raise ValueError(f"fixed_seg has shape {fseg.array.shape[:3]} but the fixed image {fimg.array.shape[:3]}; "
                          "the fixed segmentation must be on the fixed image's grid.")
@@ -285,10 +275,17 @@ def register(
         ddf, info = optimize_pair(f_t, m_t, iterations=iterations, diffeomorphic=diffeomorphic, smoothness=smoothness,
                                   init_field=init_field, seed=seed, progress=progress)
         timings["optimisation_seconds"] = time.perf_counter() - t
+        init_field = info["field"]  # the velocity (diffeomorphic), whose negation starts the inverse
     ddf = ddf.detach().float().cpu()
-    # -- outputs ----------------------------------------------------------------------------------
+    # -- outputs: one transform, resampled by the same function as `medwave apply` ---------------------
+    from medwave.registration.transform import Transform
+
+    transform = Transform.from_field(ddf, fixed_affine=fimg.affine, moving_affine=mimg.affine,
+                                     moving_shape=mimg.array.shape[:3], prealign=prealign_T,
+                                     velocity=None if init_field is None else init_field.detach().float().cpu(),
+                                     diffeomorphic=diffeomorphic)
+    warped = transform.resample(Image(np.asarray(mimg.array, np.float32), mimg.affine)).array
     with torch.no_grad():
-        warped = warp(torch.as_tensor(np.asarray(m_on_f.array, np.float32))[None, None], ddf)[0, 0].numpy()
         jac = jacobian_determinant(ddf)[0].numpy().astype(np.float32)
     ddf_np = np.moveaxis(ddf[0].numpy(), 0, -1).astype(np.float32)
     metrics: dict[str, Any] = {
@@ -309,11 +306,10 @@ def register(
     warped_seg = None
     if mseg_on_f is not None:
         labels = np.asarray(mseg_on_f.array)
-        warped_seg_arr = warp_labels(labels, ddf, method="nearest")
-        warped_seg = Image(warped_seg_arr.astype(np.int32), affine=fimg.affine.copy())
+        lin = transform.resample(mseg, interpolation="label").array.astype(np.int32)
+        warped_seg = Image(lin, affine=fimg.affine.copy())
         if fseg is not None:
             fl = np.rint(np.asarray(fseg.array)).astype(np.int32)
-            lin = warp_labels(labels, ddf, method="linear")
             d = dice_per_label(lin, fl)
             d0 = dice_per_label(labels, fl)
             metrics["dice_per_label"] = {str(k): v for k, v in d.items()}
@@ -332,4 +328,5 @@ def register(
         jacdet=Image(jac, affine=fimg.affine.copy()),
         warped_seg=warped_seg,
         metrics=metrics,
+        transform=transform,
     )
