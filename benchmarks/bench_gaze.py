@@ -91,7 +91,7 @@ def evaluate(pred_fn: Callable, test, size: int, sigma: float, *, heat_fn: Calla
         idx = list(range(a, min(len(test), a + 32)))
         items = [test[i] for i in idx]
         img, sent, _ = collate(items, size)
-        pred = pred_fn(img, sent, idx)  # (B, K, 2) fractions or None (heat_fn only)
+        pred = pred_fn(img, sent, idx) if pred_fn is not None else None  # (B, K, 2) fractions
         for j, it in enumerate(items):
             tt = it["points"].numpy().astype(np.float64)
             if pred is not None:
