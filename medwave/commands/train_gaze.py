@@ -9,7 +9,7 @@ from medwave.utils.errors import UserError
 __all__ = ["register", "run"]
 
 EXAMPLE = """example:
-  medwave train-gaze --synthetic 20000 --steps 1500 -o runs/gem          # medwave's synthetic set
+  medwave train-gaze --synthetic 20000 --steps 1500 -o runs/gem          # medwave's image-grounded synthetic set
   medwave train-gaze --datalist gaze_reflacx/datalist.json -o runs/gem --steps 5000   # see medwave.gaze.datasets
   medwave train-gaze --synthetic 20000 --steps 1500 -o runs/gem --resume  # continue after an interruption
   medwave train-gaze --synthetic 20000 -o runs/gem_notext --no-text       # image-only ablation
@@ -38,9 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=128, help="model input side (default 128)")
     p.add_argument("-k", type=int, default=8, help="gaze points per sentence (default 8)")
+    p.add_argument("--encoder-width", type=int, default=16, help="GEM image encoder width (default 16)")
+    p.add_argument("--dim", type=int, default=64, help="GEM feature width (default 64)")
     p.add_argument("--val-size", type=int, default=128, help="held-out synthetic samples (with --synthetic; default 128)")
+    p.add_argument("--synthetic-set", choices=("findings", "regions"), default="findings",
+                   help="with --synthetic: 'findings' (findings rendered into the image, default; docs/gaze_synthetic.md) "
+                        "or 'regions' (the sentence names a zone, the image does not matter)")
     p.add_argument("--no-text", action="store_true", help="image-only ablation (use_text=False)")
+    p.add_argument("--no-image", action="store_true", help="text-only ablation (use_image=False)")
     p.add_argument("--no-matching", action="store_true", help="no behaviour matching (use_matching=False)")
+    p.add_argument("--no-graph", action="store_true", help="matching without the behaviour graph (use_graph=False)")
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTDIR/gem.pt")
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         args.datalist,
         args.outdir,
         synthetic=args.synthetic,
+        synthetic_set=args.synthetic_set,
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -67,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        model_options={"k": args.k, "use_text": not args.no_text, "use_matching": not args.no_matching},
+        model_options={"k": args.k, "encoder_width": args.encoder_width, "dim": args.dim, "use_text": not args.no_text, "use_image": not args.no_image,
+                       "use_matching": not args.no_matching, "use_graph": not args.no_graph},
     )
     val = res["val"]
     extra = f"; validation mean distance {val['mean_distance_px']:.2f} px" if val else ""

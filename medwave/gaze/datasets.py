@@ -98,7 +98,10 @@ def build_reflacx_datalist(
                 continue
             g = f"gaze/{_slug(r['id'])}_{n:02d}.csv"
             write_gaze_csv(out / g, s.points, durations=s.durations, times=s.times, sentence=s.sentence, overwrite=True)
-            items[split].append({"image": str(img), "sentence": s.sentence, "gaze": g, "case": r["id"]})
+            item = {"image": str(img), "sentence": s.sentence, "gaze": g, "case": r["id"]}
+            if (case / "anomaly_location_ellipses.csv").exists():
+                item["ellipses"] = str(case / "anomaly_location_ellipses.csv")
+            items[split].append(item)
     return _write(out, items, "REFLACX per-sentence gaze (medwave)", overwrite)
 
 

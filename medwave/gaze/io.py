@@ -14,6 +14,11 @@ Formats (column names as the public data sets ship them):
   transcript.json``: ``{"full_text": ..., "time_stamped_text": [{"phrase", "begin_time",
   "end_time"}, ...]}``. Phrases are joined into sentences at ``.``; ``Time (in secs)`` is the
   fixation start, ``FPOGD`` its duration.
+* REFLACX ``main_data/<id>/anomaly_location_ellipses.csv``: ``xmin, ymin, xmax, ymax, certainty``
+  (1-5) and one True/False column per label (``Lung nodule or mass``, ``Pleural abnormality``, ...);
+  each row is the ellipse inscribed in that box (:func:`read_reflacx_ellipses`).
+* EGD-CXR ``bounding_boxes.csv``: ``dicom_id, bbox_name, x1, y1, x2, y2`` (anatomy boxes; the
+  corner columns are also accepted as ``xmin, ymin, xmax, ymax``) (:func:`read_egd_cxr_boxes`).
 
 Each sentence becomes a :class:`SentenceGaze`: the text, its time span and the fixations whose
 interval overlaps the span (optionally widened by ``lead`` seconds before the sentence starts,
@@ -54,6 +59,9 @@ __all__ = [
     "read_egd_cxr",
     "resample_points",
     "load_gaze_datalist",
+    "read_reflacx_ellipses",
+    "read_egd_cxr_boxes",
+    "box_mask",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -546,3 +554,101 @@ def load_gaze_datalist(path: PathLike, *, key: str = "training") -> list[dict[st
             item[k] = str(q if q.is_absolute() else root / q)
         items.append(item)
     return items
+
+
+_BOX_COLUMNS = (("xmin", "x1"), ("ymin", "y1"), ("xmax", "x2"), ("ymax", "y2"))
+
+
+def _box_columns(path: Path, fields: Sequence[str]) -> list[str]:
+    cols = []
+    for names in _BOX_COLUMNS:
+        c = _first(fields, names)
+        if c is None:
+            raise ValueError(f"{path}: missing a box column {' or '.join(names)} (found {list(fields)}).")
+        cols.append(c)
+    return cols
+
+
+def read_reflacx_ellipses(path: PathLike, *, min_certainty: int = 1) -> list[dict[str, Any]]:
+    """Read a REFLACX ``anomaly_location_ellipses.csv`` (a case folder or the file).
+
+    Args:
+        path: ``main_data/<id>/`` or its ``anomaly_location_ellipses.csv``.
+        min_certainty: Keep ellipses whose ``certainty`` (1-5) is at least this.
+
+    Returns:
+        ``[{"box": (xmin, ymin, xmax, ymax), "certainty": int, "labels": [names of the True label
+        columns]}]`` in image pixels; the ellipse is the one inscribed in the box.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: A box column is missing or not numeric.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / "anomaly_location_ellipses.csv"
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file. Check the REFLACX case folder.")
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        cols = _box_columns(p, fields)
+        ccol = _first(fields, ("certainty",))
+        label_cols = [f for f in fields if f not in cols and f != ccol and f.lower() not in ("", "id")]
+        out = []
+        for lineno, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): v for k, v in row.items()}
+            try:
+                box = tuple(float(row[c]) for c in cols)
+                cert = int(float(row[ccol])) if ccol and row.get(ccol) not in (None, "") else 5
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{p}, line {lineno}: non-numeric box or certainty ({exc}).") from exc
+            if cert < min_certainty:
+                continue
+            labels = [c for c in label_cols if str(row.get(c, "")).strip().lower() in ("true", "1", "1.0")]
+            out.append({"box": box, "certainty": cert, "labels": labels})
+    return out
+
+
+def read_egd_cxr_boxes(path: PathLike, *, dicom_id: Optional[str] = None) -> dict[str, list[dict[str, Any]]]:
+    """Read EGD-CXR's ``bounding_boxes.csv``: ``{dicom_id: [{"name": bbox_name, "box": (x1, y1, x2, y2)}]}``.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Missing ``dicom_id``/box columns or a non-numeric value.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file. Check the EGD-CXR folder.")
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        idcol = _first(fields, ("dicom_id",))
+        if idcol is None:
+            raise ValueError(f"{p}: no dicom_id column (found {fields}). Is this EGD-CXR's bounding_boxes.csv?")
+        cols = _box_columns(p, fields)
+        ncol = _first(fields, ("bbox_name", "name", "label"))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for lineno, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): v for k, v in row.items()}
+            did = str(row[idcol]).strip()
+            if dicom_id is not None and did != dicom_id:
+                continue
+            try:
+                box = tuple(float(row[c]) for c in cols)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{p}, line {lineno}: non-numeric box value ({exc}).") from exc
+            out.setdefault(did, []).append({"name": str(row.get(ncol, "")).strip() if ncol else "", "box": box})
+    return out
+
+
+def box_mask(box: Sequence[float], shape: Sequence[int], *, ellipse: bool = False) -> np.ndarray:
+    """Boolean ``(H, W)`` mask of a box ``(xmin, ymin, xmax, ymax)`` (pixel centres inside), or of the
+    ellipse inscribed in it."""
+    h, w = int(shape[0]), int(shape[1])
+    x0, y0, x1, y1 = (float(v) for v in box)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    if not ellipse:
+        return (xx >= x0) & (xx <= x1) & (yy >= y0) & (yy <= y1)
+    cx, cy, ax, ay = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 1e-9), max((y1 - y0) / 2, 1e-9)
+    return ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1.0

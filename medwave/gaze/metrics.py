@@ -13,6 +13,15 @@ models?", TPAMI 2019):
 * AUC-Judd: ROC area with the prediction's values at fixations as thresholds; true positive rate
   over fixations, false positive rate over the other pixels (tied values form one threshold).
 
+Finding-grounded metrics (image-grounded benchmark, :mod:`medwave.gaze.findings`):
+
+* :func:`peak_distance`: distance from the fixation density's peak to the mentioned finding (0 when
+  the peak is on it).
+* NSS and AUC-Judd of a heatmap against the finding *mask* (:func:`nss`, :func:`auc_judd` take any
+  boolean mask: the finding's pixels play the fixations' part).
+* :func:`point_spread`: RMS distance of a point set to its centroid (compare predictions with targets:
+  predictions that collapse to one spot have a small spread).
+
 Example:
     >>> import numpy as np
     >>> from medwave.gaze.metrics import mean_point_distance, pck
@@ -40,6 +49,8 @@ __all__ = [
     "auc_judd",
     "scanpath_dtw",
     "saliency_metrics",
+    "peak_distance",
+    "point_spread",
 ]
 
 EPS = 2.2204e-16
@@ -248,3 +259,34 @@ def saliency_metrics(pred_map: np.ndarray, target_points: np.ndarray, *, sigma: 
         "sim": sim(p, dens),
         "auc_judd": auc_judd(p, mask),
     }
+
+
+def peak_distance(density: np.ndarray, mask: np.ndarray) -> float:
+    """Distance (pixels) from the density's peak to the nearest pixel of ``mask``; 0 when the peak is on it.
+
+    Ties of the maximum are resolved by the first one in row-major order (``numpy.argmax``).
+
+    Raises:
+        ValueError: Shapes differ or the mask is empty.
+    """
+    from scipy import ndimage as ndi
+
+    p = _map(density, "density")
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != p.shape:
+        raise ValueError(f"mask {m.shape} and density {p.shape} differ in shape")
+    if not m.any():
+        raise ValueError("the finding mask is empty")
+    r, c = np.unravel_index(int(np.argmax(p)), p.shape)
+    if m[r, c]:
+        return 0.0
+    dist = ndi.distance_transform_edt(~m)
+    return float(dist[r, c])
+
+
+def point_spread(points: np.ndarray) -> float:
+    """Root-mean-square distance of the points to their centroid (pixels)."""
+    a = _pts(points, "points").reshape(-1, 2)
+    if len(a) == 0:
+        raise ValueError("no points")
+    return float(np.sqrt(np.mean(np.sum((a - a.mean(0)) ** 2, axis=1))))

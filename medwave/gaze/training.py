@@ -20,7 +20,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -97,6 +97,7 @@ def train_gaze(
     outdir: PathLike,
     *,
     synthetic: Optional[int] = None,
+    synthetic_set: Literal["findings", "regions"] = "findings",
     steps: int = 1000,
     batch_size: int = 16,
     lr: float = 1e-3,
@@ -118,6 +119,10 @@ def train_gaze(
         outdir: Output folder (``gem.pt``, ``last.pt``).
         synthetic: Train on this many synthetic samples (seeded by ``seed``) instead of a datalist;
             ``val_size`` more (seed ``seed + 1``) are held out.
+        synthetic_set: ``"findings"`` (:mod:`medwave.gaze.findings`: findings rendered into radiographs
+            warped onto other patients' lungs; validation on the held-out test anatomy) or
+            ``"regions"`` (:mod:`medwave.gaze.synthetic`: the sentence names a zone, the image is
+            only re-viewed).
         steps: Optimisation steps.
         batch_size: Samples per step.
         lr: AdamW learning rate (cosine decay to 5%).
@@ -154,9 +159,17 @@ def train_gaze(
     opts = dict(model_options or {})
     k = int(opts.get("k", 8))
     if synthetic is not None:
-        train_ds = make_synthetic_gaze(int(synthetic), seed=seed, k=k, image_size=image_size)
-        val_ds = make_synthetic_gaze(int(val_size), seed=seed + 1, k=k, image_size=image_size) if val_size else None
-        source = {"synthetic": int(synthetic), "seed": seed}
+        if synthetic_set == "findings":
+            from medwave.gaze.findings import make_finding_gaze
+
+            train_ds = make_finding_gaze(int(synthetic), seed=seed, k=k, image_size=image_size, split="train")
+            val_ds = make_finding_gaze(int(val_size), seed=seed + 1, k=k, image_size=image_size, split="test") if val_size else None
+        elif synthetic_set == "regions":
+            train_ds = make_synthetic_gaze(int(synthetic), seed=seed, k=k, image_size=image_size)
+            val_ds = make_synthetic_gaze(int(val_size), seed=seed + 1, k=k, image_size=image_size) if val_size else None
+        else:
+            raise ValueError(f"synthetic_set must be 'findings' or 'regions', got {synthetic_set!r}")
+        source = {"synthetic": int(synthetic), "synthetic_set": synthetic_set, "seed": seed}
     else:
         train_ds = DatalistGaze(load_gaze_datalist(datalist, key="training"), k=k, image_size=image_size)
         try:

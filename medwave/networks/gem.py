@@ -22,8 +22,10 @@ while dictating it. Written from the paper:
    true correspondence being point ``k`` <-> point ``k``.
 
 Ablations are options of the same model: ``use_text=False`` replaces the sentence and the words by
-learned constants (an image-only model); ``use_matching=False`` drops the graph/matching branch and
-its loss term.
+learned constants (an image-only model); ``use_image=False`` replaces the image features by a learned
+constant map (a text-only model: position comes only from the positional encoding);
+``use_matching=False`` drops the graph/matching branch and its loss term; ``use_graph=False`` keeps
+the matching but without the behaviour graph's edges (node features only, identity adjacency).
 
 Points are ``(x, y)`` fractions of the image width/height in ``[0, 1]`` (pixel-centre convention:
 pixel ``i`` of ``n`` is at ``(i + 0.5) / n``).
@@ -212,7 +214,9 @@ class GEM(nn.Module):
         vocab: Optional[Sequence[str]] = None,
         n_hash: int = 128,
         use_text: bool = True,
+        use_image: bool = True,
         use_matching: bool = True,
+        use_graph: bool = True,
         matching_weight: float = 0.1,
         knn: int = 4,
         sinkhorn_iters: int = 20,
@@ -236,15 +240,20 @@ class GEM(nn.Module):
             "vocab": list(self.tokenizer.vocab),
             "n_hash": int(n_hash),
             "use_text": bool(use_text),
+            "use_image": bool(use_image),
             "use_matching": bool(use_matching),
+            "use_graph": bool(use_graph),
             "matching_weight": float(matching_weight),
             "knn": int(knn),
             "sinkhorn_iters": int(sinkhorn_iters),
             "sinkhorn_tau": float(sinkhorn_tau),
         }
         self.k, self.use_text, self.use_matching = int(k), bool(use_text), bool(use_matching)
+        self.use_image, self.use_graph = bool(use_image), bool(use_graph)
         self.matching_weight = float(matching_weight)
         self.encoder = BottleneckResNet(in_channels, layers=encoder_layers, width=encoder_width, pool=pool)
+        if not use_image:  # text-only ablation: the fused features start from a learned constant map
+            self.null_image = nn.Parameter(torch.zeros(1, dim, 1, 1))
         if pretrained_encoder is not None:
             self.encoder.load_pretrained(pretrained_encoder)
         c2, c3, c4, c5 = self.encoder.channels
@@ -265,7 +274,7 @@ class GEM(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(dim + 1, dim, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(dim, k, 1))
         self.log_temp = nn.Parameter(torch.zeros(1))
         if use_matching:
-            self.graph = BehaviourGraph(dim, dim, knn=knn)
+            self.graph = BehaviourGraph(dim, dim, knn=knn, edges=use_graph)
             self.matching = BehaviourMatching(dim, tau=sinkhorn_tau, iters=sinkhorn_iters)
 
     # ------------------------------------------------------------------------------ encoders
@@ -305,14 +314,17 @@ class GEM(nn.Module):
         if image.ndim != 4:
             raise ValueError(f"image must be (B, C, H, W), got shape {tuple(image.shape)}")
         b = image.shape[0]
-        _, c3, c4, c5 = self.encoder(image)
         words, mask, sent = self.encode_text(sentences, b, image.device)
-        # sentence-gated FPN (top-down)
-        feats = [c3, c4, c5]
-        p = None
-        for i in (2, 1, 0):
-            lat = self.lateral[i](feats[i]) * torch.tanh(self.gate[i](sent))[:, :, None, None]
-            p = lat if p is None else lat + F.interpolate(p, size=lat.shape[-2:], mode="nearest")
+        if self.use_image:
+            _, c3, c4, c5 = self.encoder(image)
+            # sentence-gated FPN (top-down)
+            feats = [c3, c4, c5]
+            p = None
+            for i in (2, 1, 0):
+                lat = self.lateral[i](feats[i]) * torch.tanh(self.gate[i](sent))[:, :, None, None]
+                p = lat if p is None else lat + F.interpolate(p, size=lat.shape[-2:], mode="nearest")
+        else:  # the image is not looked at: a constant map on the stride-8 grid (position comes from _pos2d)
+            p = self.null_image.expand(b, -1, -(-image.shape[-2] // 8), -(-image.shape[-1] // 8))
         fmap = self.smooth(p)
         _, d, h, w = fmap.shape
         pos = _pos2d(h, w, d, fmap.device).unsqueeze(0)

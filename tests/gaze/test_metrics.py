@@ -89,3 +89,36 @@ def test_saliency_metrics_rank_a_good_map_above_a_bad_one():
     g, b = M.saliency_metrics(good, tgt, sigma=2.0), M.saliency_metrics(bad, tgt, sigma=2.0)
     assert g["cc"] == pytest.approx(1.0) and g["sim"] == pytest.approx(1.0)
     assert g["nss"] > b["nss"] and g["auc_judd"] > b["auc_judd"] and g["kld"] < b["kld"]
+
+
+def test_peak_distance_hand_values():
+    d = np.zeros((10, 10))
+    d[2, 3] = 1.0  # peak at row 2, column 3 = (x 3, y 2)
+    m = np.zeros((10, 10), dtype=bool)
+    m[6, 3] = True  # 4 rows below the peak
+    assert M.peak_distance(d, m) == pytest.approx(4.0)
+    m[5, 7] = True  # nearest is still (6, 3): sqrt(3^2 + 4^2) = 5 > 4
+    assert M.peak_distance(d, m) == pytest.approx(4.0)
+    m[2, 3] = True  # peak on the finding
+    assert M.peak_distance(d, m) == 0.0
+    m2 = np.zeros((10, 10), dtype=bool)
+    m2[5, 7] = True
+    assert M.peak_distance(d, m2) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="empty"):
+        M.peak_distance(d, np.zeros((10, 10), dtype=bool))
+
+
+def test_point_spread_hand_value():
+    pts = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])  # centroid (1, 1), all at sqrt(2)
+    assert M.point_spread(pts) == pytest.approx(math.sqrt(2.0))
+    assert M.point_spread(np.array([[5.0, 5.0]] * 3)) == 0.0
+
+
+def test_nss_and_auc_against_a_finding_mask_hand_values():
+    # 2x2 heatmap [[4, 0], [0, 0]]: mean 1, std sqrt(3); the finding covers the top row
+    heat = np.array([[4.0, 0.0], [0.0, 0.0]])
+    mask = np.array([[True, True], [False, False]])
+    # standardised values at the finding: (4-1)/sqrt3 = sqrt3, (0-1)/sqrt3; mean = (3 - 1) / (2 sqrt3)
+    assert M.nss(heat, mask) == pytest.approx(1.0 / math.sqrt(3.0))
+    # thresholds 4 and 0: tp 1/2 at fp 0, then tp 1 at fp 1 -> area 1/2 * 1 * (1/2 + 1) = 0.75
+    assert M.auc_judd(heat, mask) == pytest.approx(0.75)

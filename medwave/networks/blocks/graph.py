@@ -73,12 +73,15 @@ class BehaviourGraph(nn.Module):
 
     Node features: the correlation map sampled on a ``patch x patch`` grid around the point, the
     fused image features at the point, and the point's position; edges: kNN in that feature space;
-    node embeddings: one EdgeConv.
+    node embeddings: one EdgeConv. ``edges=False`` (the "without behaviour graph" ablation) returns
+    the node features and an identity adjacency.
     """
 
-    def __init__(self, feat_dim: int, out_dim: int, *, knn: int = 4, patch: int = 5, radius: float = 0.06) -> None:
+    def __init__(
+        self, feat_dim: int, out_dim: int, *, knn: int = 4, patch: int = 5, radius: float = 0.06, edges: bool = True
+    ) -> None:
         super().__init__()
-        self.knn, self.patch, self.radius = int(knn), int(patch), float(radius)
+        self.knn, self.patch, self.radius, self.edges = int(knn), int(patch), float(radius), bool(edges)
         self.node = nn.Linear(patch * patch + feat_dim + 2, out_dim)
         self.edge = EdgeConv(out_dim, out_dim)
 
@@ -87,6 +90,9 @@ class BehaviourGraph(nn.Module):
         pc = sample_patches(corr, points, radius=self.radius, size=self.patch)
         pf = sample_patches(feat, points, radius=0.0, size=1)
         h = self.node(torch.cat([pc, pf, points], -1))
+        if not self.edges:  # ablation: no graph, every node on its own
+            eye = torch.eye(h.shape[1], dtype=h.dtype, device=h.device).expand(h.shape[0], -1, -1)
+            return h, eye
         idx = knn_graph(h.detach(), self.knn)
         adj = torch.zeros(h.shape[0], h.shape[1], h.shape[1], dtype=h.dtype, device=h.device)
         adj.scatter_(2, idx, 1.0)

@@ -38,7 +38,9 @@ REPORT_WORDS: list[str] = (
     "scarring fibrosis emphysema hyperinflated clear well expanded normal abnormal size limits within "
     "enlarged focal diffuse patchy streaky linear platelike pneumonia fracture degenerative changes "
     # words of medwave's synthetic report sentences (medwave.gaze.synthetic; a test keeps them covered)
-    "disease either lingula midlung over present projects shows"
+    "disease either lingula midlung over present projects shows "
+    # words of the image-grounded synthetic reports (medwave.gaze.findings)
+    "basilar blunting nodular region rounded"
 ).split()
 
 
