@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	# The pinned CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[all,dev]"
+	# torchxrayvision only for the 517 lung masks its wheel ships (the gaze findings set reads them without importing
+	# it); --no-deps: its torchvision does not import beside the pinned CPU torch
+	$(PY) -m pip install --quiet --no-deps "torchxrayvision>=1.2"
 	# compile the numba kernels once (wavelets, scaling and squaring); numba caches them on disk
 	$(PY) -c "from medwave.warmup import warm; print(f'compiled kernels ready ({warm():.1f} s)')"
 	touch $@
