@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[all,dev]"
 	# compile the numba kernels once (wavelets, scaling and squaring); numba caches them on disk
-	$(PY) -c "from medwave.utils.compiled import warm; print(f'compiled kernels ready ({warm():.1f} s)')"
+	$(PY) -c "from medwave.warmup import warm; print(f'compiled kernels ready ({warm():.1f} s)')"
 	touch $@
 
 install: $(VENV)/.installed

@@ -85,7 +85,7 @@ torch.manual_seed(0)
 m, f = torch.rand(shape), torch.rand(shape)
 if sys.argv[1] == "winet":
     from medwave.networks import WiNet
-    from medwave.registration.fields import warp
+    from medwave.networks.blocks.fields import warp
     net = WiNet(3, base_width=8).eval()
     run = lambda: warp(m, net(m, f))
 else:
@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(args.threads)
     from medwave.registration.api import register
-    from medwave.registration.fields import jacobian_determinant
+    from medwave.networks.blocks.fields import jacobian_determinant
     from medwave.registration.metrics import dice_per_label, folding_percent, sdlogj, warp_labels
     from medwave.registration.synthetic import make_pair
 

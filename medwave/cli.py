@@ -17,14 +17,11 @@ import sys
 from typing import Optional, Sequence
 
 from medwave import __version__
+from medwave.utils.errors import UserError
 
 __all__ = ["main", "build_parser", "UserError", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "EXIT_INTERNAL"]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-class UserError(Exception):
-    """An error caused by the user's input: printed without a traceback, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from medwave.utils.errors import UserError
+
 HELP = """Run one pipeline (register, segment-neurons, denoise, gaze) over many inputs, one task per item,
 in parallel on a local Dask cluster (default: one single-threaded worker process per core) or on an
 existing Dask scheduler (--scheduler tcp://HOST:PORT), or in-process (--workers 0 / --sequential).
@@ -59,8 +61,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from medwave.batch import items_from_glob, load_manifest, run_batch
-    from medwave.cli import UserError
-
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must be >= 0, got {args.workers}.")
     if args.scheduler and (args.sequential or args.workers == 0):

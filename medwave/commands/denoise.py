@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from medwave.utils.errors import UserError
+
 HELP = """Denoise a 2D image or 3D volume by wavelet shrinkage (BayesShrink or VisuShrink, soft or hard
 thresholding, noise sigma estimated from the finest diagonal subband), the same algorithm and defaults
 as skimage.restoration.denoise_wavelet, computed with medwave's fast wavelet core.
@@ -51,7 +53,6 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from medwave.cli import UserError
     from medwave.io import Image, check_finite_image, load_image, save_image
     from medwave.io.checks import describe_shape
     from medwave.transforms import denoise_volume

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medwave.utils.errors import UserError
+
 __all__ = ["register", "run"]
 
 EXAMPLE = """example:
@@ -36,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medwave.cli import UserError
     from medwave.gaze.api import predict_gaze, save_summary
     from medwave.utils import check_output_path
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from medwave.utils.errors import UserError
+
 HELP = """Deformably register MOVING onto FIXED (3D NIfTI) and write warped.nii.gz, ddf.nii.gz (vector
 image, voxel units, fixed affine), jacdet.nii.gz, warped_seg.nii.gz (with --moving-seg) and metrics.json
 (folding %%, SDlogJ, Dice with both segmentations, run time).
@@ -48,8 +50,6 @@ def register(subparsers) -> None:
 
 
 def _parse_iterations(text: str):
-    from medwave.cli import UserError
-
     try:
         parts = [int(v) for v in str(text).split(",")]
     except ValueError:
@@ -62,7 +62,6 @@ def _parse_iterations(text: str):
 def run(args) -> int:
     from medwave.io.guard import check_input_file
 
-    from medwave.cli import UserError
     from medwave.registration.api import DEFAULT_ITERATIONS, DEFAULT_SMOOTHNESS
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from medwave.utils.errors import UserError
+
 FORMATS = ("auto", "tiff", "nifti", "zarr")
 _EXT = {"tiff": ".tif", "nifti": ".nii.gz", "zarr": ".zarr"}
 _BIG = 512 * 1024**2  # voxels*4 bytes above which auto output goes to zarr
@@ -37,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-trace", action="store_true", help="skip tracing the mask to SWC")
     p.add_argument("--format", choices=FORMATS, default="auto", help="output format of probability and mask")
-    p.add_argument("--gt-swc", help="ground-truth SWC (voxel coordinates): ESA/DSA/PDS and voxel metrics")
+    p.add_argument("--swc-units", choices=("physical", "voxel"), default="physical",
+                   help="coordinates of neuron.swc: 'physical' (default: the stack's unit, um for TIFF with a voxel "
+                        "size, mm RAS world for NIfTI) or 'voxel' (voxel indices); --gt-swc is read in the same units")
+    p.add_argument("--voxel-swc", dest="swc_units", action="store_const", const="voxel",
+                   help="same as --swc-units voxel")
+    p.add_argument("--gt-swc", help="ground-truth SWC (in --swc-units coordinates): ESA/DSA/PDS and voxel metrics")
     p.add_argument("--gt-mask", help="ground-truth mask stack: voxel Dice/IoU/precision/recall")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,7 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from medwave.cli import UserError
     from medwave.neuron.api import segment_neurons
     from medwave.neuron.stacks import create_zarr, finalize_zarr, open_stack, write_volume
     from medwave.utils.atomic import atomic_path, check_output_path
@@ -110,11 +116,12 @@ def run(args: argparse.Namespace) -> int:
         res = segment_neurons(
             stack, weights=args.weights, cube=tuple(args.cube), overlap=args.overlap, device=args.device,
             trace=not args.no_trace, progress=not args.quiet, threshold=args.threshold, batch_size=args.batch_size,
-            prob_out=prob_out, mask_out=mask_out,
+            prob_out=prob_out, mask_out=mask_out, swc_units=args.swc_units,
         )
         if fmt == "zarr":
             for key, arr in (("probability", prob_out), ("mask", mask_out)):
-                arr.attrs.update({"spacing": list(stack.spacing), "axes": "ZYX", "source": str(stack.path)})
+                arr.attrs.update({"spacing": list(stack.spacing), "axes": "ZYX", "source": str(stack.path),
+                                  "unit": stack.unit, "affine": stack.grid_affine().tolist()})
                 finalize_zarr(tmp.pop(key), targets[key])
     finally:
         import shutil
@@ -128,7 +135,10 @@ def run(args: argparse.Namespace) -> int:
         from medwave.neuron.swc import write_swc
 
         write_swc(res.swc, targets["swc"])
-    summary = {"stack": str(stack.path), "shape": list(stack.shape), "cubes": res.n_cubes,
+    # one axis convention in what the user reads (as `medwave info`): x, y, z; TIFF stacks have no orientation
+    summary = {"stack": str(stack.path), "axes": "x, y, z", "shape": list(stack.shape[::-1]),
+               "spacing": [float(v) for v in stack.spacing[::-1]], "unit": stack.unit or "pixel",
+               "swc_units": args.swc_units if not args.no_trace else None, "cubes": res.n_cubes,
                "seconds": round(res.seconds, 2), "normalization": list(res.normalization), "threshold": res.info.get("threshold"),
                "outputs": {k: str(v) for k, v in targets.items()}}
     if "metrics" in targets:
@@ -139,11 +149,14 @@ def run(args: argparse.Namespace) -> int:
         if gt_mask is not None:
             metrics["voxel"] = voxel_metrics(pred, gt_mask)
         if gt_swc is not None:
-            from medwave.neuron.swc import render_swc
+            from medwave.neuron.swc import render_swc, swc_to_voxels
 
-            metrics["voxel_vs_rendered_swc"] = voxel_metrics(pred, render_swc(gt_swc, pred.shape))
+            # metrics in voxels, whatever the SWC units (their thresholds are voxel distances)
+            gt_vox = gt_swc if args.swc_units == "voxel" else swc_to_voxels(gt_swc, stack.grid_affine())
+            metrics["voxel_vs_rendered_swc"] = voxel_metrics(pred, render_swc(gt_vox, pred.shape))
             if res.swc is not None and len(res.swc.edges()) and len(gt_swc.edges()):
-                metrics["tracing"] = neuron_distance(gt_swc, res.swc)
+                pred_vox = res.swc if args.swc_units == "voxel" else swc_to_voxels(res.swc, stack.grid_affine())
+                metrics["tracing"] = neuron_distance(gt_vox, pred_vox)
             elif res.swc is not None:
                 metrics["tracing"] = None
                 metrics["tracing_note"] = "the traced or ground-truth SWC has no segment"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from medwave.utils.errors import UserError
+
 __all__ = ["register", "run"]
 
 EXAMPLE = """example:
@@ -47,7 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medwave.cli import UserError
     from medwave.gaze.training import train_gaze
 
     if args.steps < 1 or args.batch_size < 1 or args.image_size < 32:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from medwave.utils.errors import UserError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -48,7 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medwave.cli import UserError
     from medwave.neuron.train import TrainConfig, train_neurons
 
     if not args.synthetic and not args.datalist:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from medwave.utils.errors import UserError
+
 HELP = """Train a WiNet registration network. Writes best.pt (highest validation Dice), last.pt (resumable)
 and log.csv (loss, validation Dice and folding per epoch) into OUTDIR.
 
@@ -48,7 +50,6 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import torch
 
-    from medwave.cli import UserError
     from medwave.registration.training import train_registration
 
     if args.datalist is None and not args.synthetic:

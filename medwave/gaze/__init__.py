@@ -1,9 +1,9 @@
 """GEM gaze estimation over radiology reports: readers, synthetic data, metrics, training, inference.
 
 Submodules: :mod:`medwave.gaze.io` (radiographs, REFLACX, EGD-CXR, gaze CSV),
-:mod:`medwave.gaze.metrics`, :mod:`medwave.gaze.synthetic`, :mod:`medwave.gaze.text`,
-:mod:`medwave.gaze.graph` (behaviour graph and matching), :mod:`medwave.gaze.training`,
-:mod:`medwave.gaze.api` (``predict_gaze``) and :mod:`medwave.gaze.demo`. Imported lazily.
+:mod:`medwave.gaze.metrics`, :mod:`medwave.gaze.synthetic`, :mod:`medwave.gaze.training`,
+:mod:`medwave.gaze.api` (``predict_gaze``) and :mod:`medwave.gaze.demo`. Imported lazily. The
+network's blocks (text encoder, behaviour graph and matching) live in :mod:`medwave.networks.blocks`.
 """
 
 from __future__ import annotations

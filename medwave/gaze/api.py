@@ -158,20 +158,32 @@ def render_overlay(image: np.ndarray, heatmap: np.ndarray, points: np.ndarray, *
 
 
 def _as_image(image: ImageLike) -> tuple[np.ndarray, Optional[str]]:
-    from medwave.gaze.io import load_radiograph
+    """The radiograph as a display image ``(rows, columns)`` in ``[0, 1]``, and its source path.
 
-    if isinstance(image, (str, os.PathLike)):
+    Paths are read by :func:`medwave.gaze.io.load_radiograph`; every other form goes through
+    :func:`medwave.io.as_image` (the conversion every front door uses): a MONAI MetaTensor ``(1, W, H)`` (x
+    first, as ``LoadImage(ensure_channel_first=True)`` gives a DICOM or PNG), an :class:`medwave.io.Image`
+    ``(W, H)`` or a nibabel image are transposed to ``(rows, columns)``; plain arrays and tensors are
+    ``(rows, columns)`` already (as PIL, scikit-image and pydicom give them).
+    """
+    from medwave.gaze.io import load_radiograph, radiograph_from_image
+    from medwave.io import Image, as_image
+    from medwave.io.convert import is_path
+
+    if is_path(image):
         return load_radiograph(image), str(Path(image).expanduser().resolve())
-    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    arr = np.squeeze(arr)
-    if arr.ndim != 2:
-        raise ValueError(f"image must be a 2D radiograph (or a path), got shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("image contains NaN or infinite values")
-    lo, hi = arr.min(), arr.max()
-    arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-    return arr.astype(np.float32), None
+    geometric = isinstance(image, Image) or hasattr(image, "affine")
+    if geometric:
+        img = as_image(image, name="image")
+    else:
+        arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+        arr = np.squeeze(arr)
+        if arr.ndim != 2:
+            raise ValueError(f"image must be a 2D radiograph (or a path), got shape {arr.shape}")
+        img = as_image(arr, name="image", array_order="zyx")
+    out, _ = radiograph_from_image(img, name="image")
+    src = img.meta.get("filename_or_obj") or (str(img.path) if img.path is not None else None)
+    return out, (str(src) if src else None)
 
 
 def predict_gaze(
@@ -185,8 +197,10 @@ def predict_gaze(
     """Predict the ``k`` gaze points (and a fixation heatmap) for a radiograph and report sentence(s).
 
     Args:
-        image: A radiograph path (DICOM, PNG, JPEG; MONOCHROME1 inverted) or a 2D array/tensor
-            (min-max scaled). Never modified.
+        image: A radiograph path (DICOM, PNG, JPEG, TIFF; MONOCHROME1 inverted), a 2D array/tensor
+            ``(rows, columns)`` (min-max scaled), or a MONAI MetaTensor ``(1, W, H)`` / :class:`medwave.io.Image`
+            / nibabel image (x first, read by :func:`medwave.io.as_image`). The same radiograph in any of
+            these forms gives the same points. Never modified.
         sentence: One sentence, or a list (then a list of results is returned).
         weights: A checkpoint from ``medwave train-gaze``; default the shipped weights (trained on
             medwave's synthetic set, see ``medwave/gaze/weights/README.md``).

@@ -1,4 +1,4 @@
-"""The image record and NIfTI read/write with affine and header kept.
+"""Reading and writing images with affine and header kept (the record itself: :mod:`medwave.io.record`).
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -11,70 +11,17 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
 
+from medwave.io.record import Image
 from medwave.utils.atomic import atomic_path, check_output_path
 
-__all__ = ["Image", "load_image", "save_image"]
+__all__ = ["Image", "read_image_file", "save_image"]
 
 PathLike = Union[str, "Path"]
-
-
-@dataclass
-class Image:
-    """An image array on a grid.
-
-    Attributes:
-        array: Voxel data, spatial axes first (``(X, Y, Z)`` for NIfTI, as nibabel returns them),
-            optional trailing vector/channel axis.
-        affine: 4x4 voxel-to-world (RAS, mm) matrix.
-        meta: Format metadata (NIfTI header fields, units, source path, ...).
-        path: Where it was read from, if anywhere.
-    """
-
-    array: np.ndarray
-    affine: np.ndarray = field(default_factory=lambda: np.eye(4))
-    meta: dict[str, Any] = field(default_factory=dict)
-    path: Optional[Path] = None
-
-    def __post_init__(self) -> None:
-        self.affine = np.asarray(self.affine, dtype=np.float64)
-        if self.affine.shape != (4, 4):
-            raise ValueError(f"affine must be 4x4, got {self.affine.shape}")
-
-    @property
-    def spacing(self) -> tuple[float, ...]:
-        """Voxel size along each spatial axis (mm), from the affine's column norms."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.array.shape)
-
-    def to_metatensor(self, channel_first: bool = True):
-        """Convert to a MONAI MetaTensor ``(C, *spatial)`` carrying the affine and metadata."""
-        import torch
-        from monai.data import MetaTensor
-
-        arr = self.array
-        if channel_first:
-            arr = arr[None] if arr.ndim <= 3 else np.moveaxis(arr, -1, 0)
-        meta = {k: v for k, v in self.meta.items() if k != "header"}
-        if self.path is not None:
-            meta["filename_or_obj"] = str(self.path)
-        return MetaTensor(torch.as_tensor(np.ascontiguousarray(arr)), affine=torch.as_tensor(self.affine), meta=meta)
-
-    @classmethod
-    def from_metatensor(cls, t, meta: Optional[dict] = None) -> "Image":
-        """Build an :class:`Image` from a channel-first MONAI MetaTensor (single channel squeezed)."""
-        arr = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-        arr = arr[0] if arr.shape[0] == 1 else np.moveaxis(arr, 0, -1)
-        affine = np.asarray(t.affine.detach().cpu().numpy() if hasattr(t, "affine") else np.eye(4), dtype=np.float64)
-        return cls(arr, affine=affine, meta=dict(meta or {}))
 
 
 NIFTI_EXTENSIONS = (".nii", ".nii.gz", ".hdr", ".img", ".img.gz")
@@ -86,6 +33,8 @@ def _kind(p: Path) -> str:
         return "nifti"
     if name.endswith((".tif", ".tiff")):
         return "tiff"
+    if name.endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif")):
+        return "raster"
     if name.endswith((".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".dicom", ".ima")):
         return "sitk"
     return "unknown"
@@ -137,14 +86,9 @@ def _load_nifti(p: Path) -> Image:
     return Image(np.asarray(data), affine=np.asarray(img.affine), meta=meta, path=p)
 
 
-def load_image(path: PathLike, *, check_affine: bool = True, allow_complex: bool = True,
-               purpose: str = "medwave") -> Image:
-    """Read an image keeping its affine, header, units and data type.
-
-    Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
-    ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
-    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME voxel size. Arrays have
-    the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
+def read_image_file(path: PathLike, *, check_affine: bool = True, allow_complex: bool = True,
+                    purpose: str = "medwave") -> Image:
+    """Read an image file or DICOM folder, guarded (the one reader per format behind :func:`medwave.io.load_image`).
 
     Args:
         path: File, or folder holding one DICOM series.
@@ -153,20 +97,7 @@ def load_image(path: PathLike, *, check_affine: bool = True, allow_complex: bool
         purpose: What the image is read for (named in refusals: "denoise", "register"...).
 
     Raises:
-        FileNotFoundError: The path does not exist.
-        PermissionError: Not readable.
-        medwave.io.guard.InputRefused: A pipe/device/symlink loop, an RGB24 or other non-numeric voxel type, or
-            a header whose size exceeds the memory limit (:func:`medwave.io.guard.memory_limit`).
-        IsADirectoryError: A folder without a DICOM series.
-        ValueError: Not an image, truncated/corrupt file, singular affine (the message names the file and the fix).
-
-    Example:
-        >>> import numpy as np, tempfile, os
-        >>> from medwave.io import Image, load_image, save_image
-        >>> p = save_image(Image(np.zeros((4, 5, 6), np.int16), np.diag([1., 2., 3., 1.])), os.path.join(tempfile.mkdtemp(), "a.nrrd"))
-        >>> img = load_image(p)
-        >>> img.shape, img.spacing, img.array.dtype
-        ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
+        See :func:`medwave.io.load_image`.
     """
     from medwave.io.guard import guard_image
 
@@ -198,6 +129,10 @@ def load_image(path: PathLike, *, check_affine: bool = True, allow_complex: bool
             from medwave.io.formats import read_sitk
 
             image = read_sitk(p)
+        elif kind == "raster":
+            from medwave.io.raster import read_raster
+
+            image = read_raster(p)
         else:
             from medwave.io.formats import read_sitk
 
@@ -287,6 +222,11 @@ def _save_nifti(img: Image, p: Path, *, header: Any = None, vector: bool = False
     hdr = header.copy() if header is not None else None
     nimg = nib.Nifti1Image(arr, aff, header=hdr)
     nimg.set_data_dtype(arr.dtype)
+    if hdr is None and img.meta.get("units"):
+        try:
+            nimg.header.set_xyzt_units(*tuple(img.meta["units"])[:2])
+        except Exception:  # an unknown unit name: leave nibabel's default
+            pass
     nimg.set_qform(aff, code=int(img.meta.get("qform_code") or 1))
     nimg.set_sform(aff, code=int(img.meta.get("sform_code") or 1))
     if vector:

@@ -8,16 +8,16 @@ while dictating it. Written from the paper:
    multi-scale features C2..C5. ``layers=(3, 4, 6, 3), width=64`` is ResNet-50; the CPU default is
    ``(1, 1, 1, 1)`` and width 16. The stem pooling is wavelet pooling (:class:`~medwave.wavelets.DWTPool`,
    Haar low band) by default, or max pooling as in ResNet.
-2. **Text encoder**: :class:`~medwave.gaze.text.TextEncoder` (offline tokenizer + transformer) giving
+2. **Text encoder**: :class:`~medwave.networks.blocks.text.TextEncoder` (offline tokenizer + transformer) giving
    per-word features and a sentence vector.
 3. **Context-awareness module**: FPN-like top-down fusion of C3..C5 where each lateral is gated by
    the sentence vector; a transformer decoder with the visual tokens as queries and the word tokens
    as keys/values; a projector turning the sentence vector into a per-sample 3x3 dynamic
    convolution that yields the correlation map; a head regressing the K points (one spatial
    soft-argmax per point over logits that add the correlation map).
-4. **Visual behaviour graph** (:class:`~medwave.gaze.graph.BehaviourGraph`) of the estimated and the
+4. **Visual behaviour graph** (:class:`~medwave.networks.blocks.graph.BehaviourGraph`) of the estimated and the
    real gaze points, and **visual behaviour matching**
-   (:class:`~medwave.gaze.graph.BehaviourMatching`, log-domain Sinkhorn).
+   (:class:`~medwave.networks.blocks.graph.BehaviourMatching`, log-domain Sinkhorn).
 5. **Loss**: ``MSE(points) + matching_weight x CE(correspondence)`` (``matching_weight = 0.1``), the
    true correspondence being point ``k`` <-> point ``k``.
 
@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medwave.gaze.graph import BehaviourGraph, BehaviourMatching
-from medwave.gaze.text import TextEncoder, WordTokenizer
+from medwave.networks.blocks.graph import BehaviourGraph, BehaviourMatching
+from medwave.networks.blocks.text import TextEncoder, WordTokenizer
 
 __all__ = ["GEM", "BottleneckResNet", "gem_loss"]
 
@@ -186,7 +186,7 @@ class GEM(nn.Module):
         heads: Attention heads.
         text_layers: Transformer layers of the text encoder.
         decoder_layers: Transformer decoder layers (visual queries, word keys/values).
-        vocab: Known words of the tokenizer (default: :func:`medwave.gaze.text.default_vocabulary`).
+        vocab: Known words of the tokenizer (default: :func:`medwave.networks.blocks.text.default_vocabulary`).
         n_hash: Hash buckets for unknown words.
         use_text: ``False`` = image-only ablation (the text is replaced by learned constants).
         use_matching: ``False`` = no behaviour graph/matching branch and no CE loss term.

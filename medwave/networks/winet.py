@@ -15,7 +15,9 @@ by scale:
   field.
 
 With ``diffeomorphic=True`` that field is a stationary velocity integrated by scaling and squaring
-(MONAI :class:`~monai.networks.blocks.DVF2DDF`, 7 steps); otherwise it is the displacement itself.
+(:func:`~medwave.networks.blocks.fields.integrate_velocity`, 7 steps, equal to MONAI's
+:class:`~monai.networks.blocks.DVF2DDF`; training and inference integrate through the same
+:meth:`WiNet.integrate`); otherwise it is the displacement itself.
 The output is a MONAI DDF ``(B, d, *spatial)`` in voxel units (sampled as ``moving(x + u(x))``).
 Inputs of any size are padded internally to a multiple of 16 and the field is cropped back.
 
@@ -34,9 +36,10 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from monai.networks.blocks import Convolution, DVF2DDF
+from monai.networks.blocks import Convolution
 from torch import nn
 
+from medwave.networks.blocks.fields import integrate_velocity
 from medwave.wavelets import DWT, IDWT
 from medwave.wavelets.filters import WaveletLike
 
@@ -184,9 +187,14 @@ class WiNet(nn.Module):
             conv = head.conv
             nn.init.normal_(conv.weight, 0.0, 1e-5)
             nn.init.zeros_(conv.bias)
-        # kept for reference; forward integrates with the equal, faster fields.integrate_velocity
-        self.integrate = DVF2DDF(num_steps=self.integration_steps, mode="bilinear", padding_mode="zeros")
         self._fmt = torch.channels_last_3d if d == 3 else torch.channels_last
+
+    def integrate(self, field: torch.Tensor) -> torch.Tensor:
+        """The displacement of a predicted field: scaling and squaring of a velocity, or the field itself.
+
+        The one integrator of WiNet, used by :meth:`forward` and by training alike.
+        """
+        return integrate_velocity(field, steps=self.integration_steps) if self.diffeomorphic else field
 
     # -- helpers -------------------------------------------------------------------------------------
     def _split(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,11 +300,7 @@ class WiNet(nn.Module):
                              f"(B, {self.in_channels}, *spatial) inputs, got {tuple(moving.shape)}.")
         m, spatial = self._pad(moving)
         f, _ = self._pad(fixed)
-        field = self.predict_field(m, f)
-        if self.diffeomorphic:
-            from medwave.registration.fields import integrate_velocity
-
-            field = integrate_velocity(field, steps=self.integration_steps)
+        field = self.integrate(self.predict_field(m, f))
         crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
         return field[crop].contiguous()
 

@@ -25,14 +25,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from medwave.neuron.cubes import DEFAULT_CUBE, sliding_window_segment
 from medwave.neuron.model import DEFAULT_WEIGHTS, NeuronModel, load_default_model, load_model, make_predictor, normalize_params
-from medwave.neuron.stacks import Stack, open_stack
+from medwave.neuron.stacks import Stack, open_stack, stack_from_image
 from medwave.neuron.swc import SWC
 
 __all__ = ["segment_neurons", "load_default_model", "make_predictor", "NeuronSegmentation", "DEFAULT_WEIGHTS"]
@@ -45,7 +45,8 @@ class NeuronSegmentation:
     Attributes:
         probability: ``(Z, Y, X)`` foreground probability (float32 array, or the ``prob_out`` array given).
         mask: ``(Z, Y, X)`` boolean mask (or the ``mask_out`` array given).
-        swc: Traced neuron (voxel coordinates, ``x`` = last axis), or None with ``trace=False``.
+        swc: Traced neuron (physical coordinates by default, voxel indices with ``swc_units="voxel"``;
+            ``x`` = last stack axis), or None with ``trace=False``.
         stack: The input and its metadata (spacing, affine, path).
         normalization: ``(lo, hi)`` intensity range mapped to ``[0, 1]``.
         n_cubes: Number of cubes predicted.
@@ -63,15 +64,63 @@ class NeuronSegmentation:
 
 
 def _as_stack(stack: Any) -> Stack:
+    """Any accepted input as a ``(Z, Y, X)`` :class:`Stack`.
+
+    Paths are opened lazily (:func:`~medwave.neuron.stacks.open_stack`); NumPy arrays and plain tensors are
+    ``(Z, Y, X)`` (the order tifffile reads a stack in); nibabel images, :class:`medwave.io.Image` and MONAI
+    MetaTensors (channel first, x-first spatial axes) go through :func:`medwave.io.as_image`, the one
+    conversion every front door uses, and keep their spacing and affine. Other sliceable arrays (zarr, dask)
+    are used as they are, ``(Z, Y, X)``.
+    """
+    from medwave.io import as_image
+    from medwave.io.convert import is_path
+
     if isinstance(stack, Stack):
         return stack
-    if isinstance(stack, (str, os.PathLike)):
+    if is_path(stack):
         return open_stack(stack)
+    try:
+        img = as_image(stack, name="stack", array_order="zyx")
+    except TypeError:
+        img = None
+    if img is not None:
+        if img.array.ndim != 3:
+            raise ValueError(f"segment_neurons needs one 3D (Z, Y, X) stack, got an image of shape "
+                             f"{tuple(np.shape(stack))} ({img.array.ndim} axes after dropping the channel axis).")
+        return stack_from_image(img, name="stack")
     if hasattr(stack, "shape") and hasattr(stack, "__getitem__"):
         if len(stack.shape) != 3:
             raise ValueError(f"segment_neurons needs a 3D (Z, Y, X) stack, got shape {tuple(stack.shape)}.")
         return Stack(stack, "array")
-    raise TypeError(f"stack must be a path, an array or a Stack, got {type(stack).__name__}.")
+    raise TypeError(f"stack must be a path, an array, a nibabel image, a medwave.io.Image, a MetaTensor or a Stack, "
+                    f"got {type(stack).__name__}.")
+
+
+def swc_units_note(stack: Stack, units: str) -> str:
+    """The SWC comment line saying what the coordinates are."""
+    if units == "voxel":
+        return " coordinates: voxel indices (x = last stack axis, z = first); radius in voxels of the finest axis"
+    unit = stack.unit or "pixel (the stack has no unit)"
+    world = "RAS world of the input affine" if stack.kind == "nifti" else "the stack's physical grid"
+    return f" coordinates: physical, {unit} ({world}); radius in {stack.unit or 'pixels'}"
+
+
+def _trace(mask: np.ndarray, st: Stack, units: str, trace_kwargs: Optional[dict]) -> SWC:
+    """Trace ``mask`` with the stack's anisotropy, return the SWC in physical or voxel coordinates."""
+    from medwave.neuron.trace import trace_mask
+
+    sp = np.asarray(st.spacing, dtype=np.float64)  # (sz, sy, sx)
+    finest = float(sp.min()) if np.all(sp > 0) else 1.0
+    rel = sp / finest  # tracing lengths stay in voxels of the finest axis, so defaults fit any unit
+    swc = trace_mask(mask, spacing=tuple(rel), **(trace_kwargs or {}))
+    if len(swc) == 0:
+        return swc
+    from medwave.neuron.swc import swc_to_physical
+
+    nodes = swc.nodes.copy()
+    nodes[:, 2:5] = nodes[:, 2:5] / rel[::-1]  # x, y, z voxel indices
+    vox = SWC(nodes, swc.comments)
+    return vox if units == "voxel" else swc_to_physical(vox, st.grid_affine())
 
 
 def _raise_not_finite(name: str, bad: int, where: str = "") -> None:
@@ -105,12 +154,14 @@ def segment_neurons(
     prob_out: Any = None,
     mask_out: Any = None,
     trace_kwargs: Optional[dict] = None,
+    swc_units: Literal["physical", "voxel"] = "physical",
 ) -> NeuronSegmentation:
     """Segment (and trace) the neurons of a light-microscopy stack.
 
     Args:
         stack: ``(Z, Y, X)`` array (NumPy, zarr, anything sliceable), a :class:`~medwave.neuron.stacks.Stack`,
-            or a path (TIFF read lazily, zarr, NIfTI).
+            a path (TIFF read lazily, zarr, NIfTI), or a nibabel image, :class:`medwave.io.Image` or MONAI
+            MetaTensor ``(1, X, Y, Z)`` (x first, read by :func:`medwave.io.as_image`). Never modified.
         weights: Model weights: None (shipped), a ``model.pt`` path, a module, or a
             :class:`~medwave.neuron.model.NeuronModel` (see :func:`medwave.neuron.model.load_model`).
         cube: Cube size ``(Z, Y, X)`` (NeuCuDa: 32 x 128 x 128).
@@ -123,7 +174,11 @@ def segment_neurons(
         batch_size: Cubes per forward pass.
         prob_out: Optional array (e.g. zarr on disk) receiving the probabilities chunk by chunk.
         mask_out: Optional array receiving the mask.
-        trace_kwargs: Options of :func:`medwave.neuron.trace.trace_mask`.
+        trace_kwargs: Options of :func:`medwave.neuron.trace.trace_mask` (lengths in voxels of the finest axis;
+            the tracing follows the stack's anisotropy).
+        swc_units: ``"physical"`` (default): SWC ``x, y, z`` and radii in the stack's unit (um for
+            TIFF, mm RAS world for NIfTI; voxel index times spacing plus origin), or ``"voxel"``: voxel
+            indices. The SWC's comment lines and ``result.info["swc_units"]`` say which.
 
     Returns:
         A :class:`NeuronSegmentation`.
@@ -135,6 +190,8 @@ def segment_neurons(
             cubes for lazily read ones, before any output is written).
     """
     t0 = time.time()
+    if swc_units not in ("physical", "voxel"):
+        raise ValueError(f"swc_units={swc_units!r}: use 'physical' (the stack's unit, default) or 'voxel'.")
     from medwave.utils.validate import segment_options
 
     opts = segment_options(cube=cube, overlap=overlap, threshold=threshold, batch_size=batch_size)
@@ -182,11 +239,10 @@ def segment_neurons(
     )
     swc = None
     if trace:
-        from medwave.neuron.trace import trace_mask
-
         m = np.asarray(mask[...]).astype(bool)
-        swc = trace_mask(m, **(trace_kwargs or {}))
+        swc = _trace(m, st, swc_units, trace_kwargs)
         src = f" source: {st.path}" if st.path else " source: in-memory stack"
-        swc.comments = [" traced by medwave segment-neurons (3D-WaveUNet)", src,
-                        " coordinates: voxels, x = last stack axis"]
-    return NeuronSegmentation(prob, mask, swc, st, (lo, hi), n_cubes, time.time() - t0, {"threshold": threshold})
+        swc.comments = [" traced by medwave segment-neurons (3D-WaveUNet)", src, swc_units_note(st, swc_units)]
+    info = {"threshold": threshold, "swc_units": swc_units if trace else None, "unit": st.unit,
+            "spacing_xyz": [float(v) for v in st.spacing[::-1]]}
+    return NeuronSegmentation(prob, mask, swc, st, (lo, hi), n_cubes, time.time() - t0, info)

@@ -27,7 +27,7 @@ import numpy as np
 
 from medwave.utils.atomic import atomic_path
 
-__all__ = ["SWC", "read_swc", "write_swc", "render_swc", "RADIUS_MARGIN"]
+__all__ = ["SWC", "read_swc", "write_swc", "render_swc", "swc_to_voxels", "swc_to_physical", "RADIUS_MARGIN"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -339,3 +339,25 @@ def render_swc(
         else:
             draw(zyx[k], zyx[k], rad[k], rad[k])
     return out
+
+
+def swc_to_physical(swc: SWC, affine: np.ndarray) -> SWC:
+    """Voxel-index SWC (``x`` = index along the x-first grid's first axis) -> physical via a 4x4 ``affine``.
+
+    Radii are scaled by the smallest voxel size. Comments are kept.
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    nodes = swc.nodes.copy()
+    nodes[:, 2:5] = nodes[:, 2:5] @ a[:3, :3].T + a[:3, 3]
+    nodes[:, 5] = nodes[:, 5] * float(np.linalg.norm(a[:3, :3], axis=0).min())
+    return SWC(nodes, list(swc.comments))
+
+
+def swc_to_voxels(swc: SWC, affine: np.ndarray) -> SWC:
+    """Physical SWC -> voxel indices of the grid of the 4x4 ``affine`` (the inverse of :func:`swc_to_physical`)."""
+    a = np.asarray(affine, dtype=np.float64)
+    inv = np.linalg.inv(a)
+    nodes = swc.nodes.copy()
+    nodes[:, 2:5] = nodes[:, 2:5] @ inv[:3, :3].T + inv[:3, 3]
+    nodes[:, 5] = nodes[:, 5] / float(np.linalg.norm(a[:3, :3], axis=0).min())
+    return SWC(nodes, list(swc.comments))

@@ -2,7 +2,8 @@
 
 Fields are MONAI DDFs ``(B, d, *spatial)`` in voxel units, sampled as ``moving(x + u(x))``.
 
-Submodules (imported lazily): :mod:`~medwave.registration.fields` (warp, integrate, Jacobian),
+Submodules (imported lazily; the field operations live with the networks in
+:mod:`~medwave.networks.blocks.fields`: warp, integrate, Jacobian, re-exported here),
 :mod:`~medwave.registration.losses`, :mod:`~medwave.registration.metrics`,
 :mod:`~medwave.registration.instance` (wavelet-coefficient instance optimisation),
 :mod:`~medwave.registration.synthetic` (MNI152 pairs), :mod:`~medwave.registration.api`
@@ -15,7 +16,8 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "warp": "fields", "integrate_velocity": "fields", "jacobian_determinant": "fields", "identity_grid": "fields",
+    "warp": "medwave.networks.blocks.fields", "integrate_velocity": "medwave.networks.blocks.fields",
+    "jacobian_determinant": "medwave.networks.blocks.fields", "identity_grid": "medwave.networks.blocks.fields",
     "registration_loss": "losses", "RegistrationLoss": "losses",
     "dice_per_label": "metrics", "folding_percent": "metrics", "sdlogj": "metrics", "hd95_per_label": "metrics",
     "warp_labels": "metrics", "field_metrics": "metrics",
@@ -30,5 +32,6 @@ __all__ = sorted(_LAZY)
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(f"medwave.registration.{_LAZY[name]}"), name)
+        mod = _LAZY[name]
+        return getattr(importlib.import_module(mod if "." in mod else f"medwave.registration.{mod}"), name)
     raise AttributeError(f"module 'medwave.registration' has no attribute {name!r}")

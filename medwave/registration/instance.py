@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medwave.registration.fields import integrate_velocity, warp
+from medwave.networks.blocks.fields import integrate_velocity, warp
 from medwave.registration.losses import RegistrationLoss
 from medwave.utils import progress_bar
 from medwave.wavelets import DWT, IDWT

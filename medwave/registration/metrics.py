@@ -15,7 +15,7 @@ from typing import Literal, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from medwave.registration.fields import jacobian_determinant, warp
+from medwave.networks.blocks.fields import jacobian_determinant, warp
 
 __all__ = ["warp_labels", "dice_per_label", "folding_percent", "sdlogj", "hd95_per_label", "field_metrics"]
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from medwave.registration.fields import integrate_velocity, warp
+from medwave.networks.blocks.fields import integrate_velocity, warp
 
 __all__ = ["mni_atlas", "random_velocity", "make_pair", "make_subject", "N_REGIONS"]
 

@@ -27,10 +27,10 @@ from typing import Literal, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from medwave.registration.fields import warp
+from medwave.networks.blocks.fields import warp
 from medwave.registration.losses import RegistrationLoss
 from medwave.registration.metrics import dice_per_label, folding_percent, warp_labels
-from medwave.registration.fields import jacobian_determinant
+from medwave.networks.blocks.fields import jacobian_determinant
 from medwave.networks.checkpoint import save_checkpoint
 from medwave.utils import atomic_path, progress_bar
 
@@ -339,7 +339,7 @@ def train_registration(
             mp, spatial = net._pad(mt)
             fp, _ = net._pad(ft)
             field = model.module.predict_field(mp, fp) if world > 1 else net.predict_field(mp, fp)
-            ddf = net.integrate(field) if net.diffeomorphic else field
+            ddf = net.integrate(field)
             loss, parts = loss_fn(warp(mp, ddf), fp, field)
             opt.zero_grad(set_to_none=True)
             loss.backward()

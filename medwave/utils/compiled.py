@@ -12,7 +12,8 @@ numba kernels next to their pure-torch reference paths. This module holds what t
 * :func:`parallel_call`: runs a parallel kernel on as many threads as torch uses, one at a time per process
   (numba's workqueue layer must not be entered by two threads at once).
 
-Kernels are compiled once and cached on disk by numba (``make install`` compiles them).
+Kernels are compiled once and cached on disk by numba (``make install`` compiles them with
+:func:`medwave.warmup.warm`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "compiled_accepts", "set_compiled", "load_kernels", "parallel_call", "warm"]
+__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "compiled_accepts", "set_compiled", "load_kernels", "parallel_call"]
 
 #: Whether numba can be imported (it is a dependency; without it every computation takes its torch path).
 NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -81,23 +82,3 @@ def parallel_call(kernel: Callable[..., Any], *args: Any) -> Any:
         finally:
             numba.set_num_threads(prev)
 
-
-def warm() -> float:
-    """Compile every kernel for float32 and float64 (or load it from numba's disk cache); returns seconds.
-
-    ``make install`` runs this once so that the first transform of a session does not pay the compilation
-    (about half a minute in all; later processes load the cache in about a second).
-    """
-    import time
-
-    from medwave.registration.fields import integrate_velocity
-    from medwave.wavelets.fused import warm as warm_wavelets
-
-    t0 = time.perf_counter()
-    if not compiled_enabled():
-        return 0.0
-    warm_wavelets()
-    with torch.no_grad():
-        for dtype in (torch.float32, torch.float64):
-            integrate_velocity(torch.zeros(1, 3, 4, 4, 4, dtype=dtype), steps=1)
-    return time.perf_counter() - t0

@@ -30,7 +30,7 @@ import torch
 from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
 from medwave.wavelets.operators import AxisOp
 
-__all__ = ["fused_applicable", "split3d_fused", "merge3d_fused", "kernels", "warm"]
+__all__ = ["fused_applicable", "split3d_fused", "merge3d_fused", "kernels"]
 
 #: Elements of a slab's first intermediate: small enough to stay in a core's L2 cache.
 SLAB_ELEMENTS = 1 << 17
@@ -189,28 +189,4 @@ def merge3d_fused(c: torch.Tensor, ops: Sequence[AxisOp]) -> torch.Tensor:
     out = torch.empty([n * g_out, 1, 1, 1] + fine, dtype=c.dtype)
     _run(c7, out, ops)
     return out.view([n, g_out] + fine)
-
-
-def warm() -> float:
-    """Compile every fused kernel for float32 and float64 (or load it from numba's disk cache).
-
-    Part of :func:`medwave.utils.compiled.warm`, which ``make install`` runs.
-
-    Returns:
-        Seconds taken.
-    """
-    import time
-
-    from medwave.wavelets.filters import get_filter_bank
-    from medwave.wavelets.fused_haar import butterfly_merge3_fused, butterfly_split3_fused
-    from medwave.wavelets.operators import analysis_op, synthesis_op
-
-    t0 = time.perf_counter()
-    fb = get_filter_bank("db2")
-    for dtype in (torch.float32, torch.float64):
-        x = torch.zeros(1, 1, 10, 10, 10, dtype=dtype)
-        c = split3d_fused(x, (analysis_op(fb, 10, "symmetric"),) * 3)
-        merge3d_fused(c, (synthesis_op(fb, c.shape[-1], "symmetric"),) * 3)
-        butterfly_merge3_fused(butterfly_split3_fused(x, 0.5), 0.5)
-    return time.perf_counter() - t0
 

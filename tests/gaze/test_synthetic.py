@@ -101,6 +101,14 @@ def test_write_synthetic_dataset(tmp_path):
         S.write_synthetic_dataset(tmp_path / "syn", 10, progress=False)
 
 
+def test_default_vocabulary_covers_the_synthetic_reports():
+    # The text encoder (networks layer) keeps its own word list; every synthetic report word must be in it.
+    from medwave.networks.blocks.text import default_vocabulary
+
+    missing = set(S.vocabulary_words()) - set(default_vocabulary())
+    assert not missing, f"add {sorted(missing)} to medwave.networks.blocks.text.REPORT_WORDS"
+
+
 def test_vocabulary_words():
     w = S.vocabulary_words()
     assert "lingula" in w and "cardiomegaly" in w and "finding" not in w

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medwave.gaze.graph import BehaviourGraph, BehaviourMatching, knn_graph, log_sinkhorn, sample_patches
-from medwave.gaze.text import WordTokenizer
+from medwave.networks.blocks.graph import BehaviourGraph, BehaviourMatching, knn_graph, log_sinkhorn, sample_patches
+from medwave.networks.blocks.text import WordTokenizer
 from medwave.networks import GEM
 from medwave.networks.gem import BottleneckResNet
 from medwave.networks.checkpoint import save_checkpoint

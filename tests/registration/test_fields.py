@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from medwave.registration.fields import identity_grid, integrate_velocity, jacobian_determinant, warp
+from medwave.networks.blocks.fields import identity_grid, integrate_velocity, jacobian_determinant, warp
 from medwave.utils.compiled import NUMBA_AVAILABLE, set_compiled
 from medwave.registration.losses import RegistrationLoss
 from medwave.registration.metrics import (dice_per_label, field_metrics, folding_percent, hd95_per_label, sdlogj,
@@ -198,7 +198,7 @@ def test_integrate_velocity_compiled_kernel_equals_monai(shape, amp, dtype) -> N
     points carried outside the grid (amp 6 on 2-9 voxel axes), batches and float64; the input is untouched."""
     from monai.networks.blocks import DVF2DDF
 
-    from medwave.registration import fields
+    from medwave.networks.blocks import fields
 
     x = identity_grid(shape[2:])
     v = torch.stack([(amp + i) * torch.sin(x[(i + 1) % 3] / (3 + i)) for i in range(3)])[None]
@@ -245,7 +245,7 @@ def test_warp_equals_monai_warp(mode, padding) -> None:
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_grid_sample_parallel_equals_grid_sample(threads) -> None:
-    from medwave.registration.fields import grid_sample_parallel
+    from medwave.networks.blocks.fields import grid_sample_parallel
 
     torch.manual_seed(0)
     img = torch.rand(1, 3, 23, 9, 11, requires_grad=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from medwave.registration.fields import integrate_velocity, jacobian_determinant, warp
+from medwave.networks.blocks.fields import integrate_velocity, jacobian_determinant, warp
 from medwave.registration.instance import WaveletField, border_ramp, default_iterations, optimize_pair
 from medwave.registration.metrics import folding_percent
 from medwave.registration.synthetic import mni_atlas, random_velocity

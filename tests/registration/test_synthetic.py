@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from medwave.registration.fields import warp
+from medwave.networks.blocks.fields import warp
 from medwave.registration.metrics import dice_per_label
 from medwave.registration.synthetic import N_REGIONS, make_pair, make_subject, mni_atlas
 

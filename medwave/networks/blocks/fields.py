@@ -6,7 +6,7 @@ spatial axis ``i`` and an image is warped as ``moving(x + u(x))``.
 
 Example:
     >>> import torch
-    >>> from medwave.registration.fields import jacobian_determinant
+    >>> from medwave.networks.blocks.fields import jacobian_determinant
     >>> ddf = torch.zeros(1, 3, 8, 8, 8)
     >>> ddf[:, 0] = 0.1 * torch.arange(8.0).view(8, 1, 1)   # u_x = 0.1 x  ->  det = 1.1
     >>> round(float(jacobian_determinant(ddf).mean()), 4)
@@ -156,12 +156,12 @@ def _compiled_squaring(velocity: torch.Tensor, steps: int) -> bool:
 
 
 def _square_compiled(velocity: torch.Tensor, steps: int) -> torch.Tensor:
-    """:func:`integrate_velocity` in one parallel numba kernel per volume (:mod:`medwave.registration.kernels_numba`).
+    """:func:`integrate_velocity` in one parallel numba kernel per volume (:mod:`medwave.networks.blocks.kernels_numba`).
 
     Works in voxel units throughout (``grid_sample``'s unnormalised coordinate of ``x + u`` is ``x + u``), so
     the values equal MONAI's DVF2DDF up to float rounding (tests: 1e-5 voxels) rather than bit for bit.
     """
-    kern = load_kernels("medwave.registration.kernels_numba").square_steps
+    kern = load_kernels("medwave.networks.blocks.kernels_numba").square_steps
     out = torch.empty_like(velocity, memory_format=torch.contiguous_format)
     for b in range(velocity.shape[0]):
         u = (velocity[b].detach() / 2**steps).movedim(0, -1).contiguous()  # (D, H, W, 3)

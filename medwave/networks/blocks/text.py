@@ -1,12 +1,12 @@
 """An offline text encoder for report sentences: a word tokenizer and a small transformer.
 
-No download is needed: the vocabulary is the synthetic-report vocabulary plus common chest X-ray
-report words (:data:`REPORT_WORDS`), and any other word is hashed (CRC32) into one of ``n_hash``
+No download is needed: the vocabulary is common chest X-ray report words (:data:`REPORT_WORDS`, which
+cover medwave's synthetic reports), and any other word is hashed (CRC32) into one of ``n_hash``
 buckets, so every word gets an embedding. The embeddings and the transformer are trained by
 medwave (``medwave train-gaze``) together with GEM; the vocabulary is stored in the checkpoint.
 
 Example:
-    >>> from medwave.gaze.text import WordTokenizer
+    >>> from medwave.networks.blocks.text import WordTokenizer
     >>> tok = WordTokenizer(["left", "lung", "base"], n_hash=8, max_len=6)
     >>> ids, mask = tok(["Left lung base.", "zebra"])
     >>> ids.tolist(), mask.tolist()
@@ -24,7 +24,7 @@ from torch import nn
 
 __all__ = ["REPORT_WORDS", "WordTokenizer", "TextEncoder", "default_vocabulary"]
 
-#: Common words of chest radiograph reports, beyond the synthetic vocabulary.
+#: Common words of chest radiograph reports (a superset of the synthetic reports' vocabulary).
 REPORT_WORDS: list[str] = (
     "a an the and or of in at on with without is are was be seen noted there no not new stable unchanged "
     "compared prior study previous interval increased decreased improved worsening change small large "
@@ -36,15 +36,15 @@ REPORT_WORDS: list[str] = (
     "effusion effusions pneumothorax consolidation opacity opacities atelectasis edema congestion "
     "vascular pulmonary interstitial airspace infiltrate nodule nodules mass granuloma calcified "
     "scarring fibrosis emphysema hyperinflated clear well expanded normal abnormal size limits within "
-    "enlarged focal diffuse patchy streaky linear platelike pneumonia fracture degenerative changes"
+    "enlarged focal diffuse patchy streaky linear platelike pneumonia fracture degenerative changes "
+    # words of medwave's synthetic report sentences (medwave.gaze.synthetic; a test keeps them covered)
+    "disease either lingula midlung over present projects shows"
 ).split()
 
 
 def default_vocabulary() -> list[str]:
-    """The default known-word list: the synthetic vocabulary plus :data:`REPORT_WORDS`, sorted."""
-    from medwave.gaze.synthetic import vocabulary_words
-
-    return sorted(set(vocabulary_words()) | set(REPORT_WORDS))
+    """The default known-word list: :data:`REPORT_WORDS` (which covers the synthetic report vocabulary), sorted."""
+    return sorted(set(REPORT_WORDS))
 
 
 class WordTokenizer:

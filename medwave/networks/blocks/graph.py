@@ -11,7 +11,7 @@
 
 Example:
     >>> import torch
-    >>> from medwave.gaze.graph import log_sinkhorn
+    >>> from medwave.networks.blocks.graph import log_sinkhorn
     >>> s = log_sinkhorn(torch.randn(2, 5, 5), iters=50).exp()
     >>> bool(torch.allclose(s.sum(1), torch.ones(2, 5), atol=1e-4)), bool(torch.allclose(s.sum(2), torch.ones(2, 5), atol=1e-4))
     (True, True)

@@ -1,7 +1,7 @@
 """numba kernel for scaling and squaring of 3D displacement fields.
 
 Loaded by :func:`medwave.utils.compiled.load_kernels` on first use; see
-:func:`medwave.registration.fields.integrate_velocity`.
+:func:`medwave.networks.blocks.fields.integrate_velocity`.
 """
 
 from __future__ import annotations
