@@ -188,11 +188,10 @@ def test_pickle_payloads_refused_everywhere_nothing_runs(kind, payloads, files, 
     code, err = run_cli(["train-registration", dl, "-o", runs / "tr", "--epochs", "1"], capsys)
     assert_refused(code, err, evil.name, "pickle")
     # the bundle adapter
-    from medwave.bundles.adapters import load_weights
-    from medwave.networks.winet import WiNet
+    from medwave.bundles.adapters import load_network
 
     with pytest.raises(ValueError, match=re.escape(evil.name)):
-        load_weights(WiNet(3, base_width=2), evil)
+        load_network("winet", evil)
     assert not marker.exists(), "a payload ran"
     assert snapshot(evil.parent) == before
 
