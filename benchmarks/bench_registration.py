@@ -1,47 +1,204 @@
-"""Registration benchmark: medwave (wavelet instance optimisation, optional WiNet) vs SimpleITK demons.
+"""Registration benchmark: ``medwave register`` against the tools registration users reach for.
 
-Part 1, accuracy/speed on held-out synthetic MNI152 pairs at 2 mm (seeds 900.., never used in
-training, tests or the demo): mean Dice over 32 pseudo-anatomical labels (one-hot linear warping, then
-argmax), % voxels with |J| <= 0, SDlogJ and seconds per pair, for
+Part 1, accuracy and a user's wait on held-out synthetic pairs (seeds in
+:data:`medwave.registration.synthetic.SEEDS`; medwave's and demons' defaults were chosen on the
+``tuning_*`` seeds, WiNet trained on ``make_subject`` seeds 10000+, none of which is a benchmark seed).
+Three pair sets built differently:
 
-* medwave: ``medwave.register`` defaults (instance optimisation of the velocity's Haar coefficients,
-  field levels 1/8 and 1/4 with 60+60 Adam steps, each against images one level finer (1/4, 1/2),
-  LNCC window 5 + 0.5 x diffusion, scaling and squaring with 3 steps in the loop and 7 on the 1/2 grid
-  for the returned field, up-sampled; the loop runs on one thread);
-* SimpleITK DiffeomorphicDemonsRegistrationFilter, multi-resolution (shrink 4/2/1, 100/60/30
-  iterations, field smoothing sigma 1.5), after histogram matching;
-* ANTs SyN through antspyx when it is importable (not installed in the reference environment).
+* ``mni``: :func:`~medwave.registration.synthetic.make_pair` (MNI152 2009 T1, 2 mm, two random smooth
+  diffeomorphisms of up to 3 voxels, gamma / bias / noise), seeds 2000-2007;
+* ``hard``: :func:`~medwave.registration.synthetic.make_pair_hard` (finer and larger deformations, up to 5
+  voxels, monotone contrast maps, strong bias fields, more noise), seeds 3000-3007;
+* ``multimodal``: :func:`~medwave.registration.synthetic.make_pair_multimodal` (T1 fixed against a T2-like
+  moving image made from the GM/WM maps and brain mask), seeds 4000-4003; only the multimodal methods.
 
-Part 2, network forward at 160 x 192 x 224 (one pair, no grad): WiNet (base width 8, diffeomorphic)
-+ warp vs MONAI VoxelMorph() default (+ its warp), each in a fresh process for its peak memory (max RSS):
-one cold call, then the median of 3 timed calls (a single call swings by +-10 % from run to run); the
-convolution FLOPs of a forward are counted by hooks in the same run (their ratio is 2.9x).
+Every pair is written as NIfTI (with the MNI affine) and each method runs as its user runs it, timed on the
+wall clock, at ``--threads`` threads:
 
-Targets (issue 4): Dice >= demons (and SyN), folding < 0.01 %, seconds <= 0.5 x demons,
-WiNet forward >= 3x faster than VoxelMorph with lower peak memory. Exit code 1 if any is missed.
+* ``medwave``: the ``medwave register FIXED MOVING -o OUT`` command in a subprocess (start-up, reading,
+  optimisation and writing included); ``--similarity mi`` on the multimodal set;
+* ``winet``: ``medwave register --weights default --no-optimize`` (the shipped network alone; its forward
+  time is also read from metrics.json);
+* ``greedy``: ``picsl-greedy`` (Greedy3D.execute, in a subprocess) with its documented recipe: affine
+  ``-a -m NCC 2x2x2 -ia-image-centers -n 100x50x10``, then deformable ``-m NCC 2x2x2 -it affine.mat
+  -n 100x60x30 -s 2.0vox 0.5vox``, then reslicing the moving image (``-m MI`` on the multimodal set);
+* ``elastix``: ``itk-elastix`` python call, the default ``bspline`` parameter map with 3 resolutions
+  (Mattes mutual information), reading and the deformation field included (itk imported beforehand);
+* ``demons``: SimpleITK diffeomorphic demons, 3 levels (shrink 4/2/1, 100/60/30 iterations), after
+  histogram matching, field smoothing sigma chosen on the tuning pairs (``DEMONS_SIGMA``);
+* ``convexadam``: ``convexadam`` (MIND + coupled convex + Adam, its defaults, CPU) python call;
+* ``syn``: ANTs SyN (antspyx ``SyNOnly``) when antspyx is importable.
 
-    python benchmarks/bench_registration.py                 # 8 pairs, 2 threads
-    python benchmarks/bench_registration.py --pairs 2 --threads 1 --skip-forward   # quick look
+Metrics, from each method's displacement converted to a voxel DDF on the fixed grid: mean Dice over 32
+pseudo-anatomical labels (one-hot linear warping, then argmax), % voxels with |J| <= 0, SDlogJ, s/pair.
+
+Targets (issue 15), on every pair set: medwave's mean Dice >= Greedy's, folding < 0.01 %, wall time per pair
+<= 0.5 x Greedy's (its whole recipe; its deformable step alone is printed beside); on the multimodal set
+medwave's Dice >= Greedy's (MI) and elastix's; WiNet alone lifts mean Dice over identity by >= 0.08 in
+<= 1 s of forward per pair (mni set). Exit code 1 if any is missed.
+
+Part 2, network forward at 160 x 192 x 224 (one pair, no grad): WiNet (base width 8) + warp vs MONAI
+VoxelMorph, each in a fresh process (peak memory); targets: >= 3x faster, lower peak memory.
+
+The anchors are not medwave dependencies: ``pip install picsl-greedy itk-elastix`` and ``pip install --no-deps
+convexadam`` (its own requirements, torch included, are already there; a plain install could pull another torch).
+A method whose package is missing is skipped with a message.
+
+    python benchmarks/bench_registration.py                   # everything, 2 threads
+    python benchmarks/bench_registration.py --quick           # 2 pairs per set, no ConvexAdam, no forward part
+    python benchmarks/bench_registration.py --sets mni --methods medwave,greedy --pairs 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 warnings.filterwarnings("ignore")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's medwave, not an installed one
+
+#: Demons' field smoothing sigma, chosen on the tuning pairs (benchmarks/tune_registration.py) from 1.0-3.0.
+DEMONS_SIGMA = 1.5
+ALL_METHODS = ("medwave", "winet", "greedy", "elastix", "demons", "convexadam", "syn")
+MULTIMODAL_METHODS = ("medwave", "greedy", "elastix")
 
 
-def demons(fixed: np.ndarray, moving: np.ndarray, *, shrink=(4, 2, 1), iters=(100, 60, 30), std=1.5):
+# -- helpers ------------------------------------------------------------------------------------------
+def _env(threads: int) -> dict:
+    env = dict(os.environ)
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"):
+        env[k] = str(threads)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _run(cmd: list, threads: int) -> float:
+    t = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(threads))
+    sec = time.perf_counter() - t
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} ... failed ({res.returncode}):\n{res.stderr[-3000:]}")
+    return sec
+
+
+def physical_to_voxel_ddf(disp_lps: np.ndarray, direction: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """ITK physical displacements ``(X, Y, Z, 3)`` (LPS mm) -> voxel DDF ``(1, 3, X, Y, Z)`` on the same grid."""
+    m = np.asarray(direction, np.float64).reshape(3, 3) @ np.diag(np.asarray(spacing, np.float64))
+    vox = disp_lps.reshape(-1, 3) @ np.linalg.inv(m).T
+    return np.moveaxis(vox.reshape(disp_lps.shape).astype(np.float32), -1, 0)[None]
+
+
+def _read_itk_vector(path: str) -> np.ndarray:
+    """A displacement image -> voxel DDF (1, 3, X, Y, Z) through its own direction and spacing (SimpleITK)."""
+    import SimpleITK as sitk
+
+    img = sitk.ReadImage(str(path), sitk.sitkVectorFloat64)
+    arr = sitk.GetArrayFromImage(img).transpose(2, 1, 0, 3)  # (X, Y, Z, 3)
+    return physical_to_voxel_ddf(arr, np.array(img.GetDirection()), np.array(img.GetSpacing()))
+
+
+def _write_pair(pair: dict, folder: Path) -> tuple[str, str]:
+    import nibabel as nib
+
+    paths = []
+    for key in ("fixed", "moving"):
+        p = folder / f"{key}.nii.gz"
+        nib.save(nib.Nifti1Image(pair[key].astype(np.float32), pair["affine"]), str(p))
+        paths.append(str(p))
+    return paths[0], paths[1]
+
+
+# -- methods ----------------------------------------------------------------------------------------------
+def run_medwave(fx: str, mv: str, out: Path, threads: int, extra=()) -> tuple[np.ndarray, float, dict]:
+    exe = Path(sys.executable).with_name("medwave")
+    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "medwave.cli"])
+    cmd += ["register", fx, mv, "-o", str(out), "--no-progress", "--overwrite", *extra]
+    sec = _run(cmd, threads)
+    import nibabel as nib
+
+    ddf_path = out / "ddf_monai_voxel.nii.gz"
+    if not ddf_path.exists():  # medwave before the transform files (issue 16)
+        ddf_path = out / "ddf.nii.gz"
+    arr = np.asarray(nib.load(str(ddf_path)).dataobj, dtype=np.float32)
+    arr = arr.reshape(arr.shape[:3] + (3,))
+    metrics = json.loads((out / "metrics.json").read_text())
+    return np.moveaxis(arr, -1, 0)[None], sec, metrics
+
+
+GREEDY_CODE = r"""
+import sys, time
+from picsl_greedy import Greedy3D
+fx, mv, out, threads, metric = sys.argv[1:6]
+g = Greedy3D()
+quiet = open("/dev/null", "w")
+m = "NCC 2x2x2" if metric == "NCC" else metric
+t = time.perf_counter()
+g.execute(f"-d 3 -threads {threads} -a -m {m} -i {fx} {mv} -ia-image-centers -n 100x50x10 -o {out}/affine.mat",
+          out=quiet, err=quiet)
+ta = time.perf_counter()
+g.execute(f"-d 3 -threads {threads} -m {m} -i {fx} {mv} -it {out}/affine.mat -n 100x60x30 -s 2.0vox 0.5vox "
+          f"-o {out}/warp.nii.gz", out=quiet, err=quiet)
+td = time.perf_counter()
+g.execute(f"-d 3 -threads {threads} -rf {fx} -rm {mv} {out}/warped.nii.gz -r {out}/warp.nii.gz {out}/affine.mat "
+          f"-rc {out}/composed.nii.gz", out=quiet, err=quiet)
+print(ta - t, td - ta, time.perf_counter() - td)
+"""
+
+
+def run_greedy(fx: str, mv: str, out: Path, threads: int, metric: str = "NCC") -> tuple[np.ndarray, float, dict]:
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", GREEDY_CODE, fx, mv, str(out), str(threads), metric],
+                         capture_output=True, text=True, env=_env(threads))
+    sec = time.perf_counter() - t
+    if res.returncode != 0:
+        raise RuntimeError(f"greedy failed:\n{res.stderr[-3000:]}")
+    ta, td, tr = (float(v) for v in res.stdout.strip().split()[-3:])
+    return _read_itk_vector(str(out / "composed.nii.gz")), sec, {"affine_s": ta, "deformable_s": td, "reslice_s": tr}
+
+
+def run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dict]:
+    """elastix in the pair's folder: transformix writes deformationField.nii into the working directory."""
+    cwd = os.getcwd()
+    os.chdir(Path(fx).parent)
+    try:
+        return _run_elastix(fx, mv, threads)
+    finally:
+        os.chdir(cwd)
+
+
+def _run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dict]:
+    import itk
+
+    t = time.perf_counter()
+    fixed, moving = itk.imread(fx, itk.F), itk.imread(mv, itk.F)
+    po = itk.ParameterObject.New()
+    pm = po.GetDefaultParameterMap("bspline", 3)
+    pm["MaximumNumberOfThreads"] = [str(threads)]
+    po.AddParameterMap(pm)
+    _, tp = itk.elastix_registration_method(fixed, moving, parameter_object=po, log_to_console=False)
+    field = itk.transformix_deformation_field(moving, tp)
+    sec = time.perf_counter() - t
+    arr = itk.array_from_image(field).transpose(2, 1, 0, 3)
+    direction = np.array(fixed.GetDirection())
+    spacing = np.array(fixed.GetSpacing())
+    return physical_to_voxel_ddf(arr, direction, spacing), sec, {"metric": pm["Metric"][0]}
+
+
+def demons(fixed: np.ndarray, moving: np.ndarray, *, shrink=(4, 2, 1), iters=(100, 60, 30), std=DEMONS_SIGMA):
     """Multi-resolution diffeomorphic demons (SimpleITK) -> DDF (1, 3, X, Y, Z) in voxels, MONAI convention."""
     import SimpleITK as sitk
-    import torch
 
     def to_sitk(a):
         return sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(a, np.float32).transpose(2, 1, 0)))
@@ -63,17 +220,145 @@ def demons(fixed: np.ndarray, moving: np.ndarray, *, shrink=(4, 2, 1), iters=(10
         flt.SetStandardDeviations(std)
         field = flt.Execute(fs, ms, init)
     arr = sitk.GetArrayFromImage(field).transpose(2, 1, 0, 3)  # (X, Y, Z, 3), components x, y, z
-    return torch.as_tensor(np.moveaxis(arr, -1, 0).copy()).float()[None]
+    return np.moveaxis(arr, -1, 0).astype(np.float32)[None]
+
+
+def run_convexadam(fixed: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    import torch
+    from convexAdam.convex_adam_MIND import convex_adam_pt
+
+    disp = convex_adam_pt(fixed.astype(np.float32), moving.astype(np.float32), device=torch.device("cpu"))
+    return np.moveaxis(np.asarray(disp, np.float32), -1, 0)[None]
 
 
 def syn(fixed: np.ndarray, moving: np.ndarray):  # pragma: no cover - needs antspyx
     import ants
-    import torch
 
     f, m = ants.from_numpy(fixed.astype(np.float32)), ants.from_numpy(moving.astype(np.float32))
     reg = ants.registration(f, m, type_of_transform="SyNOnly")
     field = ants.image_read(reg["fwdtransforms"][0]).numpy()  # (X, Y, Z, 3) physical = voxel (spacing 1)
-    return torch.as_tensor(np.moveaxis(field, -1, 0).copy()).float()[None]
+    return np.moveaxis(field, -1, 0).astype(np.float32)[None]
+
+
+def evaluate(ddf: np.ndarray, pair: dict) -> dict:
+    import torch
+    from medwave.networks.blocks.fields import jacobian_determinant
+    from medwave.registration.metrics import dice_per_label, folding_percent, sdlogj, warp_labels
+
+    t = torch.as_tensor(np.ascontiguousarray(ddf, dtype=np.float32))
+    j = jacobian_determinant(t)[0].numpy()
+    ml, fl = pair["moving_labels"].astype(np.int32), pair["fixed_labels"].astype(np.int32)
+    d = dice_per_label(warp_labels(ml, t), fl)
+    return {"dice": float(np.mean(list(d.values()))), "fold": folding_percent(j), "sdlogj": sdlogj(j)}
+
+
+def make_set(name: str, seed: int) -> dict:
+    from medwave.registration import synthetic
+
+    return {"mni": synthetic.make_pair, "hard": synthetic.make_pair_hard,
+            "multimodal": synthetic.make_pair_multimodal}[name](seed)
+
+
+def run_set(name: str, seeds, methods, threads: int, workdir: Path, log=print) -> dict:
+    """Run every method on every pair of one set; returns {method: {metric: [per pair]}} plus identity."""
+    from medwave.registration.metrics import dice_per_label
+
+    rows: dict = {m: {"dice": [], "fold": [], "sdlogj": [], "sec": [], "extra": []} for m in methods}
+    rows["identity"] = {"dice": [], "fold": [], "sdlogj": [], "sec": [], "extra": []}
+    multimodal = name == "multimodal"
+    for i, seed in enumerate(seeds):
+        pair = make_set(name, seed)
+        folder = workdir / f"{name}_{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        fx, mv = _write_pair(pair, folder)
+        fl, ml = pair["fixed_labels"].astype(np.int32), pair["moving_labels"].astype(np.int32)
+        r = rows["identity"]
+        r["dice"].append(float(np.mean(list(dice_per_label(ml, fl).values()))))
+        r["fold"].append(0.0), r["sdlogj"].append(0.0), r["sec"].append(0.0), r["extra"].append({})
+        for m in methods:
+            extra: dict = {}
+            if m == "medwave":
+                opts = ["--similarity", "mi"] if multimodal else []
+                ddf, sec, met = run_medwave(fx, mv, folder / "medwave", threads, opts)
+                extra = {k: met.get(k) for k in ("optimisation_seconds", "total_seconds") if k in met}
+            elif m == "winet":
+                ddf, sec, met = run_medwave(fx, mv, folder / "winet", threads,
+                                            ["--weights", "default", "--no-optimize"])
+                extra = {"network_seconds": met.get("network_seconds")}
+            elif m == "greedy":
+                ddf, sec, extra = run_greedy(fx, mv, folder / "greedy", threads, "MI" if multimodal else "NCC")
+            elif m == "elastix":
+                ddf, sec, extra = run_elastix(fx, mv, threads)
+            elif m == "demons":
+                t = time.perf_counter()
+                ddf = demons(pair["fixed"], pair["moving"])
+                sec = time.perf_counter() - t
+            elif m == "convexadam":
+                t = time.perf_counter()
+                ddf = run_convexadam(pair["fixed"], pair["moving"])
+                sec = time.perf_counter() - t
+            elif m == "syn":
+                t = time.perf_counter()
+                ddf = syn(pair["fixed"], pair["moving"])
+                sec = time.perf_counter() - t
+            else:
+                raise ValueError(m)
+            ev = evaluate(ddf, pair)
+            r = rows[m]
+            for k, v in ev.items():
+                r[k].append(v)
+            r["sec"].append(sec)
+            r["extra"].append(extra)
+            log(f"[{name}] pair {i + 1}/{len(seeds)} (seed {seed}) {m:11s} Dice {ev['dice']:.4f}  |J|<=0 "
+                f"{ev['fold']:.4f}%  SDlogJ {ev['sdlogj']:.3f}  {sec:6.1f} s  {extra if extra else ''}")
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+def _mean(rows: dict) -> dict:
+    return {m: {k: float(np.mean(v)) for k, v in r.items() if k != "extra" and v} for m, r in rows.items()}
+
+
+def report_set(name: str, rows: dict, seeds, threads: int) -> list:
+    mean = _mean(rows)
+    ref = "greedy" if "greedy" in rows else None
+    print(f"\n### {name}: {len(seeds)} held-out pairs (seeds {seeds[0]}-{seeds[-1]}), {threads} thread(s)")
+    print("| method | mean Dice | % abs(J)<=0 | SDlogJ | s / pair | time vs Greedy |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for m, r in mean.items():
+        ratio = f"{r['sec'] / mean[ref]['sec']:.2f}x" if ref and m != "identity" else ""
+        sec = f"{r['sec']:.1f}" if m != "identity" else ""
+        print(f"| {m} | {r['dice']:.4f} | {r['fold']:.4f} | {r['sdlogj']:.3f} | {sec} | {ratio} |")
+    if ref:
+        dsec = float(np.mean([e["deformable_s"] for e in rows[ref]["extra"]]))
+        print(f"Greedy's deformable step alone: {dsec:.1f} s / pair (medwave {mean['medwave']['sec'] / dsec:.2f}x of it)"
+              if "medwave" in mean else f"Greedy's deformable step alone: {dsec:.1f} s / pair")
+    print("\nper pair (Dice / s):")
+    methods = [m for m in rows if m != "identity"]
+    print("| seed | identity | " + " | ".join(methods) + " |")
+    print("| --- " * (len(methods) + 2) + "|")
+    for i, s in enumerate(seeds):
+        cells = [f"{rows[m]['dice'][i]:.4f} / {rows[m]['sec'][i]:.1f}" for m in methods]
+        print(f"| {s} | {rows['identity']['dice'][i]:.4f} | " + " | ".join(cells) + " |")
+    checks = []
+    if "medwave" in mean:
+        mw = mean["medwave"]
+        if ref:
+            checks.append((f"[{name}] medwave Dice {mw['dice']:.4f} >= Greedy {mean[ref]['dice']:.4f}",
+                           mw["dice"] >= mean[ref]["dice"]))
+        checks.append((f"[{name}] medwave folding {mw['fold']:.4f} % < 0.01 %", mw["fold"] < 0.01))
+        if ref and name != "multimodal":
+            checks.append((f"[{name}] medwave {mw['sec']:.1f} s <= 0.5 x Greedy {mean[ref]['sec']:.1f} s",
+                           mw["sec"] <= 0.5 * mean[ref]["sec"]))
+        if name == "multimodal" and "elastix" in mean:
+            checks.append((f"[{name}] medwave Dice {mw['dice']:.4f} >= elastix {mean['elastix']['dice']:.4f}",
+                           mw["dice"] >= mean["elastix"]["dice"]))
+    if "winet" in mean and name == "mni":
+        lift = mean["winet"]["dice"] - mean["identity"]["dice"]
+        net_s = float(np.mean([e.get("network_seconds") or np.nan for e in rows["winet"]["extra"]]))
+        checks.append((f"[{name}] WiNet alone lifts Dice over identity by {lift:+.4f} >= 0.08", lift >= 0.08))
+        checks.append((f"[{name}] WiNet forward {net_s:.2f} s <= 1 s per pair", net_s <= 1.0))
+    return checks
 
 
 FORWARD_CODE = r"""
@@ -123,56 +408,6 @@ def forward_bench(threads: int, repeats: int = 3) -> dict:
     return out
 
 
-def report(rows: dict, before: list, threads, have_ants: bool) -> list:
-    """Print the accuracy table; return the accuracy checks."""
-    methods = list(rows)
-    n = len(rows["medwave"]["dice"])
-    mean = {m: {k: float(np.mean(v)) for k, v in r.items()} for m, r in rows.items()}
-    print(f"\nRegistration, {n} held-out synthetic MNI152 pairs (2 mm, 99x117x95, 32 labels), "
-          f"{threads} thread(s); Dice before registration {np.mean(before):.4f}")
-    print("| method | mean Dice | % abs(J)<=0 | SDlogJ | s / pair | time vs demons |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for m in methods:
-        r = mean[m]
-        print(f"| {m} | {r['dice']:.4f} | {r['fold']:.4f} | {r['sdlogj']:.3f} | {r['sec']:.1f} | "
-              f"{r['sec'] / mean['demons']['sec']:.2f}x |")
-    checks = [
-        ("Dice >= demons", mean["medwave"]["dice"] >= mean["demons"]["dice"]),
-        ("% |J|<=0 < 0.01", mean["medwave"]["fold"] < 0.01),
-        ("seconds <= 0.5 x demons", mean["medwave"]["sec"] <= 0.5 * mean["demons"]["sec"]),
-    ]
-    if have_ants:
-        checks.append(("Dice >= SyN", mean["medwave"]["dice"] >= mean["syn"]["dice"]))
-    else:
-        print("ANTs SyN: antspyx not installed (its pins numpy<2.4 / scipy<1.16 conflict with this environment).")
-    return checks
-
-
-def merge(files) -> int:
-    rows, before, fwd = None, [], None
-    for f in files:
-        with open(f) as fh:
-            d = json.load(fh)
-        before += d.get("dice_before_per_pair", [])
-        fwd = d.get("forward") or fwd
-        if not d["per_pair"]:
-            continue
-        if rows is None:
-            rows = {m: {k: [] for k in r} for m, r in d["per_pair"].items()}
-        for m, r in d["per_pair"].items():
-            for k, v in r.items():
-                rows[m][k] += v
-    checks = report(rows, before, d.get("threads"), "syn" in rows) if rows else []
-    if fwd:
-        checks += forward_report(fwd, d.get("threads"))
-    print()
-    ok = True
-    for name, passed in checks:
-        print(f"[{'PASS' if passed else 'MISS'}] {name}")
-        ok &= passed
-    return 0 if ok else 1
-
-
 def forward_report(fwd: dict, threads) -> list:
     w, v = fwd["winet"], fwd["voxelmorph"]
     reps = w.get("repeats", 0)
@@ -194,78 +429,61 @@ def forward_report(fwd: dict, threads) -> list:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=8)
-    ap.add_argument("--seed-base", type=int, default=900)
+    ap.add_argument("--sets", default="mni,hard,multimodal", help="comma-separated pair sets (mni, hard, multimodal)")
+    ap.add_argument("--methods", default=None,
+                    help=f"comma-separated methods (default: all available of {', '.join(ALL_METHODS)})")
+    ap.add_argument("--pairs", type=int, default=None, help="pairs per set (default: all held-out seeds)")
+    ap.add_argument("--quick", action="store_true", help="2 pairs per set, no ConvexAdam, no forward part")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--skip-forward", action="store_true")
-    ap.add_argument("--with-network", action="store_true", help="also WiNet (shipped weights) + optimisation")
+    ap.add_argument("--skip-forward", action="store_true", help="skip part 2 (network forward)")
     ap.add_argument("--json", default=None, help="write the raw numbers here")
-    ap.add_argument("--merge", nargs="+", default=None,
-                    help="only merge the --json outputs of several runs (e.g. pairs split over processes) and judge")
     args = ap.parse_args(argv)
-    if args.merge:
-        return merge(args.merge)
 
     import SimpleITK as sitk
     import torch
 
+    from medwave.registration.synthetic import SEEDS
+
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(args.threads)
-    from medwave.registration.api import register
-    from medwave.networks.blocks.fields import jacobian_determinant
-    from medwave.registration.metrics import dice_per_label, folding_percent, sdlogj, warp_labels
-    from medwave.registration.synthetic import make_pair
-
-    try:
-        import ants  # noqa: F401
-
-        have_ants = True
-    except ImportError:
-        have_ants = False
-    methods = ["medwave", "demons"] + (["medwave+winet"] if args.with_network else []) + (["syn"] if have_ants else [])
-    rows = {m: {"dice": [], "fold": [], "sdlogj": [], "sec": []} for m in methods}
-    before = []
-    if args.pairs == 0:
-        methods = []
-    for i in range(args.pairs):
-        p = make_pair(args.seed_base + i)
-        fl, ml = p["fixed_labels"].astype(np.int32), p["moving_labels"].astype(np.int32)
-        before.append(np.mean(list(dice_per_label(ml, fl).values())))
-        for m in methods:
-            t = time.perf_counter()
-            if m == "medwave":
-                ddf = torch.as_tensor(np.moveaxis(register(p["fixed"], p["moving"], progress=False).ddf.array, -1, 0))[None]
-            elif m == "medwave+winet":
-                ddf = torch.as_tensor(np.moveaxis(register(p["fixed"], p["moving"], weights="default",
-                                                           progress=False).ddf.array, -1, 0))[None]
-            elif m == "demons":
-                ddf = demons(p["fixed"], p["moving"])
-            else:
-                ddf = syn(p["fixed"], p["moving"])
-            sec = time.perf_counter() - t
-            j = jacobian_determinant(ddf)[0].numpy()
-            d = dice_per_label(warp_labels(ml, ddf), fl)
-            r = rows[m]
-            r["dice"].append(float(np.mean(list(d.values()))))
-            r["fold"].append(folding_percent(j))
-            r["sdlogj"].append(sdlogj(j))
-            r["sec"].append(sec)
-            print(f"pair {i + 1}/{args.pairs} {m:14s} Dice {r['dice'][-1]:.4f}  |J|<=0 {r['fold'][-1]:.4f}%  "
-                  f"SDlogJ {r['sdlogj'][-1]:.3f}  {sec:6.1f} s", flush=True)
-    checks = report(rows, before, args.threads, have_ants) if methods else []
+    available = {"medwave", "winet", "demons"}
+    for mod, name in (("picsl_greedy", "greedy"), ("itk", "elastix"), ("convexAdam", "convexadam"), ("ants", "syn")):
+        try:
+            __import__(mod)
+            available.add(name)
+        except ImportError:
+            print(f"{name}: not installed ({mod} not importable); its row is skipped.")
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(ALL_METHODS)
+    unknown = set(methods) - set(ALL_METHODS)
+    if unknown:
+        ap.error(f"unknown method(s) {sorted(unknown)}; choose from {', '.join(ALL_METHODS)}")
+    methods = [m for m in methods if m in available and not (args.quick and m == "convexadam")]
+    n = args.pairs if args.pairs is not None else (2 if args.quick else None)
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} ({os.cpu_count()} CPUs)")
+    results, checks = {}, []
+    with tempfile.TemporaryDirectory(prefix="bench_registration_") as tmp:
+        for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+            seeds = SEEDS[f"benchmark_{name}"]
+            seeds = tuple(seeds[:n]) if n else tuple(seeds)
+            ms = [m for m in methods if name != "multimodal" or m in MULTIMODAL_METHODS]
+            rows = run_set(name, seeds, ms, args.threads, Path(tmp), log=lambda s: print(s, flush=True))
+            results[name] = {"seeds": list(seeds), "rows": rows}
+            checks += report_set(name, rows, seeds, args.threads)
     fwd = None
-    if not args.skip_forward:
+    if not (args.skip_forward or args.quick):
         fwd = forward_bench(args.threads)
         checks += forward_report(fwd, args.threads)
-    print()
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
     ok = True
     for name, passed in checks:
         print(f"[{'PASS' if passed else 'MISS'}] {name}")
         ok &= passed
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"per_pair": rows if methods else {}, "forward": fwd, "dice_before_per_pair": [float(b) for b in before],
-                       "threads": args.threads}, fh, indent=2)
+            json.dump({"sets": results, "forward": fwd, "threads": args.threads}, fh, indent=2, default=float)
     return 0 if ok else 1
 
 

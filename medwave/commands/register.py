@@ -16,10 +16,16 @@ displacement, LPS mm), affine_itk_lps.mat (with --affine), their inverses and tr
 
 With no --weights the field is found by instance optimisation of its wavelet coefficients (no training
 needed, CPU friendly). --weights PATH (or 'default' for the small shipped WiNet) predicts it with WiNet;
---optimize refines that prediction on this pair.
+--optimize refines that prediction on this pair. NOTE: the shipped WiNet weights do not yet register
+(alone they lift Dice over no registration by far less than the optimisation does; see
+medwave/registration/weights/README.md): use the default instance optimisation, or your own weights.
+
+Images of different modalities (T1 to T2, CT to MR): --similarity mi or mind. Masks (--fixed-mask,
+--moving-mask) restrict the similarity to the voxels they cover.
 
 Example:
   medwave register fixed.nii.gz moving.nii.gz -o reg_out --moving-seg moving_seg.nii.gz --fixed-seg fixed_seg.nii.gz
+  medwave register t1.nii.gz t2.nii.gz -o reg_out --similarity mi --fixed-mask brain_mask.nii.gz
   medwave register fixed.nii.gz moving.nii.gz -o reg_out --weights default --no-optimize
 """
 
@@ -32,7 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("fixed", help="fixed (target) 3D image, NIfTI")
     p.add_argument("moving", help="moving (source) 3D image, NIfTI")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--weights", default=None, help="WiNet checkpoint (from `medwave train-registration`) or 'default'")
+    p.add_argument("--weights", default=None, help="WiNet checkpoint (from `medwave train-registration`) or 'default' (the shipped weights do not "
+                        "yet register; see the weights README)")
     p.add_argument("--optimize", dest="optimize", action=argparse.BooleanOptionalAction, default=True,
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
     p.add_argument("--iterations", default=None,
@@ -40,6 +47,13 @@ def register(subparsers) -> None:
                         "(default: register()'s, 120 = 60,60,0,0)")
     p.add_argument("--smoothness", type=float, default=None,
                    help="lambda of the diffusion regulariser (default: register()'s, 0.5)")
+    p.add_argument("--similarity", choices=["lncc", "mi", "mind", "mse"], default="lncc",
+                   help="similarity of the instance optimisation: lncc (default, same modality), mi (mutual "
+                        "information) or mind (MIND-SSC descriptors) for different modalities (T1/T2, CT/MR)")
+    p.add_argument("--fixed-mask", default=None,
+                   help="mask on the fixed grid (nonzero = inside): only voxels inside count in the similarity")
+    p.add_argument("--moving-mask", default=None,
+                   help="mask on the moving grid: voxels mapped outside it do not count in the similarity")
     p.add_argument("--affine", action="store_true", help="affine pre-alignment (SimpleITK, mutual information) first")
     p.add_argument("--moving-seg", default=None, help="label map on the moving grid (warped to warped_seg.nii.gz)")
     p.add_argument("--fixed-seg", default=None, help="label map on the fixed grid (Dice against the warped moving seg)")
@@ -71,11 +85,12 @@ def run(args) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; -o needs an output folder.")
-    inputs = [args.fixed, args.moving, args.moving_seg, args.fixed_seg]
+    inputs = [args.fixed, args.moving, args.moving_seg, args.fixed_seg, args.fixed_mask, args.moving_mask]
     for name in ("warped.nii.gz", "ddf_monai_voxel.nii.gz", "jacdet.nii.gz", "metrics.json", "transform.json"):
         check_output_path(out / name, overwrite=args.overwrite, inputs=inputs)
     for nm, path in (("FIXED", args.fixed), ("MOVING", args.moving), ("--moving-seg", args.moving_seg),
-                     ("--fixed-seg", args.fixed_seg)):
+                     ("--fixed-seg", args.fixed_seg), ("--fixed-mask", args.fixed_mask),
+                     ("--moving-mask", args.moving_mask)):
         if path is not None:
             try:
                 check_input_file(path, what="image", allow_dir=True)
@@ -87,11 +102,13 @@ def run(args) -> int:
     # register() reads and checks both volumes (3D, real, finite, >= 8 voxels per axis, not constant) before any work
     result = api_register(args.fixed, args.moving, weights=args.weights, optimize=args.optimize,
                           iterations=iterations, affine=args.affine, moving_seg=args.moving_seg,
-                          fixed_seg=args.fixed_seg, hd95=args.hd95, device=args.device, seed=args.seed,
+                          fixed_seg=args.fixed_seg, similarity=args.similarity, fixed_mask=args.fixed_mask,
+                          moving_mask=args.moving_mask, hd95=args.hd95, device=args.device, seed=args.seed,
                           smoothness=DEFAULT_SMOOTHNESS if args.smoothness is None else args.smoothness,
                           progress=args.progress)
     result.metrics["inputs"] = {"fixed": str(args.fixed), "moving": str(args.moving),
-                                "moving_seg": args.moving_seg, "fixed_seg": args.fixed_seg}
+                                "moving_seg": args.moving_seg, "fixed_seg": args.fixed_seg,
+                                "fixed_mask": args.fixed_mask, "moving_mask": args.moving_mask}
     paths = result.save(out, overwrite=args.overwrite)
     m = result.metrics
     summary = f"folding {m['folding_percent']:.4f}%  SDlogJ {m['sdlogj']:.3f}"

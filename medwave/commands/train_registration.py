@@ -38,6 +38,10 @@ def register(subparsers) -> None:
     p.add_argument("--diffeomorphic", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--similarity", choices=["lncc", "mse"], default="lncc")
     p.add_argument("--smoothness", type=float, default=1.0, help="lambda of the diffusion regulariser")
+    p.add_argument("--label-weight", type=float, default=0.0,
+                   help="weight of an auxiliary soft-Dice loss on the training labels (0 = images only)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="train on random CROP^3 windows of each pair (cheaper steps; a multiple of 16)")
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/last.pt")
     p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--seed", type=int, default=0)
@@ -61,7 +65,8 @@ def run(args) -> int:
     res = train_registration(args.datalist, args.output, mode=args.mode, synthetic=args.synthetic, epochs=args.epochs,
                              steps_per_epoch=args.steps_per_epoch, val_pairs=args.val_pairs, lr=args.lr,
                              base_width=args.base_width, wavelet=args.wavelet, diffeomorphic=args.diffeomorphic,
-                             similarity=args.similarity, smoothness=args.smoothness, resume=args.resume,
+                             similarity=args.similarity, smoothness=args.smoothness, label_weight=args.label_weight, crop=args.crop,
+                             resume=args.resume,
                              init_weights=args.init_weights, seed=args.seed, device=args.device,
                              progress=args.progress)
     if res.get("rank", 0) == 0:

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from medwave.napari._layers import image_layer_kwargs, image_to_layer_data
+from medwave.napari._layers import image_to_layer_data, to_layer_order
 
 __all__ = ["get_transform_reader", "read_transform_folder", "is_transform_folder", "TRANSFORM_KEY"]
 
@@ -61,7 +61,8 @@ def read_transform_folder(path: PathOrPaths, *, step: int = 4) -> list:
     kw.update(colormap="bwr", contrast_limits=(0.0, 2.0), opacity=0.6)
     kw["metadata"][TRANSFORM_KEY] = str(p)
     vec, length = displacement_vectors(tx.ddf, step=step)
-    vkw = {k: v for k, v in image_layer_kwargs(tx.fixed_affine).items() if k in ("scale", "translate", "affine")}
+    vec = to_layer_order(vec, kw["metadata"], points=True)  # the Jacobian layer's axis order (display frame)
+    vkw = {k: v for k, v in kw.items() if k in ("scale", "translate", "affine")}
     vkw.update(name=f"{p.name} displacement", features={"length": length}, edge_color="length",
                edge_colormap="turbo", edge_width=0.3, vector_style="arrow", metadata=meta)
     return [(data, kw, "image"), (vec, vkw, "vectors")]

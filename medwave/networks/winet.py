@@ -21,6 +21,22 @@ With ``diffeomorphic=True`` that field is a stationary velocity integrated by sc
 The output is a MONAI DDF ``(B, d, *spatial)`` in voxel units (sampled as ``moving(x + u(x))``).
 Inputs of any size are padded internally to a multiple of 16 and the field is cropped back.
 
+Where this layout differs from the paper's (Fig. 1: a shared DWT layer and four contracting conv layers;
+three expanding layers; the Incremental Deformation Learning Module with Conv-0, refinement blocks RB-1 and
+RB-2 and a shared parameter-free IDWT):
+
+* coefficients are predicted in full-resolution voxel units (``voxel_coefficients``: every IDWT input is
+  scaled by ``2**(d/2)``); the paper's IDWT is the plain orthonormal one. Without the scale a 1/8-scale
+  coefficient of 1 moves 0.044 voxel and training with near-zero heads stayed at the identity;
+* the image pair's DWT enters the first encoder layer only (one level, all ``2**d`` subbands of both
+  images); the refinement blocks see the decoder features and the coarser coefficients, not the image
+  pair's own high bands at that scale;
+* widths are ``(4c, 4c, 8c, 8c)`` for ``base_width = c`` (``c = 8``: about 1.42 M parameters as in the paper);
+  the shipped network uses ``c = 4``; each refinement block is three grouped 3x3x3 convolutions (one group per
+  subband, ``refine_width`` channels per group), a residual on the current scale's coefficients;
+* the encoder's first convolution has instance normalisation; the rest use LeakyReLU(0.2) without norms.
+These last points follow medwave's reading of the paper's text and figure, not its code (unlicensed).
+
 Example:
     >>> import torch
     >>> from medwave.networks import WiNet
@@ -127,6 +143,12 @@ class WiNet(nn.Module):
             paper's network (about 1.42 M parameters in 3D).
         integration_steps: Scaling-and-squaring steps (7 as in VoxelMorph/WiNet).
         refine_width: Hidden channels per subband in the refinement blocks.
+        in_channels: Channels per image.
+        voxel_coefficients: Heads predict coefficients in full-resolution voxel units (each IDWT input is
+            scaled by ``2**(d/2)``), so that a unit head output moves one voxel at every scale. ``False`` is
+            the plain orthonormal IDWT of the first medwave versions, under which a 1/8-scale coefficient
+            of 1 rebuilds a 0.044-voxel field in 3D: with heads initialised near zero, training stayed at
+            the identity for hundreds of steps.
 
     Shapes:
         ``forward(moving, fixed)`` with both ``(B, 1, *spatial)`` returns the DDF ``(B, d, *spatial)``.
@@ -144,6 +166,7 @@ class WiNet(nn.Module):
         integration_steps: int = 7,
         refine_width: int = 8,
         in_channels: int = 1,
+        voxel_coefficients: bool = True,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -160,7 +183,11 @@ class WiNet(nn.Module):
         self.base_width = base_width
         self.config = dict(spatial_dims=spatial_dims, wavelet=self.wavelet, diffeomorphic=self.diffeomorphic,
                            base_width=base_width, integration_steps=integration_steps, refine_width=refine_width,
-                           in_channels=in_channels)
+                           in_channels=in_channels, voxel_coefficients=bool(voxel_coefficients))
+        # every IDWT input is scaled by 2**(d/2), so that a head output of 1 is a 1-voxel field (full-resolution
+        # units) whatever its scale; without it a 1/8 low band of 1 rebuilds a field of 2**(-4.5) = 0.044 voxel
+        # in 3D and the heads need outputs ~50 for a 2-voxel move (training then barely leaves the identity)
+        self.coef_scale = 2.0 ** (d / 2.0) if voxel_coefficients else 1.0
         c1, c2, c3, c4 = 4 * base_width, 4 * base_width, 8 * base_width, 8 * base_width
         self.dwt = DWT(d, wavelet)
         self.idwt = IDWT(d, wavelet)
@@ -221,6 +248,11 @@ class WiNet(nn.Module):
     def _idwt(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         return self.idwt(low.contiguous(), high.contiguous())
 
+    def _rebuild(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """The next finer field from predicted coefficients (scaled to voxel units, see ``voxel_coefficients``)."""
+        s = self.coef_scale
+        return self._idwt(low * s, high * s) if s != 1.0 else self._idwt(low, high)
+
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, scale_factor=2, mode="trilinear" if self.spatial_dims == 3 else "bilinear",
                              align_corners=False)
@@ -274,13 +306,13 @@ class WiNet(nn.Module):
         e4 = cl(self.enc4(e3))  # 1/16
         d3 = cl(self.dec3(torch.cat([cl(self.up3(e4)), e3], 1)))  # 1/8
         low8, high8 = self._split(self.head8(d3).contiguous())  # coefficients at 1/8 -> field at 1/4
-        field4 = self._idwt(low8, high8)
+        field4 = self._rebuild(low8, high8)
         d2 = cl(self.dec2(torch.cat([cl(self.up2(d3)), e2], 1)))  # 1/4
         h4 = self.refine4(self._upsample(self._high_to_channels(high8)), self.head4(d2).contiguous())
-        field2 = self._idwt(field4, self._channels_to_high(h4))  # field at 1/2
+        field2 = self._rebuild(field4, self._channels_to_high(h4))  # field at 1/2
         d1 = cl(self.dec1(torch.cat([cl(self.up1(d2)), e1], 1)))  # 1/2
         h2 = self.refine2(self._upsample(h4), self.head2(d1).contiguous())
-        return self._idwt(field2, self._channels_to_high(h2))  # full resolution
+        return self._rebuild(field2, self._channels_to_high(h2))  # full resolution
 
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
         """Predict the DDF that warps ``moving`` onto ``fixed``.
@@ -316,6 +348,18 @@ class WiNet(nn.Module):
         """
         from medwave.networks.checkpoint import load_network
 
-        return load_network(cls, path, map_location=map_location, what="WiNet checkpoint",
+        return load_network(_LegacyAwareWiNet, path, map_location=map_location, what="WiNet checkpoint",
                             hint="Use a file written by `medwave train-registration` (best.pt / last.pt) or "
                                  "--weights default.")[0]
+
+
+class _LegacyAwareWiNet(WiNet):
+    """What :meth:`WiNet.from_checkpoint` builds: a config without ``voxel_coefficients`` (written before the
+    option existed) means the plain orthonormal IDWT those weights were trained with."""
+
+    def __init__(self, *args, **config) -> None:
+        config.setdefault("voxel_coefficients", False)
+        super().__init__(*args, **config)
+
+
+_LegacyAwareWiNet.__name__ = _LegacyAwareWiNet.__qualname__ = "WiNet"

@@ -65,6 +65,23 @@ def _normalise(arr: np.ndarray) -> np.ndarray:
     return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
+def _read_mask(obj: ImageLike, name: str, image: Image) -> Image:
+    """A mask on ``image``'s grid as a float 0/1 :class:`Image` (arrays without an affine take the image's)."""
+    m = as_image(obj, name=name)
+    arr = np.asarray(m.array)
+    if arr.ndim == 4 and arr.shape[3] == 1:
+        arr = arr[..., 0]
+    label = m.path.name if m.path is not None else name
+    if arr.shape[:3] != np.asarray(image.array).shape[:3]:
+        raise ValueError(f"{label}: the mask has shape {arr.shape} but its image {np.asarray(image.array).shape[:3]}; "
+                         f"{name} must be on its image's grid (resample it first).")
+    mask = (np.nan_to_num(np.asarray(arr, np.float32)) != 0).astype(np.float32)
+    if not mask.any():
+        raise ValueError(f"{label}: the mask is empty (no nonzero voxel); give a mask that covers the region to "
+                         "register, or leave it out.")
+    return Image(mask, affine=m.affine if _has_affine(obj) else image.affine.copy())
+
+
 def load_default_weights(device: str = "cpu"):
     """The small WiNet shipped with medwave (trained on synthetic MNI152 pairs; see weights/README.md)."""
     from medwave.networks.winet import WiNet
@@ -153,6 +170,9 @@ def register(
     fixed_seg: Optional[ImageLike] = None,
     diffeomorphic: bool = True,
     smoothness: float = DEFAULT_SMOOTHNESS,
+    similarity: str = "lncc",
+    fixed_mask: Optional[ImageLike] = None,
+    moving_mask: Optional[ImageLike] = None,
     hd95: bool = False,
     device: str = "cpu",
     seed: int = 0,
@@ -182,6 +202,14 @@ def register(
         diffeomorphic: Stationary velocity + scaling and squaring (instance optimisation only; a network
             uses the variant it was trained as).
         smoothness: lambda of the diffusion regulariser in instance optimisation.
+        similarity: Similarity of the instance optimisation: ``"lncc"`` (default; one modality, local
+            contrast changes), ``"mi"`` (mutual information: different modalities, e.g. T1 to T2, CT to MR)
+            or ``"mind"`` (MIND-SSC descriptors: different modalities, local structure). ``"mse"`` also works
+            for images with equal intensities.
+        fixed_mask: Optional mask on the fixed grid (nonzero = inside; same kinds as ``fixed``): only voxels
+            inside count in the similarity (e.g. a brain mask, or to leave out a lesion or a resection).
+        moving_mask: Optional mask on the moving grid (resampled with the moving image): voxels the field
+            maps outside it do not count in the similarity.
         hd95: Also compute HD95 per label (mm), slower.
         device: ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
         seed: Seed for every random choice (pre-alignment sampling, optimisation).
@@ -191,7 +219,8 @@ def register(
         A :class:`RegistrationResult`; ``result.save(outdir)`` writes the files.
 
     Raises:
-        ValueError: 2D/4D, complex or constant inputs, NaN voxels, an axis shorter than ``MIN_SIZE`` (8)
+        ValueError: 2D/4D, complex or constant inputs, NaN voxels, an unknown ``similarity``, a mask whose
+            grid is not its image's or that is empty, an axis shorter than ``MIN_SIZE`` (8)
             voxels, nothing to do (no weights and ``optimize=False`` with no shipped weights), bad device.
     """
     t0 = time.perf_counter()
@@ -212,6 +241,13 @@ def register(
         require_min_size(img, MIN_SIZE, label, "register",
                          why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")
         require_not_constant(img, label, "register")
+    from medwave.registration.losses import SIMILARITIES
+
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity {similarity!r} is not known; use one of {', '.join(SIMILARITIES)} "
+                         "('mi' or 'mind' for images of different modalities).")
+    fmask = _read_mask(fixed_mask, "fixed_mask", fimg) if fixed_mask is not None else None
+    mmask = _read_mask(moving_mask, "moving_mask", mimg) if moving_mask is not None else None
     fseg = as_image(fixed_seg, name="fixed_seg") if fixed_seg is not None else None
     mseg = as_image(moving_seg, name="moving_seg") if moving_seg is not None else None
     if fseg is not None and fseg.array.shape[:3] != fimg.array.shape[:3]:
@@ -237,14 +273,17 @@ def register(
         m_on_f, prealign_T = affine_prealign(fimg, Image(np.asarray(mimg.array, np.float32), mimg.affine),
                                              kind="affine", seed=seed)
         mseg_on_f = apply_world_transform(mseg, fimg, prealign_T, order=0) if mseg is not None else None
+        mmask_on_f = apply_world_transform(mmask, fimg, prealign_T, order=1) if mmask is not None else None
         prealign = "affine"
     elif not _same_grid(fimg, mimg):
         m_on_f = resample_to_reference(Image(np.asarray(mimg.array, np.float32), mimg.affine), fimg, order=1)
         mseg_on_f = resample_to_reference(mseg, fimg, order=0) if mseg is not None else None
+        mmask_on_f = resample_to_reference(mmask, fimg, order=1) if mmask is not None else None
         prealign = "resampled"
     else:
         m_on_f = Image(np.asarray(mimg.array, np.float32), fimg.affine)
         mseg_on_f = Image(np.asarray(mseg.array), fimg.affine) if mseg is not None else None
+        mmask_on_f = Image(np.asarray(mmask.array), fimg.affine) if mmask is not None else None
     timings["prealign_seconds"] = time.perf_counter() - t
     f_t = torch.as_tensor(_normalise(np.asarray(fimg.array)))[None, None].to(device)
     m_t = torch.as_tensor(_normalise(np.asarray(m_on_f.array)))[None, None].to(device)
@@ -272,7 +311,10 @@ def register(
         from medwave.registration.instance import optimize_pair
 
         t = time.perf_counter()
+        mask_t = [None if mk is None else torch.as_tensor(np.asarray(mk.array, np.float32))[None, None].to(device)
+                  for mk in (fmask, mmask_on_f)]
         ddf, info = optimize_pair(f_t, m_t, iterations=iterations, diffeomorphic=diffeomorphic, smoothness=smoothness,
+                                  similarity=similarity, fixed_mask=mask_t[0], moving_mask=mask_t[1],
                                   init_field=init_field, seed=seed, progress=progress)
         timings["optimisation_seconds"] = time.perf_counter() - t
         init_field = info["field"]  # the velocity (diffeomorphic), whose negation starts the inverse
@@ -300,6 +342,9 @@ def register(
         "prealign": prealign,
         "prealign_transform_ras": None if prealign_T is None else np.asarray(prealign_T).tolist(),
         "iterations": list(iterations) if not isinstance(iterations, int) else iterations,
+        "similarity": similarity,
+        "fixed_mask": fixed_mask is not None,
+        "moving_mask": moving_mask is not None,
         "seed": seed,
         "device": device,
     }

@@ -1,7 +1,20 @@
-"""Registration losses: image similarity (LNCC, window 9, or MSE) + lambda x smoothness (diffusion).
+"""Registration losses: image similarity + lambda x smoothness (diffusion), with optional masks.
 
-LNCC and the diffusion term compute what MONAI's ``LocalNormalizedCrossCorrelationLoss`` (rectangular
-kernel) and ``DiffusionLoss`` compute (the tests compare them), with cheaper local sums.
+Similarities:
+
+* ``"lncc"``: squared local normalised cross-correlation (window 9 by default), equal to MONAI's
+  ``LocalNormalizedCrossCorrelationLoss`` (rectangular kernel), with cheaper local sums; one modality.
+* ``"mse"``: mean squared difference; one modality, same intensities.
+* ``"mi"``: global mutual information from Gaussian Parzen windows (differentiable), equal to MONAI's
+  ``GlobalMutualInformationLoss`` (gaussian kernel) without masks; any two modalities whose tissues
+  map to distinguishable intensities (T1 / T2, CT / MR).
+* ``"mind"``: mean squared difference of MIND-SSC descriptors (Heinrich et al., "Towards realtime
+  multimodal fusion for image-guided interventions using self-similarities", MICCAI 2013): local
+  self-similarity patterns that do not depend on the modality's intensities.
+
+A mask ``weight`` (fixed mask x warped moving mask, values in [0, 1]) restricts every similarity to the
+voxels it covers: per-voxel maps are averaged with those weights, Parzen histograms count weighted voxels.
+The diffusion term equals MONAI's ``DiffusionLoss``.
 
 Example:
     >>> import torch
@@ -20,7 +33,19 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["RegistrationLoss", "registration_loss", "LocalNCC", "diffusion_loss"]
+__all__ = ["RegistrationLoss", "registration_loss", "LocalNCC", "diffusion_loss", "GlobalMutualInformation",
+           "mind_ssc", "SIMILARITIES"]
+
+#: The similarity names :class:`RegistrationLoss` (and ``medwave.register``) take.
+SIMILARITIES = ("lncc", "mse", "mi", "mind")
+
+
+def _weighted_mean(x: torch.Tensor, weight=None) -> torch.Tensor:
+    """Mean of ``x`` (B, C, *sp), or its ``weight``-weighted mean (weight broadcast to x)."""
+    if weight is None:
+        return x.mean()
+    w = weight.expand_as(x)
+    return (x * w).sum() / w.sum().clamp_min(1e-6)
 
 
 def _box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -63,7 +88,8 @@ class LocalNCC(nn.Module):
         self.ndim, self.window = int(spatial_dims), int(window)
         self.smooth_nr, self.smooth_dr = float(smooth_nr), float(smooth_dr)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
+        """-mean of the squared local correlation map (``weight``-weighted mean when a mask weight is given)."""
         if pred.shape != target.shape or pred.ndim - 2 != self.ndim:
             raise ValueError(f"LocalNCC: pred {tuple(pred.shape)} and target {tuple(target.shape)} must be equal "
                              f"(B, C, {self.ndim} spatial axes) tensors.")
@@ -77,7 +103,97 @@ class LocalNCC(nn.Module):
         dr = torch.as_tensor(self.smooth_dr, dtype=sums.dtype, device=sums.device)
         t_var = torch.max(t2_sum - t_avg * t_sum, dr)
         p_var = torch.max(p2_sum - p_avg * p_sum, dr)
-        return ((cross * cross + self.smooth_nr) / (t_var * p_var)).mean().neg()
+        return _weighted_mean((cross * cross + self.smooth_nr) / (t_var * p_var), weight).neg()
+
+
+class GlobalMutualInformation(nn.Module):
+    """Negative global mutual information from Gaussian Parzen windows; equal to MONAI's without a weight.
+
+    Computes what :class:`monai.losses.GlobalMutualInformationLoss` (``kernel_type="gaussian"``) computes:
+    intensities clamped to [0, 1], ``num_bins`` bin centres on [0, 1], Gaussian windows of width
+    ``sigma_ratio`` x the bin spacing normalised per voxel, joint histogram by a matrix product. With a
+    ``weight`` (mask) each voxel counts by its weight.
+
+    Args:
+        num_bins: Histogram bins (MONAI's default 23).
+        sigma_ratio: Parzen window width over the bin spacing (0.5).
+        smooth_nr, smooth_dr: MONAI's stabilisers (1e-7).
+    """
+
+    def __init__(self, num_bins: int = 23, sigma_ratio: float = 0.5, *, smooth_nr: float = 1e-7,
+                 smooth_dr: float = 1e-7) -> None:
+        super().__init__()
+        if num_bins < 2:
+            raise ValueError(f"GlobalMutualInformation: num_bins must be >= 2, got {num_bins}.")
+        centres = torch.linspace(0.0, 1.0, int(num_bins))
+        sigma = float((centres[1:] - centres[:-1]).mean()) * float(sigma_ratio)
+        self.register_buffer("centres", centres, persistent=False)
+        self.preterm = 1.0 / (2.0 * sigma**2)
+        self.smooth_nr, self.smooth_dr = float(smooth_nr), float(smooth_dr)
+
+    def _parzen(self, img: torch.Tensor) -> torch.Tensor:
+        x = img.clamp(0, 1).reshape(img.shape[0], -1, 1)
+        w = torch.exp(-self.preterm * (x - self.centres.to(x)) ** 2)
+        return w / w.sum(-1, keepdim=True)  # (B, N, bins)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
+        if pred.shape != target.shape:
+            raise ValueError(f"GlobalMutualInformation: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ.")
+        wa, wb = self._parzen(pred), self._parzen(target)
+        if weight is None:
+            n = wa.new_full((wa.shape[0], 1, 1), float(wa.shape[1]))
+            wa_w = wa
+        else:
+            v = weight.expand_as(pred).reshape(pred.shape[0], -1, 1).to(wa)
+            n = v.sum(1, keepdim=True).clamp_min(1e-6)
+            wa_w = wa * v
+        pab = torch.bmm(wa_w.transpose(1, 2), wb) / n  # (B, bins, bins)
+        pa = wa_w.sum(1, keepdim=True) / n
+        pb = (wb * (v if weight is not None else 1.0)).sum(1, keepdim=True) / n
+        papb = torch.bmm(pa.transpose(1, 2), pb)
+        mi = (pab * torch.log((pab + self.smooth_nr) / (papb + self.smooth_dr) + self.smooth_dr)).sum((1, 2))
+        return mi.mean().neg()
+
+
+def _shift(x: torch.Tensor, offset) -> torch.Tensor:
+    """``x`` sampled at ``index + offset`` (integers per spatial axis), edges replicated."""
+    import torch.nn.functional as F
+
+    d = x.ndim - 2
+    r = max(abs(int(o)) for o in offset)
+    if r == 0:
+        return x
+    pads: list[int] = []
+    for _ in range(d):
+        pads += [r, r]
+    xp = F.pad(x, pads, mode="replicate")
+    idx = tuple(slice(r + int(o), r + int(o) + n) for o, n in zip(offset, x.shape[2:]))
+    return xp[(slice(None), slice(None)) + idx]
+
+
+def mind_ssc(image: torch.Tensor, *, radius: int = 1, dilation: int = 2) -> torch.Tensor:
+    """MIND-SSC descriptors ``(B, 12, *sp)`` of a 3D image ``(B, 1, *sp)`` (Heinrich et al., MICCAI 2013).
+
+    The self-similarity context: the 12 pairs of points of the 6-neighbourhood (at distance ``dilation``)
+    that are ``sqrt 2 x dilation`` apart; for each pair the patch distance ``D`` is the mean over a
+    ``(2 radius + 1)**3`` box of the squared difference between the image shifted to both points; the
+    descriptor is ``exp(-D / V)`` with ``V`` the mean of the 12 distances at the voxel (bounded below by
+    1e-3 x its spatial mean and above by 1e3 x), divided by its largest channel.
+    """
+    if image.ndim != 5 or image.shape[1] != 1:
+        raise ValueError(f"mind_ssc needs a (B, 1, X, Y, Z) image, got {tuple(image.shape)}.")
+    six = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]
+    pairs = [(a, b) for i, a in enumerate(six) for b in six[i + 1:]
+             if sum((p - q) ** 2 for p, q in zip(a, b)) == 2]  # the 12 pairs sqrt(2) apart
+    shifted = {p: _shift(image, [dilation * c for c in p]) for p in six}
+    diffs = torch.cat([(shifted[a] - shifted[b]) ** 2 for a, b in pairs], 1)
+    dist = _box_mean(diffs, 2 * radius + 1)
+    dist = dist - dist.min(1, keepdim=True)[0]
+    var = dist.mean(1, keepdim=True)
+    m = var.mean().detach()
+    var = var.clamp(m * 1e-3 + 1e-10, m * 1e3 + 1e-10)  # + 1e-10: a constant image has V = 0
+    desc = torch.exp(-dist / var)
+    return desc / desc.max(1, keepdim=True)[0]
 
 
 def diffusion_loss(field: torch.Tensor) -> torch.Tensor:
@@ -98,30 +214,44 @@ class RegistrationLoss(nn.Module):
 
     Args:
         similarity: ``"lncc"`` (:class:`LocalNCC`, equal to MONAI LocalNormalizedCrossCorrelationLoss with a
-            rectangular window; -1 is a perfect match) or ``"mse"``.
+            rectangular window; -1 is a perfect match), ``"mse"``, ``"mi"`` (:class:`GlobalMutualInformation`)
+            or ``"mind"`` (MSE of :func:`mind_ssc` descriptors, 3D).
         window: LNCC window (9 as in VoxelMorph / WiNet).
         smoothness: lambda, the weight of the first-order (diffusion) regulariser on the field.
         spatial_dims: 2 or 3.
+        num_bins: Histogram bins of ``"mi"``.
     """
 
-    def __init__(self, similarity: Literal["lncc", "mse"] = "lncc", *, window: int = 9, smoothness: float = 1.0,
-                 spatial_dims: int = 3) -> None:
+    def __init__(self, similarity: Literal["lncc", "mse", "mi", "mind"] = "lncc", *, window: int = 9,
+                 smoothness: float = 1.0, spatial_dims: int = 3, num_bins: int = 23) -> None:
         super().__init__()
-        if similarity not in ("lncc", "mse"):
-            raise ValueError(f"similarity must be 'lncc' or 'mse', got {similarity!r}.")
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}; got {similarity!r}.")
+        if similarity == "mind" and spatial_dims != 3:
+            raise ValueError("similarity 'mind' (MIND-SSC) is defined for 3D images only.")
         if smoothness < 0:
             raise ValueError(f"smoothness (lambda) must be >= 0, got {smoothness}.")
         self.similarity_name = similarity
         self.smoothness = float(smoothness)
         if similarity == "lncc":
             self.sim = LocalNCC(spatial_dims, window)
+        elif similarity == "mi":
+            self.sim = GlobalMutualInformation(num_bins)
         else:
-            self.sim = nn.MSELoss()
+            self.sim = None
         self.reg = diffusion_loss
 
-    def forward(self, warped: torch.Tensor, fixed: torch.Tensor, field: torch.Tensor):
-        """Return ``(total, {"similarity": ..., "smoothness": ...})``."""
-        s = self.sim(warped, fixed)
+    def similarity(self, warped: torch.Tensor, fixed: torch.Tensor, weight=None) -> torch.Tensor:
+        """The similarity term alone (lower is better), ``weight``-weighted when a mask weight is given."""
+        if self.similarity_name == "mse":
+            return _weighted_mean((warped - fixed) ** 2, weight)
+        if self.similarity_name == "mind":
+            return _weighted_mean((mind_ssc(warped) - mind_ssc(fixed)) ** 2, weight)
+        return self.sim(warped, fixed, weight)
+
+    def forward(self, warped: torch.Tensor, fixed: torch.Tensor, field: torch.Tensor, weight=None):
+        """Return ``(total, {"similarity": ..., "smoothness": ...})``; ``weight``: optional mask weight."""
+        s = self.similarity(warped, fixed, weight)
         if self.smoothness > 0:
             r = self.reg(field)
         else:

@@ -32,7 +32,21 @@ import torch.nn.functional as F
 
 from medwave.networks.blocks.fields import integrate_velocity, warp
 
-__all__ = ["mni_atlas", "random_velocity", "make_pair", "make_subject", "N_REGIONS"]
+__all__ = ["mni_atlas", "random_velocity", "make_pair", "make_subject", "make_pair_hard", "make_pair_multimodal",
+           "t2_like", "N_REGIONS", "SEEDS"]
+
+#: Which generator seeds serve what, so that nothing is tuned or trained on the pairs it is judged on.
+#: ``make_pair`` and ``make_pair_hard`` seeds are the pair's seed; WiNet's training subjects are
+#: ``make_subject(10000 + i)`` (``train_registration(synthetic=N, seed=0)``).
+SEEDS = {
+    "tuning_mni": (500, 501, 502, 503),          # make_pair: medwave's and demons' defaults chosen here
+    "tuning_hard": (600, 601, 602, 603),         # make_pair_hard: idem
+    "benchmark_mni": tuple(range(2000, 2008)),   # make_pair: held out (bench_registration.py)
+    "benchmark_hard": tuple(range(3000, 3008)),  # make_pair_hard: held out
+    "tuning_multimodal": (4500, 4501),          # make_pair_multimodal: similarity settings chosen here
+    "benchmark_multimodal": tuple(range(4000, 4004)),  # make_pair_multimodal: held out
+    "winet_training_subjects": tuple(range(10000, 10100)),  # make_subject, never a pair seed above
+}
 
 N_REGIONS = 16
 
@@ -61,7 +75,12 @@ def _atlas_cached(resolution: int) -> dict:
     grid = np.indices(img.shape).reshape(3, -1).T.astype(np.float32)
     region = cKDTree(seeds).query(grid)[1].reshape(img.shape) + 1
     labels = np.where(tissue == 1, region, np.where(tissue == 2, region + N_REGIONS, 0)).astype(np.int16)
-    return {"image": img, "gm": g, "wm": w, "labels": labels, "affine": np.asarray(t1.affine, dtype=np.float64)}
+    try:
+        mask = np.asarray(datasets.load_mni152_brain_mask(resolution=resolution).get_fdata(), dtype=np.float32)
+    except Exception:  # pragma: no cover - older nilearn
+        mask = (img > 0.1).astype(np.float32)
+    return {"image": img, "gm": g, "wm": w, "labels": labels, "affine": np.asarray(t1.affine, dtype=np.float64),
+            "brain_mask": mask}
 
 
 def mni_atlas(resolution: int = 2) -> dict:
@@ -175,3 +194,82 @@ def make_subject(seed: int, *, amplitude: float = 3.0, intensity: float = 1.0, r
         out_lab = warp(lab, ddf, mode="nearest")
     return {"image": out[0, 0].numpy().astype(np.float32), "labels": out_lab[0, 0].round().numpy().astype(np.int16),
             "affine": atlas["affine"].copy()}
+
+
+def _contrast_change(img: torch.Tensor, generator: torch.Generator, knots: int = 5, spread: float = 0.5) -> torch.Tensor:
+    """A random monotone piecewise-linear intensity map of [0, 1] (``knots`` inner knots, seeded)."""
+    u = torch.rand(knots + 1, generator=generator)
+    steps = (1 - spread) / (knots + 1) + spread * u / u.sum()  # positive increments summing to 1
+    ys = torch.cat([torch.zeros(1), steps.cumsum(0)])
+    xs = torch.linspace(0, 1, knots + 2)
+    x = img.clamp(0, 1)
+    idx = torch.clamp(torch.bucketize(x, xs) - 1, 0, knots)
+    t = (x - xs[idx]) / (xs[idx + 1] - xs[idx])
+    return ys[idx] + t * (ys[idx + 1] - ys[idx])
+
+
+def make_pair_hard(seed: int, *, amplitude: float = 5.0, control_spacing: int = 8, bias: float = 0.3,
+                   noise: float = 0.02, resolution: int = 2) -> dict:
+    """A second, harder pair generator: larger and finer deformations, strong bias fields, contrast changes.
+
+    Differs from :func:`make_pair` in every random ingredient: the velocity has a finer control grid
+    (``control_spacing`` 8 voxels instead of 12) and a larger amplitude (5 voxels instead of 3), each image
+    gets a random monotone piecewise-linear contrast map (5 knots), a smooth multiplicative bias field of
+    up to ``exp(+-bias)`` on a 3 x 3 x 3 control grid, and Gaussian noise of ``noise`` x range.
+
+    Returns:
+        The same keys as :func:`make_pair` (``true_ddf`` is ``None``).
+    """
+    atlas = _atlas_cached(resolution)
+    g = torch.Generator().manual_seed(int(seed) + 7_919_000)  # its own stream: no draw shared with make_pair
+    img = torch.as_tensor(atlas["image"])[None, None]
+    lab = torch.as_tensor(atlas["labels"].astype(np.float32))[None, None]
+    shape = img.shape[2:]
+    out = {}
+    for key in ("fixed", "moving"):
+        v = random_velocity(shape, g, amplitude=amplitude, control_spacing=control_spacing, sigma=2.0)
+        with torch.no_grad():
+            ddf = integrate_velocity(v)
+            im, lb = warp(img, ddf), warp(lab, ddf, mode="nearest")
+            im = _contrast_change(im, g)
+            b = F.interpolate(torch.randn(1, 1, 3, 3, 3, generator=g), size=tuple(shape), mode="trilinear",
+                              align_corners=True)
+            im = im * torch.exp(bias * b / b.abs().max().clamp_min(1e-6))
+            im = (im + noise * torch.randn(im.shape, generator=g)).clamp_min(0)
+        out[key], out[key + "_labels"] = im[0, 0].numpy().astype(np.float32), lb[0, 0].round().numpy().astype(np.int16)
+    out["affine"], out["true_ddf"] = atlas["affine"].copy(), None
+    return out
+
+
+def t2_like(resolution: int = 2, *, wm: float = 0.25, gm: float = 0.55, csf: float = 1.0) -> np.ndarray:
+    """A T2-weighted-looking image of the MNI152 template from its GM/WM maps and brain mask.
+
+    Tissue intensities are T2's order (CSF bright, GM mid, WM dark), the reverse of T1's; cerebrospinal
+    fluid is what the brain mask holds beyond GM and WM. Values in [0, 1].
+    """
+    a = _atlas_cached(resolution)
+    g, w = a["gm"], a["wm"]
+    c = np.clip(a["brain_mask"] - g - w, 0.0, 1.0)
+    img = wm * w + gm * g + csf * c
+    return np.clip(img / max(float(img.max()), 1e-6), 0, 1).astype(np.float32)
+
+
+def make_pair_multimodal(seed: int, *, amplitude: float = 3.0, resolution: int = 2) -> dict:
+    """A cross-contrast pair: the T1 template as fixed, the T2-like image (:func:`t2_like`) as moving.
+
+    Each is warped by its own random diffeomorphism (as in :func:`make_pair`) and gets a smooth bias field
+    and noise. No single-modality metric (SSD) can align them; mutual information or MIND can.
+    """
+    atlas = _atlas_cached(resolution)
+    g = torch.Generator().manual_seed(int(seed) + 3_571_000)
+    lab = torch.as_tensor(atlas["labels"].astype(np.float32))[None, None]
+    out = {}
+    for key, src in (("fixed", atlas["image"]), ("moving", t2_like(resolution))):
+        img = torch.as_tensor(src)[None, None]
+        with torch.no_grad():
+            ddf = integrate_velocity(random_velocity(img.shape[2:], g, amplitude=amplitude))
+            im = _intensity_change(warp(img, ddf), g, 1.0)
+            lb = warp(lab, ddf, mode="nearest")
+        out[key], out[key + "_labels"] = im[0, 0].numpy().astype(np.float32), lb[0, 0].round().numpy().astype(np.int16)
+    out["affine"], out["true_ddf"] = atlas["affine"].copy(), None
+    return out

@@ -34,7 +34,7 @@ from medwave.networks.blocks.fields import jacobian_determinant
 from medwave.networks.checkpoint import save_checkpoint
 from medwave.utils import atomic_path, progress_bar
 
-__all__ = ["train_registration", "load_datalist", "Subject"]
+__all__ = ["train_registration", "load_datalist", "Subject", "soft_dice_loss"]
 
 
 @dataclass
@@ -213,6 +213,32 @@ def _pairs(data: dict, mode: str, rng: np.random.Generator, n: int, split: str) 
     return out
 
 
+def soft_dice_loss(moving_labels: np.ndarray, fixed_labels: np.ndarray, ddf: torch.Tensor,
+                   spatial: Sequence[int]) -> torch.Tensor:
+    """1 - mean soft Dice over the foreground labels of the fixed map, moving labels warped one-hot (linear).
+
+    ``ddf`` may live on a padded grid; it is cropped to ``spatial`` (the labels' grid).
+    """
+    import torch.nn.functional as F
+
+    crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
+    ddf = ddf[crop]
+    labels = np.union1d(np.unique(fixed_labels), np.unique(moving_labels))
+    labels = labels[labels != 0]
+    if labels.size == 0:
+        return ddf.new_zeros(())
+    lut = np.zeros(int(max(labels.max(), moving_labels.max(), fixed_labels.max())) + 1, dtype=np.int64)
+    lut[labels] = np.arange(1, labels.size + 1)
+    n = labels.size + 1
+    m1 = F.one_hot(torch.as_tensor(lut[moving_labels]), n).movedim(-1, 0)[None].to(ddf)
+    f1 = F.one_hot(torch.as_tensor(lut[fixed_labels]), n).movedim(-1, 0)[None].to(ddf)
+    w = warp(m1[:, 1:], ddf)
+    f1 = f1[:, 1:]
+    dims = tuple(range(2, w.ndim))
+    dice = (2 * (w * f1).sum(dims) + 1e-5) / (w.sum(dims) + f1.sum(dims) + 1e-5)
+    return 1.0 - dice.mean()
+
+
 def _validate(net, pairs, device) -> tuple[float, float]:
     dices, folds = [], []
     net.eval()
@@ -244,6 +270,8 @@ def train_registration(
     diffeomorphic: bool = True,
     similarity: Literal["lncc", "mse"] = "lncc",
     smoothness: float = 1.0,
+    label_weight: float = 0.0,
+    crop: Optional[int] = None,
     resume: bool = False,
     init_weights: Union[None, str, Path] = None,
     seed: int = 0,
@@ -263,6 +291,10 @@ def train_registration(
         lr: Adam learning rate.
         base_width, wavelet, diffeomorphic: WiNet architecture.
         similarity, smoothness: Loss (LNCC window 9 or MSE) + lambda x diffusion.
+        label_weight: Weight of an auxiliary soft-Dice loss on the training pairs' label maps (the moving
+            labels warped one-hot with linear interpolation against the fixed ones, as in VoxelMorph's
+            semi-supervised variant); 0 (default) trains on the images alone. Labels are only used in
+            training: the network never sees them at inference.
         resume: Continue from ``outdir/last.pt`` (model, optimiser, epoch, best Dice, log).
         init_weights: Start from these weights (fine-tuning).
         seed: Seed of the weights' initialisation and of the pair sampling.
@@ -330,17 +362,25 @@ def train_registration(
         t0, losses = time.perf_counter(), []
         bar = progress_bar(pairs, desc=f"epoch {epoch + 1}/{epochs}", enabled=progress and rank == 0)
         for mov, fix in bar:
-            m, _ = mov.load()
-            f, _ = fix.load()
+            m, ml = mov.load()
+            f, fl = fix.load()
             if m.shape != f.shape:
                 raise ValueError(f"{mov.image} {m.shape} and {fix.image} {f.shape} are on different grids; training "
                                  "needs all volumes resampled to one grid (e.g. the atlas).")
+            if crop:
+                win = tuple(slice(o, o + min(crop, n)) for o, n in
+                            zip([int(rng.integers(0, max(1, n - crop + 1))) for n in m.shape], m.shape))
+                m, f = m[win], f[win]
+                ml = ml[win] if ml is not None else None
+                fl = fl[win] if fl is not None else None
             mt, ft = torch.as_tensor(m)[None, None].to(device), torch.as_tensor(f)[None, None].to(device)
             mp, spatial = net._pad(mt)
             fp, _ = net._pad(ft)
             field = model.module.predict_field(mp, fp) if world > 1 else net.predict_field(mp, fp)
             ddf = net.integrate(field)
             loss, parts = loss_fn(warp(mp, ddf), fp, field)
+            if label_weight > 0 and ml is not None and fl is not None:
+                loss = loss + label_weight * soft_dice_loss(ml, fl, ddf, spatial)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if world > 1:

@@ -149,6 +149,10 @@ def _matrix(kind: str, n: int, biort: str, qshift: str, names: tuple) -> np.ndar
     raise ValueError(kind)
 
 
+#: Axes up to this length are transformed with the dense matrix of the step (one matmul).
+DENSE_MAX = 64
+
+
 @lru_cache(maxsize=512)
 def _taps(key: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise nonzeros of a step's matrix: column indices ``(n_out, k)`` and weights (zero-padded rows)."""
@@ -170,9 +174,17 @@ def _apply(x: torch.Tensor, key: tuple, dim: int) -> torch.Tensor:
     whose cost grows with the filter length instead of the axis length.
     """
     n = int(x.shape[dim])
-    if n <= 64:
+    if n <= DENSE_MAX:
         mt = torch.as_tensor(_matrix(*key), dtype=x.dtype, device=x.device)
         return torch.movedim(torch.movedim(x, dim, -1) @ mt.T, -1, dim)
+    if key[0] == "filter":  # a plain convolution of the symmetrically extended axis: one shifted view per tap
+        h = BIORT[key[2]][key[4][0]]
+        m = len(h)
+        xe = x.index_select(dim, torch.as_tensor(_sym_index(np.arange(-(m // 2), n + m // 2), n), device=x.device))
+        y = xe.narrow(dim, m - 1, n) * h[0]
+        for j in range(1, m):
+            y = y.add_(xe.narrow(dim, m - 1 - j, n), alpha=h[j])
+        return y
     idx, w = _taps(key)
     shape = [1] * x.ndim
     shape[dim] = idx.shape[0]

@@ -260,7 +260,7 @@ def test_folder_mode_register_on_a_cluster_prints_the_dashboard(tmp_path, capsys
         assert nib.load(out / f"m{i}.nii.gz").shape == (16, 16, 16)
         # the case's transform folder is one `medwave apply` reads as it is
         assert main(["apply", str(out / f"m{i}_transform"), str(src / f"m{i}.nii.gz"), "-o",
-                     str(tmp_path / f"applied{i}.nii.gz"), "--no-progress"]) == 0
+                     str(tmp_path / f"applied{i}.nii.gz")]) == 0
         assert np.allclose(nib.load(tmp_path / f"applied{i}.nii.gz").get_fdata(),
                            nib.load(out / f"m{i}.nii.gz").get_fdata(), atol=1e-4)
     pids = {json.loads((out / ".medwave_batch" / f"m{i}" / MARKER).read_text())["pid"] for i in range(2)}

@@ -73,3 +73,29 @@ def test_train_registration_cli_folder_and_resume(tmp_path) -> None:
     rows = (out / "log.csv").read_text().strip().splitlines()
     assert len(rows) == 3 and rows[0].startswith("epoch,train_loss,val_dice")
     assert main(["train-registration", "-o", str(out)]) == 2
+
+
+def test_register_cli_similarity_and_masks(pair, tmp_path, capsys) -> None:
+    p, aff = pair
+    mask = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((16, 16, 16), np.uint8), aff), mask)
+    out = tmp_path / "mi"
+    assert main(["register", str(p["fixed"]), str(p["moving"]), "-o", str(out), "--iterations", "5,5,0,0",
+                 "--similarity", "mi", "--fixed-mask", str(mask), "--moving-mask", str(mask), "--no-progress"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["similarity"] == "mi" and m["fixed_mask"] and m["moving_mask"]
+    capsys.readouterr()
+    base = ["register", str(p["fixed"]), str(p["moving"]), "--no-progress", "-o"]
+    with pytest.raises(SystemExit) as exc:  # argparse's own choice check: exit 2 with the choices named
+        main(base + [str(tmp_path / "o1"), "--similarity", "ncc"])
+    assert exc.value.code == 2 and "lncc" in capsys.readouterr().err
+    assert main(base + [str(tmp_path / "o2"), "--fixed-mask", str(tmp_path / "nope.nii.gz")]) == 2
+    assert "--fixed-mask" in capsys.readouterr().err
+    small = tmp_path / "small.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.uint8), aff), small)
+    assert main(base + [str(tmp_path / "o3"), "--moving-mask", str(small)]) == 2
+    assert "grid" in capsys.readouterr().err
+    empty = tmp_path / "empty.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((16, 16, 16), np.uint8), aff), empty)
+    assert main(base + [str(tmp_path / "o4"), "--fixed-mask", str(empty)]) == 2
+    assert "empty" in capsys.readouterr().err

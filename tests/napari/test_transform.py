@@ -22,6 +22,7 @@ def folder(tmp_path_factory):
 
 
 def test_reader_gives_vectors_and_jacobian_on_the_fixed_grid(folder) -> None:
+    from medwave.napari._layers import layer_to_image
     from medwave.napari._transform import get_transform_reader, read_transform_folder
 
     out, x, aff, res = folder
@@ -32,18 +33,24 @@ def test_reader_gives_vectors_and_jacobian_on_the_fixed_grid(folder) -> None:
     kinds = [k for _, _, k in layers]
     assert kinds == ["image", "vectors"]
     jac, jkw, _ = layers[0]
-    assert jac.shape == (24, 24, 24) and np.allclose(jac, res.jacdet.array)
-    assert np.allclose(jkw["scale"], (2.0, 2.0, 2.0)) and np.allclose(jkw["translate"], aff[:3, 3])
+    # the layer is in the display frame of every oriented medwave layer; undone, it is the saved Jacobian
+    assert np.allclose(layer_to_image(jac, jkw).array, res.jacdet.array)
+    assert np.allclose(layer_to_image(jac, jkw).affine, aff)
     vec, vkw, _ = layers[1]
     assert vec.ndim == 3 and vec.shape[1:] == (2, 3) and 0 < len(vec) <= (24 // 4) ** 3
-    # each arrow is the displacement at its voxel, in voxels (the layer's scale makes them mm)
-    i, j, k = vec[0, 0].astype(int)
-    assert np.allclose(vec[0, 1], res.ddf.array[i, j, k])
-    assert np.allclose(vkw["scale"], (2.0, 2.0, 2.0))
+    for k in ("scale", "translate", "affine"):  # on the Jacobian layer's grid and frame
+        assert np.allclose(np.asarray(vkw.get(k, np.eye(4))), np.asarray(jkw.get(k, np.eye(4))))
+    # each arrow is the displacement at its voxel, in voxels (the layer's transform makes them mm)
+    perm = jkw["metadata"]["medwave"]["display_perm"] or [0, 1, 2]
+    inv = np.argsort(perm)
+    pos, disp = vec[0, 0][inv].astype(int), vec[0, 1][inv]
+    assert np.allclose(disp, res.ddf.array[pos[0], pos[1], pos[2]])
 
 
 @pytest.mark.napari
 def test_open_folder_and_apply_widget(viewer, wait_worker, folder) -> None:
+    from medwave.napari._layers import layer_to_image
+
     out, x, aff, res = folder
     layers = viewer.open(str(out), plugin="medwave")
     names = [l.name for l in layers]
@@ -57,8 +64,8 @@ def test_open_folder_and_apply_widget(viewer, wait_worker, folder) -> None:
     w.run()
     wait_worker(w)
     got = viewer.layers["moving transformed"]
-    assert np.allclose(np.asarray(got.data), res.warped.array, atol=1e-5)
-    np.testing.assert_allclose(got.scale, (2.0, 2.0, 2.0))
+    back = layer_to_image(*got.as_layer_data_tuple()[:2])
+    assert np.allclose(back.array, res.warped.array, atol=1e-5) and np.allclose(back.affine, aff)
     w.layer.value = labels
     w.inverse.value = True
     w.run()
@@ -66,4 +73,4 @@ def test_open_folder_and_apply_widget(viewer, wait_worker, folder) -> None:
     lab = viewer.layers["moving labels inverse transformed"]
     assert type(lab).__name__ == "Labels"
     expect = medwave.apply_transform(out, Image((x > 0).astype(np.int32), aff), inverse=True, interpolation="label")
-    assert np.array_equal(np.asarray(lab.data), expect.array)
+    assert np.array_equal(layer_to_image(*lab.as_layer_data_tuple()[:2]).array, expect.array)

@@ -190,3 +190,31 @@ def test_shipped_weights_load_and_predict() -> None:
         fp, _ = net._pad(f)
         ref = _monai_integrate(net, net.predict_field(mp, fp))[:, :, :33, :40, :30]
     assert torch.isfinite(fast).all() and torch.allclose(fast, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("voxel,expected", [(True, 1.0), (False, 2.0 ** -4.5)])
+def test_coefficients_are_in_voxel_units(voxel: bool, expected: float) -> None:
+    """A 1/8-scale low-band coefficient of 1 (x component) is a 1-voxel field with voxel_coefficients, and the
+    plain orthonormal IDWT's 2**-4.5 without (the scale that kept the first shipped weights at the identity)."""
+    net = WiNet(3, base_width=1, voxel_coefficients=voxel).eval()
+    for head in (net.head8, net.head4, net.head2, net.refine4.body[-1], net.refine2.body[-1]):
+        nn.init.zeros_(head.conv.weight)
+        nn.init.zeros_(head.conv.bias)
+    with torch.no_grad():
+        net.head8.conv.bias[0] = 1.0  # band-major channels: band 0 (LLL), component x
+        field = net.predict_field(torch.rand(1, 1, 32, 32, 32), torch.rand(1, 1, 32, 32, 32))
+    assert torch.allclose(field[:, 0], torch.full_like(field[:, 0], expected), atol=1e-6)
+    assert torch.allclose(field[:, 1:], torch.zeros_like(field[:, 1:]), atol=1e-6)
+
+
+def test_checkpoints_without_voxel_coefficients_load_with_the_plain_idwt(tmp_path) -> None:
+    from medwave.networks.checkpoint import save_checkpoint
+
+    net = WiNet(3, base_width=1, voxel_coefficients=False)
+    config = {k: v for k, v in net.config.items() if k != "voxel_coefficients"}  # as written before the option
+    save_checkpoint(tmp_path / "old.pt", config=config, state_dict=net.state_dict())
+    assert WiNet.from_checkpoint(tmp_path / "old.pt").coef_scale == 1.0
+    new = WiNet(3, base_width=1)
+    save_checkpoint(tmp_path / "new.pt", config=new.config, state_dict=new.state_dict())
+    loaded = WiNet.from_checkpoint(tmp_path / "new.pt")
+    assert loaded.coef_scale == 2.0 ** 1.5 and isinstance(loaded, WiNet)

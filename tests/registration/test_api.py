@@ -136,3 +136,40 @@ def test_affine_prealignment_recovers_a_shifted_object() -> None:
     T = np.asarray(res.metrics["prealign_transform_ras"])
     assert np.allclose(T[:3, 3], [6.0, -4.0, 3.0], atol=1.5)
     assert np.abs(res.warped.array - img).mean() < 0.3 * np.abs(img).mean()
+
+
+def test_masks_restrict_the_similarity() -> None:
+    fixed, moving = _box_pair()
+    free = medwave.register(fixed, moving, iterations=ITS, progress=False)
+    assert np.abs(free.ddf.array).max() > 0.5
+    corner = np.zeros(fixed.shape, np.float32)
+    corner[:4, :4, :4] = 1  # nothing to match in there: the field has no reason to move
+    for kw in ({"fixed_mask": corner}, {"moving_mask": corner}):
+        res = medwave.register(fixed, moving, iterations=ITS, progress=False, **kw)
+        assert np.abs(res.ddf.array).max() < 0.2 * np.abs(free.ddf.array).max(), kw
+        assert res.metrics["fixed_mask"] == ("fixed_mask" in kw)
+    inside = (fixed + moving > 0).astype(np.uint8)  # a mask covering the objects changes little
+    res = medwave.register(fixed, moving, iterations=ITS, progress=False, fixed_mask=inside)
+    assert res.ddf.array[6:8, 10:14, 10:14, 0].mean() < -0.5
+
+
+@pytest.mark.parametrize("similarity", ["mi", "mind"])
+def test_multimodal_similarities_register_an_inverted_contrast(similarity) -> None:
+    fixed, moving = _box_pair()
+    fixed_seg, moving_seg = (fixed > 0).astype(np.int16), (moving > 0).astype(np.int16)
+    inverted = np.where(moving > 0, 1.2 - moving, 0.1).astype(np.float32)  # another "modality" of the same box
+    res = medwave.register(fixed, inverted, iterations=(20, 20, 20, 0), similarity=similarity, moving_seg=moving_seg,
+                           fixed_seg=fixed_seg, progress=False)
+    m = res.metrics
+    assert m["similarity"] == similarity
+    assert m["dice_mean"] > m["dice_mean_before"] + 0.02 and m["folding_percent"] == 0.0
+
+
+def test_similarity_and_mask_errors() -> None:
+    fixed, moving = _box_pair()
+    with pytest.raises(ValueError, match="similarity 'ncc' is not known"):
+        medwave.register(fixed, moving, similarity="ncc", progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        medwave.register(fixed, moving, fixed_mask=np.zeros_like(fixed), progress=False)
+    with pytest.raises(ValueError, match="grid"):
+        medwave.register(fixed, moving, moving_mask=np.ones((8, 8, 8)), progress=False)

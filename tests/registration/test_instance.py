@@ -97,3 +97,27 @@ def test_loop_threads_restored_and_fine_similarity_variants(known_pair) -> None:
             assert torch.get_num_threads() == 2  # the loop's 1 thread is undone afterwards
     finally:
         torch.set_num_threads(old)
+
+
+def test_adam_equals_torch_adam_and_does_not_import_dynamo() -> None:
+    import subprocess
+    import sys
+
+    from medwave.registration.instance import Adam
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(3, 4, generator=g)
+    a = torch.zeros(3, 4, requires_grad=True)
+    b = torch.zeros(3, 4, requires_grad=True)
+    ours, ref = Adam([a], lr=0.1), torch.optim.Adam([b], lr=0.1)
+    for _ in range(20):
+        for p, opt in ((a, ours), (b, ref)):
+            opt.zero_grad()
+            ((p - target) ** 4).sum().backward()
+            opt.step()
+    assert torch.allclose(a, b, atol=1e-6) and not torch.allclose(a, torch.zeros(3, 4))
+    code = ("import sys, torch; from medwave.registration.instance import optimize_pair; "
+            "optimize_pair(torch.rand(1, 1, 16, 16, 16), torch.rand(1, 1, 16, 16, 16), iterations=(2, 2, 0, 0), "
+            "progress=False); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")

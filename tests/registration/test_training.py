@@ -37,20 +37,39 @@ def test_glob_datalist_with_labels_and_slices(tmp_path) -> None:
     assert img.shape == lab.shape == (16, 16, 16) and img.dtype == np.float32 and 0 <= img.min() <= img.max() <= 1
 
 
-def test_atlas_mode_with_pickles_trains_and_validates_dice(tmp_path) -> None:
+def test_atlas_mode_trains_and_validates_dice(tmp_path) -> None:
+    # (this test fed TransMorph-style .pkl pairs; pickles are now refused, see the test below: NIfTI image + label)
+    import nibabel as nib
+
     rng = np.random.default_rng(1)
     for name in ("atlas", "s0", "s1", "s2"):
         img = rng.random((16, 16, 16)).astype(np.float32)
-        with open(tmp_path / f"{name}.pkl", "wb") as fh:
-            pickle.dump((img, (img > 0.5).astype(np.int16)), fh)
-    spec = {"atlas": {"image": "atlas.pkl"}, "training": [{"image": "s0.pkl"}, {"image": "s1.pkl"}],
-            "validation": [{"image": "s2.pkl"}]}
+        nib.save(nib.Nifti1Image(img, np.eye(4)), tmp_path / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image((img > 0.5).astype(np.int16), np.eye(4)), tmp_path / f"{name}_seg.nii.gz")
+    entry = {n: {"image": f"{n}.nii.gz", "label": f"{n}_seg.nii.gz"} for n in ("atlas", "s0", "s1", "s2")}
+    spec = {"atlas": entry["atlas"], "training": [entry["s0"], entry["s1"]], "validation": [entry["s2"]]}
     (tmp_path / "d.json").write_text(json.dumps(spec))
     res = train_registration(tmp_path / "d.json", tmp_path / "run", mode="atlas", epochs=1, steps_per_epoch=1,
                              val_pairs=1, base_width=1, progress=False)
     assert 0.0 < res["best_dice"] <= 1.0
     ckpt = torch.load(res["best"], weights_only=True)
     assert ckpt["config"]["base_width"] == 1
+
+
+def test_pickle_entries_are_refused_without_being_read(tmp_path) -> None:
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with open(tmp_path / "s0.pkl", "wb") as fh:
+        pickle.dump(Payload(), fh)
+    (tmp_path / "d.json").write_text(json.dumps({"training": [{"image": "s0.pkl"}]}))
+    with pytest.raises(ValueError, match="pickle"):
+        train_registration(tmp_path / "d.json", tmp_path / "run", mode="atlas", epochs=1, steps_per_epoch=1,
+                           val_pairs=1, base_width=1, progress=False)
+    assert not marker.exists()
 
 
 def test_datalist_errors(tmp_path) -> None:

@@ -100,3 +100,20 @@ def test_reference_file_is_reproducible(tmp_path) -> None:
     for k in old.files:
         if old[k].dtype.kind in "fc":
             np.testing.assert_array_equal(new[k], old[k])
+
+
+def test_long_axis_paths_equal_dense_matrices(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
+    """Axes longer than DENSE_MAX run tap by tap (views for the level-1 filters, gathers for Q-shift steps)."""
+    import medwave.wavelets.dtcwt as mod
+
+    x = torch.as_tensor(rng.standard_normal((1, 1, 12, 16, 20)))
+    dense = dtcwt_forward(x, nlevels=2, biort="near_sym_b", qshift="qshift_b")
+    monkeypatch.setattr(mod, "DENSE_MAX", 4)
+    taps = dtcwt_forward(x, nlevels=2, biort="near_sym_b", qshift="qshift_b")
+    torch.testing.assert_close(taps.lowpass, dense.lowpass, rtol=0, atol=1e-12)
+    for a, b in zip(taps.highpasses, dense.highpasses):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    torch.testing.assert_close(dtcwt_inverse(taps), x, rtol=0, atol=1e-10)
+    xg = x.clone().requires_grad_()
+    dtcwt_forward(xg, nlevels=1).highpasses[0].abs().sum().backward()
+    assert torch.isfinite(xg.grad).all()
