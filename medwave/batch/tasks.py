@@ -42,8 +42,10 @@ def cached_model(key: Hashable, loader: Callable[[], Any]) -> Any:
 def _weights_key(weights: Any) -> str:
     if weights is None or weights == "default":
         return str(weights)
-    p = Path(weights).expanduser()
-    return f"{p.resolve()}@{p.stat().st_mtime if p.exists() else 0}"
+    from medwave.io.guard import check_input_file
+
+    p = check_input_file(weights, what="weights file")
+    return f"{p.resolve()}@{p.stat().st_mtime}"
 
 
 def _scalars(d: dict, keys) -> dict:

@@ -253,6 +253,9 @@ def _read_radiograph(path: PathLike) -> Union[np.ndarray, str]:
     if name.endswith((".nii", ".nii.gz")):
         import nibabel as nib
 
+        from medwave.io.guard import guard_image
+
+        guard_image(path, what="radiograph", allow_complex=False, purpose="gaze", bytes_per_voxel=64.0)
         arr = np.squeeze(np.asarray(nib.load(str(path)).dataobj, dtype=np.float32))
         if arr.ndim != 2:
             raise ValueError(f"{path}: a radiograph NIfTI must hold one 2D image, got shape {arr.shape}.")

@@ -26,8 +26,12 @@ without extension is used (register: the moving image; <moving>_to_<fixed> when 
 Or --input-glob 'data/*.nii.gz' (quoted): every match is an item; register then needs --fixed FIXED
 (each match is registered to it, atlas-to-subject), gaze needs --report.
 
-Outputs (--manifest, --input-glob): OUTDIR/<name>/ holds the item's files (written atomically) and, written last, the marker
-.medwave_done.json. --resume skips items with a marker and redoes any folder without one from scratch.
+Outputs (--manifest, --input-glob): OUTDIR/<name>/ is created by the batch with its ownership marker
+.medwave_item.json, holds the item's files (written atomically) and, written last, the marker
+.medwave_done.json. A folder under OUTDIR that the batch did not create is never deleted: the run stops
+before any work and names it. Item names summary.csv, failures.json and the markers are reserved.
+--resume skips items whose marker matches their inputs (size and modification time) and options, redoes
+items whose input changed, and redoes any folder of its own without a done marker from scratch.
 OUTDIR/summary.csv has one row of metrics per completed item; OUTDIR/failures.json lists failed items
 with error and traceback. Exit code 0 when all items succeeded, 1 when some failed, 2 for bad input.
 

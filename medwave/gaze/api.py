@@ -49,9 +49,12 @@ def _cached(path: str, mtime: float, device: str):
 def load_gem_with_meta(weights: Optional[PathLike] = None, *, device: str = "cpu") -> tuple[Any, dict]:
     """:func:`load_gem` and the checkpoint's ``meta`` (``image_size``, validation scores...)."""
     p = Path(weights).expanduser() if weights is not None else default_weights_path()
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         hint = "" if weights is not None else " (the shipped weights are missing: reinstall medwave or train with `medwave train-gaze`)"
         raise FileNotFoundError(f"{p}: no such GEM weights file{hint}. Pass --weights / weights= a checkpoint from `medwave train-gaze`.")
+    from medwave.io.guard import check_input_file
+
+    check_input_file(p, what="GEM weights file")
     return _cached(str(p.resolve()), p.stat().st_mtime, str(device))
 
 

@@ -155,6 +155,10 @@ def train_gaze(
     final, last = out / "gem.pt", out / "last.pt"
     if final.exists() and not (overwrite or resume):
         raise FileExistsError(f"{final} exists; pass overwrite (CLI --overwrite) or resume (--resume), or choose another folder.")
+    if resume and last.exists():  # a foreign or damaged last.pt is refused before any data is built
+        from medwave.networks.checkpoint import read_checkpoint
+
+        read_checkpoint(last, what="train-gaze checkpoint to resume")
     out.mkdir(parents=True, exist_ok=True)
     opts = dict(model_options or {})
     k = int(opts.get("k", 8))

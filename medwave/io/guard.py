@@ -311,6 +311,22 @@ def _nifti_header(p: Path, fmt: str) -> Optional[ImageHeader]:
         return None  # the reader itself reports corrupt headers with its own message
     if any(s < 0 for s in shape):
         raise InputRefused(f"{p}: its header claims a negative size {shape}; the file is corrupt.")
+    try:  # the raw header: nibabel's loaded header has zero pixdims already replaced by 1
+        import gzip
+
+        with (gzip.open if p.name.lower().endswith(".gz") else open)(p, "rb") as fh:
+            raw = fh.read(348)
+        hdr = nib.Nifti1Header(raw, check=False) if len(raw) == 348 else None
+        nsp = min(len(shape), 3)
+        pixdim = [float(v) for v in hdr["pixdim"][1:1 + nsp]] if hdr is not None else []
+        sform = int(hdr["sform_code"]) if hdr is not None else 1
+    except Exception:
+        pixdim, sform = [], 1
+    bad = [i for i, v in enumerate(pixdim) if not (np.isfinite(v) and v > 0)]
+    if bad and sform == 0:  # the affine then comes from pixdim, where nibabel silently replaces 0 by 1
+        raise InputRefused(f"{p}: its header gives voxel size pixdim[{bad[0] + 1}] = {pixdim[bad[0]]:g} (a zero, negative "
+                           "or non-finite voxel size) and no sform; every distance computed from it would be wrong. "
+                           "Fix pixdim in the header (e.g. nibabel header.set_zooms or fslchpixdim).")
     name = "RGB24" if dt.names == ("R", "G", "B") else "RGBA32" if dt.names == ("R", "G", "B", "A") else str(dt)
     return ImageHeader(p, fmt, shape, name, int(dt.itemsize), "V" if dt.names else dt.kind)
 

@@ -96,7 +96,12 @@ def gaze_to_layer_data(
 
 
 def _looks_like_gaze_csv(path: str) -> bool:
+    import os
+    import stat
+
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe or device would block the viewer's reader probe
+            return False
         with open(path, newline="", encoding="utf-8-sig") as fh:
             for line in fh:
                 if line.startswith("#") or not line.strip():

@@ -139,7 +139,9 @@ def _refuse_colour_tiff(p: Path) -> None:
             photometric = getattr(tf.pages[0], "photometric", None)
     except Exception:
         return  # reported by the reader with its own message
-    if "S" in axes or int(getattr(photometric, "value", photometric) or 0) == 2:
+    # interleaved colour samples (..YXS, photometric RGB): a colour image. Separate planes (SYX) are read as z pages
+    # by medwave's TIFF reader, as tifffile writes a plain (3|4, Y, X) array that way.
+    if axes.endswith("S") and int(getattr(photometric, "value", photometric) or 0) == 2:
         raise ValueError(f"{p}: a colour (RGB) TIFF image of shape {shape} (axes {axes}), not a 3D grey stack; "
                          "segment-neurons would read the colour samples as a third axis. Save one grey channel "
                          "per slice as a (Z, Y, X) stack.")

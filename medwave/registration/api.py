@@ -100,7 +100,7 @@ def _load_net(weights, device: str):
     if isinstance(weights, WiNet):
         return weights.to(device).eval()
     p = Path(weights)
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():  # a symlink loop / pipe is named by the checkpoint reader
         raise FileNotFoundError(f"Weights file {p} does not exist. Pass a checkpoint written by "
                                 "`medwave train-registration` (best.pt / last.pt) or 'default'.")
     return WiNet.from_checkpoint(p, map_location=device).to(device).eval()

@@ -310,6 +310,10 @@ def train_registration(
 
     rank, world, created_group = _dist()
     out = Path(outdir)
+    if resume and (out / "last.pt").exists():  # a foreign or damaged last.pt is refused before any data is built
+        from medwave.networks.checkpoint import read_checkpoint
+
+        read_checkpoint(out / "last.pt", what="train-registration checkpoint to resume")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     if synthetic:

@@ -35,6 +35,14 @@ def _suffix(path: Path) -> str:
     return path.suffix
 
 
+def _resolve(p: Path) -> Path:
+    """``p.resolve()``, or its absolute path when it cannot be resolved (a symlink loop is reported by the reader)."""
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(p))
+
+
 def check_output_path(
     path: PathLike, *, overwrite: bool = False, inputs: Optional[Iterable[PathLike]] = None
 ) -> Path:
@@ -55,9 +63,9 @@ def check_output_path(
         PermissionError: The folder is not writable (tested by creating a temporary file in the
             nearest existing folder; nothing is left behind).
     """
-    p = Path(path).expanduser().resolve()
+    p = _resolve(Path(path).expanduser())
     for inp in inputs or ():
-        if inp is not None and Path(inp).expanduser().resolve() == p:
+        if inp is not None and _resolve(Path(inp).expanduser()) == p:
             raise ValueError(f"Output {p} is also an input; medwave never overwrites its inputs. Choose another path.")
     if p.exists() and not overwrite:
         raise FileExistsError(f"Output {p} already exists; pass overwrite=True (CLI: --overwrite) or choose another path.")
