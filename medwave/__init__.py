@@ -1,7 +1,7 @@
 """medwave: exact, fast, differentiable wavelets for medical and volumetric imaging.
 
-Top-level conveniences are imported lazily (``medwave.register``, ``medwave.segment_neurons``,
-``medwave.predict_gaze``) so that ``import medwave`` stays fast and pulls in no GUI or heavy option.
+Top-level conveniences are imported lazily (``medwave.register``, ``medwave.apply_transform``,
+``medwave.segment_neurons``, ``medwave.predict_gaze``) so that ``import medwave`` stays fast and pulls in no GUI or heavy option.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "register": "medwave.registration.api",
+    "apply_transform": "medwave.registration.apply",
     "segment_neurons": "medwave.neuron.api",
     "predict_gaze": "medwave.gaze.api",
 }

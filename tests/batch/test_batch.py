@@ -155,7 +155,7 @@ def test_register_batch_small(tmp_path):
     assert code == 0
     rows = _rows(tmp_path / "reg" / "summary.csv")
     assert [r["name"] for r in rows] == ["mov0", "mov1"] and all(r["folding_percent"] != "" for r in rows)
-    assert (tmp_path / "reg" / "mov0" / "ddf.nii.gz").exists()
+    assert (tmp_path / "reg" / "mov0" / "transform.json").exists()
 
 
 def test_sequential_run_leaves_the_callers_torch_threads_alone(tmp_path):
@@ -254,9 +254,15 @@ def test_folder_mode_register_on_a_cluster_prints_the_dashboard(tmp_path, capsys
                  "--iterations", "5", "--workers", "2"])
     assert code == 0
     for i in range(2):
-        for suffix in (".nii.gz", "_ddf.nii.gz", "_jacdet.nii.gz", "_metrics.json"):
+        for suffix in (".nii.gz", "_jacdet.nii.gz", "_metrics.json", "_transform/transform.json",
+                       "_transform/ddf_monai_voxel.nii.gz", "_transform/transform_itk_lps_mm.nii.gz"):
             assert (out / f"m{i}{suffix}").exists(), suffix
         assert nib.load(out / f"m{i}.nii.gz").shape == (16, 16, 16)
+        # the case's transform folder is one `medwave apply` reads as it is
+        assert main(["apply", str(out / f"m{i}_transform"), str(src / f"m{i}.nii.gz"), "-o",
+                     str(tmp_path / f"applied{i}.nii.gz")]) == 0
+        assert np.allclose(nib.load(tmp_path / f"applied{i}.nii.gz").get_fdata(),
+                           nib.load(out / f"m{i}.nii.gz").get_fdata(), atol=1e-4)
     pids = {json.loads((out / ".medwave_batch" / f"m{i}" / MARKER).read_text())["pid"] for i in range(2)}
     assert os.getpid() not in pids  # ran on the Dask workers
     captured = capsys.readouterr()

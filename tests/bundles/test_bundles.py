@@ -95,9 +95,9 @@ def test_run_registration_copy_over_a_folder(tmp_path):
     nib.save(nib.Nifti1Image(pair["moving"][sl].astype(np.float32), aff), data / "sub1.nii.gz")
     _run(bundle, fixed_file=str(tmp_path / "fixed.nii.gz"), iterations="10")
     out = bundle / "eval" / "sub1"
-    for f in ("warped.nii.gz", "ddf.nii.gz", "jacdet.nii.gz", "metrics.json"):
+    for f in ("warped.nii.gz", "ddf_monai_voxel.nii.gz", "jacdet.nii.gz", "metrics.json", "transform.json"):
         assert (out / f).exists(), f
-    ddf = nib.load(out / "ddf.nii.gz")
+    ddf = nib.load(out / "ddf_monai_voxel.nii.gz")
     assert ddf.shape[:3] == (32, 32, 32) and np.allclose(ddf.affine, aff)
     m = json.loads((out / "metrics.json").read_text())
     with open(bundle / "eval" / "metrics.csv") as fh:  # MetricsSaver of the evaluator
