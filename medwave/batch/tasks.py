@@ -51,37 +51,14 @@ def _scalars(d: dict, keys) -> dict:
 
 
 def run_denoise(inputs: dict, outdir: Path, options: dict) -> dict:
-    """Wavelet shrinkage of one image -> ``denoised.nii.gz`` (or the input's format)."""
-    import numpy as np
-    import torch
+    """Wavelet shrinkage of one image (:func:`medwave.denoise`) -> ``denoised.nii.gz`` (or the input's format)."""
+    from medwave.denoise import denoise
 
-    from medwave.io import Image, check_finite_image, load_image, save_image
-    from medwave.transforms import denoise_volume
-
-    src = Path(inputs["image"])
-    img = load_image(src)
-    check_finite_image(img, src.name)
-    arr = np.asarray(img.array, dtype=np.float32)
-    shape = arr.shape
-    if arr.ndim == 4 and arr.shape[3] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3, 4):
-        raise ValueError(f"{src.name} is {arr.ndim}D {shape}; denoise needs a 2D image or a 3D volume (or 4D series).")
-    t0 = time.perf_counter()
-    kw = {k: options[k] for k in ("wavelet", "levels", "method", "mode", "sigma") if options.get(k) is not None}
-    vols = [arr] if arr.ndim < 4 else [arr[..., v] for v in range(arr.shape[3])]
-    outs, sig = [], []
-    for v in vols:
-        out, s = denoise_volume(torch.from_numpy(np.ascontiguousarray(v)), return_sigma=True, **kw)
-        outs.append(out.cpu().numpy())
-        sig.append(float(np.asarray(s.cpu()).ravel()[0]))
-    y = outs[0] if arr.ndim < 4 else np.stack(outs, axis=-1)
-    y = y.reshape(shape)
-    ext = ".nii.gz" if src.name.lower().endswith((".nii", ".nii.gz")) else "".join(src.suffixes[-1:]) or ".nii.gz"
-    save_image(Image(y, affine=img.affine, meta=dict(img.meta)), outdir / f"denoised{ext}", overwrite=True,
-               inputs=[src], vector=False)
-    return {"shape": "x".join(map(str, shape)), "sigma": round(float(np.mean(sig)), 6),
-            "seconds": round(time.perf_counter() - t0, 4)}
+    kw = {k: options[k] for k in ("wavelet", "levels", "method", "mode", "sigma", "wavelet_mode", "spatial_dims")
+          if options.get(k) is not None}
+    res = denoise(inputs["image"], device=options.get("device", "cpu"), progress=False, **kw)
+    res.save(outdir, overwrite=True)
+    return res.metrics
 
 
 def run_register(inputs: dict, outdir: Path, options: dict) -> dict:

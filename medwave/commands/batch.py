@@ -50,7 +50,6 @@ def register(subparsers) -> None:
     p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
     p.add_argument("--threads-per-worker", type=int, default=None,
                    help="torch/OMP threads per Dask worker (default 1); with --sequential the default keeps torch's")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--weights", default=None, help="model weights (register/segment-neurons/gaze)")
     p.add_argument("--iterations", type=int, default=None, help="register: instance-optimisation steps (default: register()'s, 120)")
@@ -86,7 +85,7 @@ def run(args) -> int:
     workers = 0 if args.sequential else args.workers
     try:
         rep = run_batch(args.task, items, args.output, resume=args.resume, workers=workers, scheduler=args.scheduler,
-                        progress=not args.quiet, threads_per_worker=args.threads_per_worker, options=options)
+                        progress=args.progress, threads_per_worker=args.threads_per_worker, options=options)
     except FileExistsError as exc:
         raise UserError(str(exc)) from None
     print(f"batch {args.task}: {len(rep.done)} done, {len(rep.skipped)} skipped, {rep.n_failed} failed "

@@ -42,7 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt-swc", help="ground-truth SWC (voxel coordinates): ESA/DSA/PDS and voxel metrics")
     p.add_argument("--gt-mask", help="ground-truth mask stack: voxel Dice/IoU/precision/recall")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         res = segment_neurons(
             stack, weights=args.weights, cube=tuple(args.cube), overlap=args.overlap, device=args.device,
-            trace=not args.no_trace, progress=not args.quiet, threshold=args.threshold, batch_size=args.batch_size,
+            trace=not args.no_trace, progress=args.progress, threshold=args.threshold, batch_size=args.batch_size,
             prob_out=prob_out, mask_out=mask_out,
         )
         if fmt == "zarr":

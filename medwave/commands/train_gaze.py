@@ -44,7 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTDIR/gem.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        progress=args.progress,
         model_options={"k": args.k, "use_text": not args.no_text, "use_matching": not args.no_matching},
     )
     val = res["val"]

@@ -3,7 +3,7 @@
 * :class:`WaveletDecompose` / :class:`WaveletReconstruct`: multi-level decomposition into channels on
   the coarsest grid (invertible, affine updated), and back.
 * :class:`WaveletDenoise`: BayesShrink / VisuShrink shrinkage, as ``skimage.restoration.denoise_wavelet``;
-  functional core :func:`denoise_volume` (also behind ``medwave denoise`` and the napari widget).
+  thin over :func:`medwave.denoise.denoise_volume`, the core behind ``medwave.denoise()`` and ``medwave denoise``.
 * :class:`RandWaveletHighFreqDropout`: random removal of detail subbands (augmentation).
 """
 
