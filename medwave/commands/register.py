@@ -10,7 +10,7 @@ from medwave.utils.errors import UserError
 
 HELP = """Deformably register MOVING onto FIXED (3D NIfTI) and write warped.nii.gz, ddf.nii.gz (vector
 image, voxel units, fixed affine), jacdet.nii.gz, warped_seg.nii.gz (with --moving-seg) and metrics.json
-(folding %%, SDlogJ, Dice with both segmentations, run time).
+(folding %, SDlogJ, Dice with both segmentations, run time).
 
 With no --weights the field is found by instance optimisation of its wavelet coefficients (no training
 needed, CPU friendly). --weights PATH (or 'default' for the small shipped WiNet) predicts it with WiNet;
