@@ -80,34 +80,23 @@ def run_register(inputs: dict, outdir: Path, options: dict) -> dict:
 
 
 def run_segment_neurons(inputs: dict, outdir: Path, options: dict) -> dict:
-    """Neuron segmentation and tracing of one stack -> probability/mask (NIfTI or TIFF) + neuron.swc."""
+    """Neuron segmentation and tracing of one stack -> probability/mask (NIfTI or TIFF), neuron.swc, summary.json."""
     import numpy as np
 
     from medwave.neuron.api import load_default_model, segment_neurons
-    from medwave.neuron.stacks import open_stack, write_volume
 
     weights = options.get("weights")
     device = options.get("device", "cpu")
     model = cached_model(("neuron", _weights_key(weights), device), lambda: load_default_model(weights, device))
-    stack = open_stack(inputs["image"])
     kw = {}
     if options.get("cube"):
         kw["cube"] = tuple(options["cube"])
-    res = segment_neurons(stack, weights=model, device=device, trace=options.get("trace", True), progress=False,
-                          threshold=options.get("threshold"), **kw)
-    ext = ".nii.gz" if stack.kind == "nifti" else ".tif"
-    write_volume(np.asarray(res.probability, np.float32), outdir / f"probability{ext}", like=stack, overwrite=True)
-    write_volume(np.asarray(res.mask, np.uint8), outdir / f"mask{ext}", like=stack, overwrite=True)
-    nodes = None
-    if res.swc is not None:
-        from medwave.neuron.swc import write_swc
-        from medwave.utils import atomic_path
-
-        with atomic_path(outdir / "neuron.swc") as tmp:
-            write_swc(res.swc, tmp)
-        nodes = len(res.swc.edges()) + 1 if len(res.swc.edges()) else 0
-    return {"shape": "x".join(map(str, stack.shape)), "cubes": res.n_cubes,
-            "foreground_fraction": round(float(np.mean(np.asarray(res.mask))), 6), "swc_edges": nodes and nodes - 1,
+    res = segment_neurons(inputs["image"], weights=model, device=device, trace=options.get("trace", True),
+                          progress=False, threshold=options.get("threshold"), **kw)
+    res.save(outdir, overwrite=True, format="nifti" if res.stack.kind == "nifti" else "tiff")
+    s = res.summary
+    return {"shape": "x".join(map(str, s["shape"])), "cubes": s["cubes"],
+            "foreground_fraction": round(float(np.mean(np.asarray(res.mask))), 6), "swc_edges": s["swc_edges"],
             "seconds": round(res.seconds, 4)}
 
 

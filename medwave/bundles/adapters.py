@@ -107,26 +107,14 @@ def run_neurons(network: nn.Module, input_file: PathLike, output_dir: PathLike, 
     """Segment (and trace) the stack ``input_file`` (NIfTI or TIFF) with ``network``.
 
     Writes ``probability.nii.gz``, ``mask.nii.gz`` (input grid and affine), ``neuron.swc`` and
-    ``summary.json`` into ``output_dir``. Returns the summary.
+    ``summary.json`` into ``output_dir`` (:meth:`medwave.neuron.api.NeuronSegmentation.save`). Returns the summary.
     """
     from medwave.neuron.api import segment_neurons
-    from medwave.neuron.stacks import write_volume
-    from medwave.neuron.swc import write_swc
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     res = segment_neurons(str(input_file), weights=network, cube=tuple(cube), threshold=threshold,
                           trace=bool(trace), progress=False)
-    write_volume(np.asarray(res.probability, dtype=np.float32), out / "probability.nii.gz", like=res.stack,
-                 overwrite=True)
-    write_volume(np.asarray(res.mask), out / "mask.nii.gz", like=res.stack, overwrite=True)
-    summary = {"input": str(input_file), "shape": list(np.shape(res.probability)), "cubes": int(res.n_cubes),
-               "foreground_voxels": int(np.count_nonzero(res.mask)), "seconds": float(res.seconds)}
-    if res.swc is not None:
-        write_swc(res.swc, out / "neuron.swc")
-        summary["swc_nodes"] = int(len(res.swc))
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    res.save(output_dir, overwrite=True, format="nifti")
+    return res.summary
 
 
 def _read_radiograph(path: PathLike) -> Union[np.ndarray, str]:

@@ -26,12 +26,15 @@ class OptionError(ValueError):
         '--wavelet-mode mirror is not a boundary mode; use symmetric, periodization, ...'
     """
 
-    def __init__(self, option: str, value: Any, problem: str) -> None:
+    def __init__(self, option: str, value: Any, problem: str, *, cli_value: Any = None) -> None:
         self.option, self.value, self.problem = option, value, problem
+        # how the value is typed on the command line (a tuple (32, 128, 128) as "32 128 128")
+        self.cli_value = cli_value if cli_value is not None else (
+            " ".join(str(v) for v in value) if isinstance(value, (tuple, list)) else value)
         super().__init__(self.render())
 
     def render(self, *, cli: bool = False) -> str:
         """The message with the option as a keyword (``levels=40``) or, with ``cli``, as a flag (``--levels 40``)."""
         if cli:
-            return f"--{self.option.replace('_', '-')} {self.value}{self.problem}"
+            return f"--{self.option.replace('_', '-')} {self.cli_value}{self.problem}"
         return f"{self.option}={self.value!r}{self.problem}"
