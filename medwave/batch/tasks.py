@@ -102,17 +102,14 @@ def run_segment_neurons(inputs: dict, outdir: Path, options: dict) -> dict:
 
 def run_gaze(inputs: dict, outdir: Path, options: dict) -> dict:
     """GEM gaze prediction for one radiograph and its report sentence(s) (GEM weights cached per process)."""
-    from medwave.gaze.api import load_gem, predict_gaze, save_summary
+    from medwave.gaze.api import load_gem, predict_gaze
 
     t0 = time.perf_counter()
     device = options.get("device", "cpu")
     load_gem(options.get("weights"), device=device)  # lru-cached per process in medwave.gaze.api
-    sentences = list(inputs["report"])
-    results = predict_gaze(inputs["image"], sentences, weights=options.get("weights"), k=options.get("k", 8),
-                           device=device)
-    prefixes = ["gaze"] if len(results) == 1 else [f"gaze_{i:02d}" for i in range(len(results))]
-    files = [r.save(outdir, prefix=p, overwrite=True) for r, p in zip(results, prefixes)]
-    save_summary(outdir / "summary.json", results, files)
+    results = predict_gaze(inputs["image"], list(inputs["report"]), weights=options.get("weights"),
+                           k=options.get("k", 8), device=device)
+    results.save(outdir, overwrite=True)
     return {"sentences": len(results), "seconds": round(time.perf_counter() - t0, 4)}
 
 

@@ -138,11 +138,8 @@ def run_gaze(weights_path: PathLike, input_file: PathLike, output_dir: PathLike,
     ``gaze_heatmap.npy``/``.png``, ``gaze_overlay.png`` and ``summary.json`` into ``output_dir``.
     Returns ``{"sentence", "points", "files"}`` (points ``(x, y)`` in input pixels).
     """
-    from medwave.gaze.api import predict_gaze, save_summary
+    from medwave.gaze.api import predict_gaze
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     res = predict_gaze(_read_radiograph(input_file), str(sentence), weights=weights_path)
-    files = res.save(out, prefix="gaze", overwrite=True)
-    save_summary(out / "summary.json", [res], [files])
+    files = res.save(output_dir, overwrite=True)["sentences"][0]
     return {"sentence": res.sentence, "points": res.points.tolist(), "files": {k: str(v) for k, v in files.items()}}

@@ -41,20 +41,16 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     """
     from pydicom.data import get_testdata_file
 
-    from medwave.gaze.api import load_gem, predict_gaze, save_summary
+    from medwave.gaze.api import load_gem, predict_gaze
     from medwave.gaze.metrics import mean_point_distance
     from medwave.gaze.synthetic import make_synthetic_gaze
     from medwave.gaze.training import collate
-    from medwave.utils import progress_bar
 
     out = Path(outdir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     image = get_testdata_file("RG1_UNCR.dcm")
     results = predict_gaze(image, DEMO_SENTENCES, weights=weights)
-    files = []
-    for i, res in enumerate(progress_bar(results, total=len(results), desc="gaze demo: writing", enabled=progress)):
-        files.append(res.save(out, prefix=f"gaze_{i + 1:02d}", overwrite=True))
-    save_summary(out / "summary.json", results, files)
+    files = results.save(out, overwrite=True)["sentences"]
 
     # small evaluation on held-out synthetic pairs (seed not used for training the shipped weights)
     net = load_gem(weights)

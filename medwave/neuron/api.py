@@ -261,6 +261,7 @@ def segment_neurons(
     cube: Sequence[int] = DEFAULT_CUBE,
     overlap: float = 0.25,
     device: str = "cpu",
+    seed: Optional[int] = None,
     trace: bool = True,
     progress: bool = True,
     threshold: Optional[float] = None,
@@ -278,6 +279,8 @@ def segment_neurons(
         cube: Cube size ``(Z, Y, X)`` (NeuCuDa: 32 x 128 x 128).
         overlap: Overlap between neighbouring cubes (fraction, default 0.25).
         device: ``"cpu"``, ``"cuda"``, ...
+        seed: Unused (inference and tracing are deterministic); present so every front door has the same
+            signature ``(inputs, *, weights, device, seed, progress)``.
         trace: Trace the mask into an SWC (needs the mask in memory).
         progress: Progress bar over cubes.
         threshold: Foreground probability threshold of the mask; None uses the threshold stored in
@@ -288,7 +291,7 @@ def segment_neurons(
         trace_kwargs: Options of :func:`medwave.neuron.trace.trace_mask`.
 
     Returns:
-        A :class:`NeuronSegmentation`.
+        A :class:`NeuronSegmentation`; ``.save(outdir)`` writes it.
 
     Raises:
         FileNotFoundError: Missing stack or weights.
