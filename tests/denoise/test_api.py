@@ -133,7 +133,9 @@ import json, sys
 from medwave.cli import main
 assert main(["denoise", {str(path)!r}, "-o", {str(tmp_path / 'o.nii.gz')!r}, "--quiet"]) == 0
 assert main(["info", {str(path)!r}]) == 0
-heavy = ("monai", "napari", "dask", "distributed", "SimpleITK", "skimage", "magicgui", "qtpy", "matplotlib", "pandas")
+# numba too: a small image is denoised on the torch path (loading numba would cost more than it saves)
+heavy = ("monai", "napari", "dask", "distributed", "SimpleITK", "skimage", "magicgui", "qtpy", "matplotlib", "pandas",
+         "numba")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
@@ -141,3 +143,24 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
     assert (tmp_path / "o.nii.gz").exists()
+
+
+def test_compiled_off_is_per_thread_and_gives_the_same_result(rng):
+    import threading
+
+    from medwave.utils.compiled import compiled_enabled, compiled_off
+
+    before = compiled_enabled()
+    seen = []
+    with compiled_off():
+        assert not compiled_enabled()
+        t = threading.Thread(target=lambda: seen.append(compiled_enabled()))
+        t.start()
+        t.join()
+    assert seen == [before] and compiled_enabled() == before
+    x = rng.standard_normal((40, 36, 30)).astype(np.float32)
+    with compiled_off():
+        a = medwave.denoise(x, progress=False).array
+    from medwave.denoise import denoise_volume
+
+    np.testing.assert_allclose(a, denoise_volume(x), atol=1e-5)  # compiled (if numba is on) and torch paths agree
