@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"medwave.commands.{info.name}")
         module.register(sub)
-    for cmd in sub.choices.values():
+    for cmd in sub.choices.values():  # one memory limit and one progress switch for every command
+        cmd.add_argument("--max-memory", metavar="SIZE", default=None,
+                         help="refuse inputs whose header says they need more memory than SIZE (e.g. 16G; default: "
+                              "MEDWAVE_MAX_MEMORY, else half of the available RAM)")
         add_progress_flags(cmd)
     return parser
 
@@ -89,6 +92,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if progress_disabled_by_env():
         args.progress = False
     try:
+        from medwave.io.guard import set_memory_limit
+
+        try:
+            set_memory_limit(getattr(args, "max_memory", None))
+        except ValueError as exc:
+            raise UserError(f"--max-memory: {exc}") from None
         code = args.func(args)
         if code is None:
             code = EXIT_OK

@@ -162,7 +162,9 @@ def load_manifest(path: PathLike, task: str, *, sections: Optional[Sequence[str]
     if not mp.is_file():
         raise FileNotFoundError(f"manifest {mp}: no such file. Check the --manifest path.")
     try:
-        data = json.loads(mp.read_text())
+        from medwave.io.guard import read_text
+
+        data = json.loads(read_text(mp, what="manifest"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"manifest {mp.name} is not valid JSON ({exc}); fix the file (a list of entries or "
                          "{\"training\": [...]}).") from None

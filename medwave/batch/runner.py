@@ -1,10 +1,17 @@
 """``run_batch``: one task per item, sequential or on Dask distributed, resumable.
 
-Per item ``OUTDIR/<name>/`` receives the task's outputs (each written atomically) and, LAST, the
-completion marker ``.medwave_done.json`` (atomic rename; holds the item's metrics). ``resume=True``
-skips items whose marker exists; an item folder without a marker (a killed run) is deleted and redone
-from scratch. Failures (with traceback) go to ``OUTDIR/failures.json``, per-item metrics of every
-completed item to ``OUTDIR/summary.csv`` (one row per item, never duplicated).
+Per item ``OUTDIR/<name>/`` is created by the batch together with its ownership marker ``.medwave_item.json``
+(the item's inputs and their fingerprint), then receives the task's outputs (each written atomically) and,
+LAST, the completion marker ``.medwave_done.json`` (atomic rename; the item's metrics and the fingerprint).
+
+The batch owns only what it made: a folder under ``OUTDIR`` with an item's name but without either marker was
+not made by medwave and is never deleted (the run stops before any work, naming it). ``resume=True`` skips an
+item whose completion marker matches its inputs' fingerprint (size and modification time of every input file,
+and the task options); an item whose input changed since is redone. An owned folder without a completion marker
+(a killed run) is deleted and redone from scratch. Item names that would collide with the batch's own files
+(``summary.csv``, ``failures.json``, the markers) are refused. Failures (with traceback) go to
+``OUTDIR/failures.json``, per-item metrics of every completed item to ``OUTDIR/summary.csv`` (one row per
+item, never duplicated).
 """
 
 from __future__ import annotations
@@ -24,9 +31,12 @@ from medwave.batch.manifest import BatchItem
 from medwave.utils import atomic_write_bytes, progress_bar
 from medwave.utils.atomic import remove_stale_temporaries
 
-__all__ = ["run_batch", "BatchReport", "MARKER", "run_item"]
+__all__ = ["run_batch", "BatchReport", "MARKER", "OWNER_MARKER", "RESERVED_NAMES", "run_item", "fingerprint"]
 
 MARKER = ".medwave_done.json"
+OWNER_MARKER = ".medwave_item.json"
+#: Names an item may not take (the batch's own files in OUTDIR), compared case-insensitively.
+RESERVED_NAMES = frozenset({"summary.csv", "failures.json", MARKER, OWNER_MARKER, ".", ".."})
 TaskLike = Union[str, Callable[[dict, Path, dict], dict]]
 
 
@@ -36,7 +46,8 @@ class BatchReport:
 
     Attributes:
         done: Names of items completed in this run.
-        skipped: Names skipped because their marker existed (``resume=True``).
+        skipped: Names skipped because their marker existed and matched their inputs (``resume=True``).
+        redone: Names whose marker existed but whose inputs (or options) changed since: redone.
         failed: ``{name: {"error", "traceback", "inputs"}}`` of items that failed.
         rows: Summary rows (one per completed item, this run or earlier), as written to summary.csv.
         seconds: Wall time.
@@ -45,6 +56,7 @@ class BatchReport:
     outdir: Path
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    redone: list[str] = field(default_factory=list)
     failed: dict[str, dict] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -70,8 +82,32 @@ def _task_func(task: TaskLike) -> Callable[[dict, Path, dict], dict]:
     return TASK_FUNCS[task]
 
 
+def fingerprint(inputs: dict, options: Optional[dict] = None) -> dict:
+    """What an item's result depends on: ``[size, mtime_ns]`` of every input file and the task options.
+
+    A resumed batch redoes an item whose fingerprint differs from the one in its completion marker.
+    """
+    files = {}
+    for key, value in sorted(inputs.items()):
+        if not isinstance(value, (str, os.PathLike)) or key == "report":
+            continue
+        try:
+            st = os.stat(value)
+            files[key] = [int(st.st_size), int(st.st_mtime_ns)]
+        except OSError:
+            files[key] = None
+    opts = json.loads(json.dumps(options or {}, sort_keys=True, default=str))
+    return {"files": files, "options": opts}
+
+
+def _owned(item_dir: Path) -> bool:
+    """True when ``item_dir`` is a real folder that a batch created (it holds one of the batch's markers)."""
+    return (item_dir.is_dir() and not item_dir.is_symlink()
+            and ((item_dir / OWNER_MARKER).is_file() or (item_dir / MARKER).is_file()))
+
+
 def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict,
-             threads: Optional[int] = 1) -> dict:
+             threads: Optional[int] = 1, fp: Optional[dict] = None) -> dict:
     """Run one item in this process (the function Dask ships to workers); never raises for item errors.
 
     Args:
@@ -82,6 +118,7 @@ def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict
         options: Task options.
         threads: torch/OMP threads to set in this process (once per process); ``None`` leaves the
             process's setting alone (the in-process sequential mode must not change the caller's torch).
+        fp: The item's :func:`fingerprint` (computed when None); a completion marker with another one is stale.
 
     Returns:
         ``{"name", "status": "done"|"failed", "metrics"|"error"+"traceback"}``.
@@ -92,16 +129,25 @@ def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict
         configure_threads(threads)
     item_dir = Path(outdir) / name
     t0 = time.perf_counter()
+    fp = fp if fp is not None else fingerprint(inputs, options)
     done = _read_marker(item_dir)
-    if done is not None:  # Dask recomputes a result lost with a dead worker: the item is already on disk
+    if done is not None and done.get("fingerprint", fp) == fp:
+        # Dask recomputes a result lost with a dead worker: the item is already on disk
         return {"name": name, "status": "done", "metrics": done.get("metrics", {})}
     try:
-        if item_dir.exists():  # a half item from a killed run: start again
-            shutil.rmtree(item_dir)
+        if item_dir.exists() or item_dir.is_symlink():
+            if not _owned(item_dir):
+                raise FileExistsError(f"{item_dir} exists and was not created by medwave batch (no "
+                                      f"{OWNER_MARKER}); medwave never deletes it. Move it or choose another "
+                                      "output folder.")
+            shutil.rmtree(item_dir)  # ours: a half item from a killed run, or a stale result of a changed input
         item_dir.mkdir(parents=True)
+        owner = {"name": name, "inputs": inputs, "fingerprint": fp, "created": time.time(), "pid": os.getpid()}
+        atomic_write_bytes(item_dir / OWNER_MARKER, json.dumps(owner, indent=1, default=str).encode())
         metrics = dict(_task_func(task)(dict(inputs), item_dir, dict(options)) or {})
         metrics.setdefault("item_seconds", round(time.perf_counter() - t0, 4))
-        marker = {"name": name, "inputs": inputs, "metrics": metrics, "finished": time.time(), "pid": os.getpid()}
+        marker = {"name": name, "inputs": inputs, "metrics": metrics, "finished": time.time(), "pid": os.getpid(),
+                  "fingerprint": fp}
         atomic_write_bytes(item_dir / MARKER, json.dumps(marker, indent=1, default=str).encode())
         return {"name": name, "status": "done", "metrics": metrics}
     except Exception as exc:  # noqa: BLE001 - every item error is captured and reported
@@ -156,6 +202,27 @@ def _check_inputs_outside(items: Sequence[BatchItem], out: Path) -> None:
                 )
 
 
+def _check_names(items: Sequence[BatchItem], out: Path) -> None:
+    """Refuse reserved item names, and item folders that exist but were not made by a batch (never deleted)."""
+    foreign = []
+    for it in items:
+        name = str(it.name)
+        where = f" ({it.source})" if it.source else ""
+        if (name.lower() in RESERVED_NAMES or name.startswith(".") or not name or "/" in name or "\\" in name
+                or name != Path(name).name):
+            raise ValueError(f"item {name!r}{where}: this name is reserved or not a plain folder name (the batch "
+                             f"writes {', '.join(sorted(RESERVED_NAMES - {'.', '..'}))} into the output folder); "
+                             "give the entry another \"name\".")
+        d = out / name
+        if (d.exists() or d.is_symlink()) and not _owned(d):
+            foreign.append(str(d))
+    if foreign:
+        raise FileExistsError(
+            f"{len(foreign)} item folder(s) already exist under {out} and were not created by medwave batch: "
+            f"{', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}. medwave never deletes what it did not make; "
+            "move them away or choose another output folder.")
+
+
 def run_batch(
     task: TaskLike,
     items: Sequence[BatchItem],
@@ -193,20 +260,30 @@ def run_batch(
     """
     t0 = time.perf_counter()
     out = Path(outdir).expanduser().resolve()
-    _task_func(task)  # an unknown task name is one clear error, not one failure per item
+    task_func = _task_func(task)  # an unknown task name is one clear error, not one failure per item
     _check_inputs_outside(items, out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_names(items, out)
     options = dict(options or {})
+    if isinstance(task, str):
+        from medwave.batch.options import validate_options
+
+        options = validate_options(task, options)
+    del task_func
+    out.mkdir(parents=True, exist_ok=True)
     report = BatchReport(outdir=out)
-    todo = []
+    todo, fps = [], {}
     for it in items:
-        if (out / it.name / MARKER).exists():
+        fps[it.name] = fingerprint(it.inputs, options)
+        marker = _read_marker(out / it.name)
+        if marker is not None:
             if not resume:
                 raise FileExistsError(f"{out / it.name} is already complete from an earlier run; pass resume=True "
                                       "(CLI: --resume) to skip finished items, or choose another output folder.")
-            report.skipped.append(it.name)
-        else:
-            todo.append(it)
+            if marker.get("fingerprint", fps[it.name]) == fps[it.name]:
+                report.skipped.append(it.name)
+                continue
+            report.redone.append(it.name)  # its input (or the options) changed since: redo it
+        todo.append(it)
     by_name = {it.name: it for it in todo}
     bar = progress_bar(total=len(items), desc=f"batch {task if isinstance(task, str) else 'task'}",
                        enabled=progress, initial=len(report.skipped))
@@ -223,9 +300,9 @@ def run_batch(
     try:
         if todo and (workers == 0 and scheduler is None):
             for it in todo:
-                record(run_item(task, it.name, it.inputs, str(out), options, threads_per_worker))
+                record(run_item(task, it.name, it.inputs, str(out), options, threads_per_worker, fps[it.name]))
         elif todo:
-            _run_dask(task, todo, out, options, workers, scheduler, threads_per_worker or 1, record)
+            _run_dask(task, todo, out, options, workers, scheduler, threads_per_worker or 1, record, fps)
     finally:
         bar.close()
         report.seconds = time.perf_counter() - t0
@@ -233,7 +310,7 @@ def run_batch(
     return report
 
 
-def _run_dask(task, todo, out, options, workers, scheduler, threads, record) -> None:
+def _run_dask(task, todo, out, options, workers, scheduler, threads, record, fps) -> None:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -253,7 +330,7 @@ def _run_dask(task, todo, out, options, workers, scheduler, threads, record) -> 
     try:
         futures = {}
         for it in todo:
-            f = client.submit(run_item, task, it.name, it.inputs, str(out), options, threads,
+            f = client.submit(run_item, task, it.name, it.inputs, str(out), options, threads, fps[it.name],
                               key=f"medwave-batch-{it.name}-{time.time_ns()}", pure=False)
             futures[f] = it
         for f in as_completed(futures):
@@ -262,7 +339,7 @@ def _run_dask(task, todo, out, options, workers, scheduler, threads, record) -> 
                 res = f.result()
             except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker when the worker process died
                 marker = _read_marker(out / it.name)
-                if marker is not None:  # finished on disk; only its in-memory result died with the worker
+                if marker is not None and marker.get("fingerprint") == fps[it.name]:  # finished on disk; only its in-memory result died with the worker
                     record({"name": it.name, "status": "done", "metrics": marker.get("metrics", {})})
                     continue
                 res = {"name": it.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",

@@ -83,11 +83,12 @@ def run_segment_neurons(inputs: dict, outdir: Path, options: dict) -> dict:
     """Neuron segmentation and tracing of one stack -> probability/mask (NIfTI or TIFF), neuron.swc, summary.json."""
     import numpy as np
 
-    from medwave.neuron.api import load_default_model, segment_neurons
+    from medwave.neuron.api import segment_neurons
+    from medwave.neuron.model import load_model
 
     weights = options.get("weights")
     device = options.get("device", "cpu")
-    model = cached_model(("neuron", _weights_key(weights), device), lambda: load_default_model(weights, device))
+    model = cached_model(("neuron", _weights_key(weights), device), lambda: load_model(weights, device))
     kw = {}
     if options.get("cube"):
         kw["cube"] = tuple(options["cube"])

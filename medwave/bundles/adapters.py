@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["load_weights", "PairToDDF", "GEMPoints", "run_registration", "run_neurons", "run_gaze"]
+__all__ = ["load_weights", "checkpoint_config", "checkpoint_meta", "PairToDDF", "GEMPoints", "run_registration", "run_neurons", "run_gaze"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -26,33 +26,34 @@ PathLike = Union[str, os.PathLike]
 def load_weights(network: nn.Module, path: PathLike) -> nn.Module:
     """Load a medwave checkpoint's weights into ``network`` (strictly) and return it in eval mode.
 
-    Understands the three shipped formats: WiNet / neuron checkpoints (``state_dict``) and GEM
-    checkpoints (``model``). The neuron checkpoint's calibrated ``threshold`` is kept as
-    ``network.medwave_threshold`` (what :func:`medwave.segment_neurons` uses with ``threshold=None``).
+    Every shipped file has the one format ``{"config", "state_dict", "meta"}``, read with
+    ``torch.load(weights_only=True)`` (:func:`medwave.networks.checkpoint.read_checkpoint`); a file holding
+    pickled objects is refused unread. The metadata stays in the file: :func:`checkpoint_meta`.
 
     Raises:
         FileNotFoundError: The checkpoint does not exist.
-        ValueError: The file holds no state dict.
+        ValueError: Not a medwave checkpoint (or pickled objects inside).
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such checkpoint; reinstall medwave or point the bundle's "
-                                "'weights_path' at your own file.")
-    ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    state = None
-    if isinstance(ckpt, dict):
-        for key in ("state_dict", "model"):
-            if isinstance(ckpt.get(key), dict):
-                state = ckpt[key]
-                break
-    if state is None:
-        raise ValueError(f"{p}: no 'state_dict' or 'model' entry; not a medwave checkpoint.")
-    network.load_state_dict(state)
-    if isinstance(ckpt, dict) and "threshold" in ckpt:
-        network.medwave_threshold = float(ckpt["threshold"])
-    if isinstance(ckpt, dict) and "image_size" in ckpt:
-        network.checkpoint_meta = {"image_size": int(ckpt["image_size"])}
+    from medwave.networks.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(path, what="bundle checkpoint",
+                           hint="Point the bundle's 'weights_path' at a medwave checkpoint.")
+    network.load_state_dict(ckpt["state_dict"])
     return network.eval()
+
+
+def checkpoint_config(path: PathLike) -> dict:
+    """The ``config`` entry of a medwave checkpoint (safe read)."""
+    from medwave.networks.checkpoint import read_checkpoint
+
+    return dict(read_checkpoint(path, what="bundle checkpoint")["config"])
+
+
+def checkpoint_meta(path: PathLike) -> dict:
+    """The ``meta`` entry of a medwave checkpoint (safe read): the neuron ``threshold``, GEM's ``image_size``..."""
+    from medwave.networks.checkpoint import read_checkpoint
+
+    return dict(read_checkpoint(path, what="bundle checkpoint")["meta"])
 
 
 class PairToDDF(nn.Module):

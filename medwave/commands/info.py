@@ -8,7 +8,12 @@ from pathlib import Path
 
 HELP = """Print what medwave reads from images: format, shape, voxel size, orientation code (e.g. RAS, LPS),
 data type, value range (min, max, mean; NaN/Inf counted), the voxel-to-world affine and, for NIfTI, the
-units, intent and qform/sform codes. Works on NIfTI, mha/nrrd, TIFF stacks and DICOM series folders.
+units, intent and qform/sform codes. Works on NIfTI, mha/nrrd, DICOM (files and series folders), TIFF
+stacks and PNG/JPEG.
+
+One axis convention for every format: shape and spacing are listed x first (x, y, z: the array index
+order of nibabel and MONAI; a TIFF stack stored as Z, Y, X pages is listed X, Y, Z). Formats without an
+orientation (TIFF, PNG/JPEG: a voxel size only) print no orientation.
 
 Examples:
   medwave info t1.nii.gz
@@ -34,20 +39,26 @@ def image_info(path) -> dict:
     import numpy as np
 
     from medwave.io import load_image
+    from medwave.io.checks import spatial_shape
+    from medwave.io.formats import spatial_unit
 
     img = load_image(path, check_affine=False)
     arr = np.asarray(img.array)
-    nd = min(arr.ndim, 3)
+    nd = min(len(spatial_shape(img)), 3)
     info = {
         "path": str(path),
         "format": img.meta.get("format", "?"),
+        "axes": AXES[:nd] + (["c"] if arr.ndim > nd else []),
         "shape": [int(s) for s in arr.shape],
         "dtype": str(arr.dtype),
         "spacing": [round(float(s), 6) for s in img.spacing[:nd]],
+        "unit": spatial_unit(img) or "pixel",
         "affine": np.round(img.affine, 6).tolist(),
     }
     det = float(np.linalg.det(img.affine[:3, :3])) if nd == 3 else float(np.linalg.det(img.affine[:2, :2]))
-    if abs(det) < 1e-12:
+    if "orientation" in img.meta and img.meta["orientation"] is None:
+        info["orientation"] = None  # TIFF, PNG/JPEG: no orientation stored
+    elif abs(det) < 1e-12:
         info["orientation"] = "singular affine"
     else:
         info["orientation"] = "".join(nib.aff2axcodes(img.affine))[:nd] if nd == 3 else "".join(nib.aff2axcodes(img.affine))[:2]
@@ -68,28 +79,34 @@ def image_info(path) -> dict:
     return info
 
 
+#: The axis convention of everything `medwave info` prints: x first (array index order of nibabel and MONAI).
+AXES = ["x", "y", "z"]
+
+
 def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
 def run(args) -> int:
+    from medwave.io.guard import check_input_file
+
     for path in args.inputs:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{path}: no such file or folder. Check the path.")
+        check_input_file(path, what="image", allow_dir=True)
     for path in args.inputs:
         info = image_info(path)
         if args.json:
             print(json.dumps(info))
             continue
-        unit = info.get("spatial_unit") or (info["units"][0] if info.get("units") and info["units"][0] else "mm")
         lines = [
             f"{info['path']}",
             f"  format       {info['format']}",
+            f"  axes         {', '.join(info['axes'])} (x first)",
             f"  shape        {' x '.join(str(s) for s in info['shape'])}",
-            f"  spacing      {' x '.join(_fmt(s) for s in info['spacing'])} {unit}",
-            f"  orientation  {info['orientation']}",
-            f"  dtype        {info['dtype']}",
+            f"  spacing      {' x '.join(_fmt(s) for s in info['spacing'])} {info['unit']}",
         ]
+        if info["orientation"] is not None:
+            lines.append(f"  orientation  {info['orientation']}")
+        lines.append(f"  dtype        {info['dtype']}")
         if "min" in info:
             lines.append(f"  range        [{_fmt(info['min'])}, {_fmt(info['max'])}]  mean {_fmt(info['mean'])}")
         if info.get("nonfinite"):

@@ -59,6 +59,8 @@ def _parse_iterations(text: str):
 
 
 def run(args) -> int:
+    from medwave.io.guard import check_input_file
+
     from medwave.registration.api import DEFAULT_ITERATIONS, DEFAULT_SMOOTHNESS
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
@@ -71,8 +73,11 @@ def run(args) -> int:
         check_output_path(out / name, overwrite=args.overwrite, inputs=inputs)
     for nm, path in (("FIXED", args.fixed), ("MOVING", args.moving), ("--moving-seg", args.moving_seg),
                      ("--fixed-seg", args.fixed_seg)):
-        if path is not None and not Path(path).exists():
-            raise UserError(f"{nm} {path}: no such file. Check the path.")
+        if path is not None:
+            try:
+                check_input_file(path, what="image", allow_dir=True)
+            except FileNotFoundError:
+                raise UserError(f"{nm} {path}: no such file. Check the path.") from None
     if args.fixed_seg and not args.moving_seg:
         raise UserError("--fixed-seg needs --moving-seg as well (Dice compares the warped moving segmentation with it).")
     iterations = _parse_iterations(args.iterations) if args.iterations is not None else DEFAULT_ITERATIONS

@@ -37,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-trace", action="store_true", help="skip tracing the mask to SWC")
     p.add_argument("--format", choices=FORMATS, default="auto", help="output format of probability and mask")
-    p.add_argument("--gt-swc", help="ground-truth SWC (voxel coordinates): ESA/DSA/PDS and voxel metrics")
+    p.add_argument("--swc-units", choices=("physical", "voxel"), default="physical",
+                   help="coordinates of neuron.swc: 'physical' (default: the stack's unit, um for TIFF with a voxel "
+                        "size, mm RAS world for NIfTI) or 'voxel' (voxel indices); --gt-swc is read in the same units")
+    p.add_argument("--voxel-swc", dest="swc_units", action="store_const", const="voxel",
+                   help="same as --swc-units voxel")
+    p.add_argument("--gt-swc", help="ground-truth SWC (in --swc-units coordinates): ESA/DSA/PDS and voxel metrics")
     p.add_argument("--gt-mask", help="ground-truth mask stack: voxel Dice/IoU/precision/recall")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
@@ -54,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
     stack = open_stack(args.stack)
     for name in ("gt_swc", "gt_mask"):
         v = getattr(args, name)
-        if v and not Path(v).exists():
-            raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).")
+        if v:
+            from medwave.io.guard import check_input_file
+
+            try:
+                check_input_file(v, what="ground-truth file", dir_hint="give the file itself")
+            except FileNotFoundError:
+                raise UserError(f"{v}: no such file (--{name.replace('_', '-')}).") from None
     # ground truth is read and checked before any work, so a bad file costs nothing and writes nothing
     gt_mask = gt_swc = None
     if args.gt_mask:
@@ -91,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         res = segment_neurons(
             stack, weights=args.weights, cube=tuple(args.cube), overlap=args.overlap, device=args.device,
             trace=not args.no_trace, progress=args.progress, threshold=args.threshold, batch_size=args.batch_size,
-            prob_out=prob_out, mask_out=mask_out,
+            prob_out=prob_out, mask_out=mask_out, swc_units=args.swc_units,
         )
         written = res.save(out, overwrite=args.overwrite, format=fmt)
     finally:
@@ -110,11 +120,14 @@ def run(args: argparse.Namespace) -> int:
         if gt_mask is not None:
             metrics["voxel"] = voxel_metrics(pred, gt_mask)
         if gt_swc is not None:
-            from medwave.neuron.swc import render_swc
+            from medwave.neuron.swc import render_swc, swc_to_voxels
 
-            metrics["voxel_vs_rendered_swc"] = voxel_metrics(pred, render_swc(gt_swc, pred.shape))
+            # metrics in voxels, whatever the SWC units (their thresholds are voxel distances)
+            gt_vox = gt_swc if args.swc_units == "voxel" else swc_to_voxels(gt_swc, stack.grid_affine())
+            metrics["voxel_vs_rendered_swc"] = voxel_metrics(pred, render_swc(gt_vox, pred.shape))
             if res.swc is not None and len(res.swc.edges()) and len(gt_swc.edges()):
-                metrics["tracing"] = neuron_distance(gt_swc, res.swc)
+                pred_vox = res.swc if args.swc_units == "voxel" else swc_to_voxels(res.swc, stack.grid_affine())
+                metrics["tracing"] = neuron_distance(gt_vox, pred_vox)
             elif res.swc is not None:
                 metrics["tracing"] = None
                 metrics["tracing_note"] = "the traced or ground-truth SWC has no segment"

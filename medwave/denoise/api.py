@@ -113,25 +113,17 @@ class DenoiseResult:
 
 
 def _read(image: Any) -> tuple[Image, Optional[Path]]:
-    """The input as an image record (spatial axes first) and its path, if any."""
-    if isinstance(image, (str, os.PathLike)):
-        from medwave.io.image import load_image
+    """The input as an image record (spatial axes first; :func:`medwave.io.as_image`, the one input reader)
+    and its path, if any."""
+    from medwave.io.convert import as_image, is_path
 
-        img = load_image(image)
-        return img, Path(image).expanduser()
-    if isinstance(image, Image):
-        return image, image.path
-    if hasattr(image, "dataobj") and hasattr(image, "affine") and hasattr(image, "header"):  # nibabel
-        return Image(np.asanyarray(image.dataobj), affine=np.asarray(image.affine, np.float64),
-                     meta={"header": image.header}), None
-    if hasattr(image, "copy_meta_from") and hasattr(image, "affine"):  # MONAI MetaTensor, channel first
-        return Image.from_metatensor(image, meta={}), None
-    if hasattr(image, "detach"):
-        return Image(image.detach().cpu().numpy()), None
-    if hasattr(image, "shape") and hasattr(image, "dtype"):
-        return Image(np.asarray(image)), None
-    raise TypeError(f"denoise takes a path, an array, a nibabel image, a medwave.io.Image or a MONAI MetaTensor, "
-                    f"got {type(image).__name__}.")
+    if not (is_path(image) or isinstance(image, Image) or hasattr(image, "shape")
+            or hasattr(image, "dataobj")):
+        raise TypeError(f"denoise takes a path, an array, a nibabel image, a medwave.io.Image or a MONAI "
+                        f"MetaTensor, got {type(image).__name__}.")
+    img = as_image(image, name="image")
+    source = Path(image).expanduser() if is_path(image) else img.path
+    return img, source
 
 
 #: Below this many voxels, a process that has not loaded numba yet denoises on the torch path: importing numba

@@ -287,7 +287,11 @@ def wavelet_shrinkage(
 
     Args:
         x: Array or tensor. The last ``spatial_dims`` axes are spatial; any leading axes (batch,
-            channels) are independent images, each with its own noise estimate and thresholds.
+            channels) are independent images, each with its own noise estimate and thresholds. A MONAI
+            MetaTensor is channel first (``spatial_dims`` defaults to ``ndim - 1``). A path, nibabel image
+            or :class:`medwave.io.Image` is read by :func:`medwave.io.as_image` and a new ``Image`` on the
+            same grid is returned (for whole images with their header and output files, use
+            :func:`medwave.denoise`). The input is never modified.
             Float32/float64 are kept; other dtypes are computed and returned as float32 (values are
             *not* rescaled to [0, 1], unlike scikit-image for integer images).
         wavelet: Any discrete PyWavelets wavelet (orthogonal ones are what shrinkage assumes).
@@ -312,6 +316,23 @@ def wavelet_shrinkage(
         UserWarning: ``levels`` deeper than ``dwt_max_level`` (as PyWavelets).
     """
     check_options(wavelet=wavelet, method=method, mode=mode, wavelet_mode=wavelet_mode)
+    from medwave.io import Image, as_image
+    from medwave.io.convert import is_path
+
+    if is_path(x) or isinstance(x, Image) or (hasattr(x, "dataobj") and hasattr(x, "affine")):
+        # files, medwave images and nibabel images: read by medwave.io.as_image (x first, a channel axis
+        # last), denoised per channel, returned as a new Image on the same grid
+        img = as_image(x, name="image")
+        arr = np.asarray(img.array)
+        vector = bool(img.meta.get("vector")) and arr.ndim >= 2
+        work = np.moveaxis(arr, -1, 0) if vector else arr
+        res = wavelet_shrinkage(work, wavelet=wavelet, levels=levels, method=method, mode=mode, sigma=sigma,
+                                wavelet_mode=wavelet_mode, spatial_dims=(arr.ndim - 1) if vector else spatial_dims)
+        y = np.moveaxis(res.denoised, 0, -1) if vector else res.denoised
+        meta = {k: v for k, v in img.meta.items() if k != "header"}
+        return Shrinkage(Image(y, affine=img.affine.copy(), meta=meta, path=None), res.sigma, res.levels)
+    if spatial_dims is None and hasattr(x, "affine") and hasattr(x, "copy_meta_from") and x.ndim >= 2:
+        spatial_dims = min(x.ndim - 1, 3)  # a MetaTensor is channel first (MONAI): (C, *spatial)
     t, was_numpy = _to_tensor(x)
     if spatial_dims is None:
         if t.ndim not in (1, 2, 3):

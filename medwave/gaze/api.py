@@ -24,7 +24,8 @@ import torch
 
 from medwave.utils import atomic_write_bytes, check_output_path
 
-__all__ = ["GazeResult", "GazePrediction", "predict_gaze", "default_weights_path", "load_gem", "render_overlay", "save_summary"]
+__all__ = ["GazeResult", "GazePrediction", "predict_gaze", "default_weights_path", "load_gem", "load_gem_with_meta",
+           "render_overlay", "save_summary"]
 
 PathLike = Union[str, os.PathLike]
 ImageLike = Union[PathLike, np.ndarray, torch.Tensor]
@@ -40,11 +41,21 @@ def default_weights_path() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _cached(path: str, mtime: float, device: str):
+    from medwave.networks.checkpoint import load_network
     from medwave.networks.gem import GEM
 
-    net = GEM.from_checkpoint(path, map_location="cpu").to(device)
-    net.eval()
-    return net
+    net, meta = load_network(GEM, path, map_location="cpu", what="GEM checkpoint",
+                             hint="Train one with `medwave train-gaze`.")
+    return net.to(device).eval(), meta
+
+
+def load_gem_with_meta(weights: Optional[PathLike] = None, *, device: str = "cpu") -> tuple[Any, dict]:
+    """:func:`load_gem` and the checkpoint's ``meta`` (``image_size``, validation scores...)."""
+    p = Path(weights).expanduser() if weights is not None else default_weights_path()
+    if not p.exists():
+        hint = "" if weights is not None else " (the shipped weights are missing: reinstall medwave or train with `medwave train-gaze`)"
+        raise FileNotFoundError(f"{p}: no such GEM weights file{hint}. Pass --weights / weights= a checkpoint from `medwave train-gaze`.")
+    return _cached(str(p.resolve()), p.stat().st_mtime, str(device))
 
 
 def load_gem(weights: Optional[PathLike] = None, *, device: str = "cpu"):
@@ -54,11 +65,7 @@ def load_gem(weights: Optional[PathLike] = None, *, device: str = "cpu"):
         FileNotFoundError: The weights file does not exist.
         ValueError: It is not a GEM checkpoint.
     """
-    p = Path(weights).expanduser() if weights is not None else default_weights_path()
-    if not p.exists():
-        hint = "" if weights is not None else " (the shipped weights are missing: reinstall medwave or train with `medwave train-gaze`)"
-        raise FileNotFoundError(f"{p}: no such GEM weights file{hint}. Pass --weights / weights= a checkpoint from `medwave train-gaze`.")
-    return _cached(str(p.resolve()), p.stat().st_mtime, str(device))
+    return load_gem_with_meta(weights, device=device)[0]
 
 
 @dataclass
@@ -151,20 +158,32 @@ def render_overlay(image: np.ndarray, heatmap: np.ndarray, points: np.ndarray, *
 
 
 def _as_image(image: ImageLike) -> tuple[np.ndarray, Optional[str]]:
-    from medwave.gaze.io import load_radiograph
+    """The radiograph as a display image ``(rows, columns)`` in ``[0, 1]``, and its source path.
 
-    if isinstance(image, (str, os.PathLike)):
+    Paths are read by :func:`medwave.gaze.io.load_radiograph`; every other form goes through
+    :func:`medwave.io.as_image` (the conversion every front door uses): a MONAI MetaTensor ``(1, W, H)`` (x
+    first, as ``LoadImage(ensure_channel_first=True)`` gives a DICOM or PNG), an :class:`medwave.io.Image`
+    ``(W, H)`` or a nibabel image are transposed to ``(rows, columns)``; plain arrays and tensors are
+    ``(rows, columns)`` already (as PIL, scikit-image and pydicom give them).
+    """
+    from medwave.gaze.io import load_radiograph, radiograph_from_image
+    from medwave.io import Image, as_image
+    from medwave.io.convert import is_path
+
+    if is_path(image):
         return load_radiograph(image), str(Path(image).expanduser().resolve())
-    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    arr = np.squeeze(arr)
-    if arr.ndim != 2:
-        raise ValueError(f"image must be a 2D radiograph (or a path), got shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("image contains NaN or infinite values")
-    lo, hi = arr.min(), arr.max()
-    arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-    return arr.astype(np.float32), None
+    geometric = isinstance(image, Image) or hasattr(image, "affine")
+    if geometric:
+        img = as_image(image, name="image")
+    else:
+        arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+        arr = np.squeeze(arr)
+        if arr.ndim != 2:
+            raise ValueError(f"image must be a 2D radiograph (or a path), got shape {arr.shape}")
+        img = as_image(arr, name="image", array_order="zyx")
+    out, _ = radiograph_from_image(img, name="image")
+    src = img.meta.get("filename_or_obj") or (str(img.path) if img.path is not None else None)
+    return out, (str(src) if src else None)
 
 
 class GazePrediction(Sequence[GazeResult]):
@@ -252,8 +271,10 @@ def predict_gaze(
     """Predict the ``k`` gaze points (and a fixation heatmap) for a radiograph and report sentence(s).
 
     Args:
-        image: A radiograph path (DICOM, PNG, JPEG; MONOCHROME1 inverted) or a 2D array/tensor
-            (min-max scaled). Never modified.
+        image: A radiograph path (DICOM, PNG, JPEG, TIFF; MONOCHROME1 inverted), a 2D array/tensor
+            ``(rows, columns)`` (min-max scaled), or a MONAI MetaTensor ``(1, W, H)`` / :class:`medwave.io.Image`
+            / nibabel image (x first, read by :func:`medwave.io.as_image`). The same radiograph in any of
+            these forms gives the same points. Never modified.
         sentence: One sentence or a list of sentences.
         weights: A checkpoint from ``medwave train-gaze``; default the shipped weights (trained on
             medwave's synthetic set, see ``medwave/gaze/weights/README.md``).
@@ -274,14 +295,17 @@ def predict_gaze(
 
     from medwave.gaze.metrics import render_fixation_map
 
+    from medwave.utils.validate import gaze_options
+
+    k = gaze_options(k=k)["k"]
     sentences = [sentence] if isinstance(sentence, str) else list(sentence)
     if not sentences or any(not str(s).strip() for s in sentences):
         raise ValueError("give a non-empty report sentence (e.g. 'Opacity in the left lung base.')")
     img, src = _as_image(image)
-    net = load_gem(weights, device=device)
+    net, meta = load_gem_with_meta(weights, device=device)
     if net.k != k:
         raise ValueError(f"the weights predict k={net.k} points, not k={k}; pass k={net.k} or other weights.")
-    size = int(getattr(net, "checkpoint_meta", {}).get("image_size", 128))
+    size = int(meta.get("image_size", 128))
     small = resize(img, (size, size), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
     x = torch.from_numpy(small)[None, None].to(device).expand(len(sentences), -1, -1, -1)
     with torch.no_grad():

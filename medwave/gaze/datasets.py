@@ -33,7 +33,11 @@ _SPLITS = {"train": "training", "training": "training", "validate": "validation"
 def _read_rows(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: not found; is the data set root right?")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    import io
+
+    from medwave.io.guard import read_text
+
+    with io.StringIO(read_text(path, what="CSV file"), newline="") as fh:
         return list(csv.DictReader(fh))
 
 

@@ -41,7 +41,7 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     """
     from pydicom.data import get_testdata_file
 
-    from medwave.gaze.api import load_gem, predict_gaze
+    from medwave.gaze.api import load_gem_with_meta, predict_gaze
     from medwave.gaze.metrics import mean_point_distance
     from medwave.gaze.synthetic import make_synthetic_gaze
     from medwave.gaze.training import collate
@@ -53,8 +53,8 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     files = results.save(out, overwrite=True)["sentences"]
 
     # small evaluation on held-out synthetic pairs (seed not used for training the shipped weights)
-    net = load_gem(weights)
-    size = int(getattr(net, "checkpoint_meta", {}).get("image_size", 128))
+    net, meta = load_gem_with_meta(weights)
+    size = int(meta.get("image_size", 128))
     test = make_synthetic_gaze(n_eval, seed=424242, image_size=size)
     train = make_synthetic_gaze(256, seed=0, image_size=size)  # the shipped weights' training seed
     centre = np.mean([train[i]["points"].numpy() for i in range(len(train))], axis=0)

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -39,11 +40,13 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from medwave.io.guard import read_text
 from medwave.utils.atomic import atomic_path, check_output_path
 
 __all__ = [
     "SentenceGaze",
     "load_radiograph",
+    "radiograph_from_image",
     "save_png",
     "read_gaze_csv",
     "write_gaze_csv",
@@ -85,12 +88,13 @@ class SentenceGaze:
 
 # --------------------------------------------------------------------------------------- images
 def load_radiograph(path: PathLike, *, return_meta: bool = False) -> Union[np.ndarray, tuple[np.ndarray, dict]]:
-    """Read a radiograph as a 2D float32 array in ``[0, 1]`` (bright = dense, as displayed).
+    """Read a radiograph as a 2D float32 array ``(rows, columns)`` in ``[0, 1]`` (bright = dense, as displayed).
 
-    DICOM (pydicom): the modality LUT (RescaleSlope/Intercept) is applied; ``MONOCHROME1`` images
-    (where a low value is bright) are inverted so that bone is bright as for ``MONOCHROME2``; the
-    result is min-max scaled to ``[0, 1]``. PNG/JPEG/TIFF (scikit-image): RGB(A) is converted to
-    grey; integer data is divided by the dtype's maximum.
+    The file is read by :func:`medwave.io.load_image` (one reader per format: DICOM through SimpleITK, TIFF
+    through tifffile, PNG/JPEG through scikit-image) and turned into a display image by
+    :func:`radiograph_from_image`: DICOM modality LUT (RescaleSlope/Intercept) applied, ``MONOCHROME1``
+    (low value = bright) inverted, min-max scaled; PNG/JPEG/TIFF RGB(A) converted to grey, integer data
+    divided by the dtype's maximum.
 
     Args:
         path: ``.dcm`` (or a file without extension), ``.png``, ``.jpg``/``.jpeg``, ``.tif``.
@@ -106,65 +110,95 @@ def load_radiograph(path: PathLike, *, return_meta: bool = False) -> Union[np.nd
         >>> img.shape, img.dtype, float(img.min()), float(img.max())
         ((1955, 1841), dtype('float32'), 0.0, 1.0)
     """
+    from medwave.io.guard import guard_image
+    from medwave.io.image import read_image_file
+
     p = Path(path).expanduser()
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise FileNotFoundError(f"{p}: no such file. Check the path to the radiograph.")
     if p.is_dir():
         raise IsADirectoryError(f"{p} is a folder; give a radiograph file (.dcm, .png, .jpg).")
+    # a regular readable file; its pixel count from the header, checked against the memory limit before decoding
+    # (reading, grey conversion, float copies and the heatmap cost about 64 bytes per pixel)
     ext = p.suffix.lower()
-    meta: dict[str, Any] = {"source": str(p)}
-    if ext in _RASTER_EXT:
-        from skimage import io as skio
-
-        try:
-            arr = np.asarray(skio.imread(str(p)))
-        except Exception as exc:
-            raise ValueError(f"{p}: cannot read as an image ({type(exc).__name__}: {exc}).") from exc
-        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-            maxv = np.iinfo(arr.dtype).max if np.issubdtype(arr.dtype, np.integer) else 1.0
-            rgb = arr[..., :3].astype(np.float64) / maxv
-            arr = rgb @ np.array([0.2125, 0.7154, 0.0721])
-            out = arr
-        elif arr.ndim == 2:
-            if np.issubdtype(arr.dtype, np.integer):
-                out = arr.astype(np.float64) / np.iinfo(arr.dtype).max
-            elif arr.dtype == np.bool_:
-                out = arr.astype(np.float64)
-            else:
-                out = _minmax(arr.astype(np.float64))
-        else:
-            raise ValueError(f"{p}: shape {arr.shape} is not a 2D grey or RGB radiograph.")
-        meta["photometric"] = "MONOCHROME2"
-        meta["pixel_spacing"] = None
-        out = np.clip(out, 0.0, 1.0).astype(np.float32)
-    elif ext in _DICOM_EXT:
-        import pydicom
-        from pydicom.errors import InvalidDicomError
-
-        try:
-            ds = pydicom.dcmread(str(p))
-            raw = ds.pixel_array
-        except (InvalidDicomError, AttributeError, ValueError, OSError) as exc:
-            raise ValueError(
-                f"{p}: cannot read as DICOM ({type(exc).__name__}: {exc}). Is it a complete DICOM file with pixel data?"
-            ) from exc
-        if raw.ndim != 2:
-            raise ValueError(f"{p}: DICOM pixel data has shape {raw.shape}; a single-frame grey radiograph is needed.")
-        arr = raw.astype(np.float64)
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-        arr = arr * slope + intercept
-        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-        if photometric == "MONOCHROME1":
-            arr = arr.max() + arr.min() - arr
-        out = _minmax(arr).astype(np.float32)
-        meta["photometric"] = photometric
-        spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
-        vals = [float(v) for v in spacing] if spacing else []
-        meta["pixel_spacing"] = vals if vals and all(v > 0 for v in vals) else None
-    else:
+    if ext not in _RASTER_EXT and ext not in _DICOM_EXT:
         raise ValueError(f"{p}: unsupported extension {ext!r}; give a .dcm, .png, .jpg or .tif radiograph.")
+    guard_image(p, what="radiograph", allow_complex=False, purpose="gaze", bytes_per_voxel=64.0)
+    img = read_image_file(p, check_affine=False, allow_complex=False, purpose="gaze")
+    out, meta = radiograph_from_image(img, name=str(p))
+    meta["source"] = str(p)
     return (out, meta) if return_meta else out
+
+
+def _dicom_photometric_on_disk(path: Optional[Path]) -> Optional[str]:
+    """PhotometricInterpretation from a DICOM file's header (pixel data not read), None if not DICOM."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        return str(ds.get("PhotometricInterpretation", "")).upper() or None
+    except Exception:
+        return None
+
+
+def _needs_monochrome1_inversion(meta: dict, path: Optional[Path]) -> bool:
+    """Whether the pixels are still raw MONOCHROME1 (low = bright) and must be inverted for display.
+
+    medwave's DICOM reader and MONAI's ITKReader read through GDCM, which already inverts MONOCHROME1
+    (medwave marks it ``monochrome1_inverted``; ITK metadata keys look like ``0028|0004``). MONAI's
+    PydicomReader leaves the raw values and drops the tag (or keeps it as ``00280004``): then the tag is
+    read from the header of ``meta['filename_or_obj']``.
+    """
+    if meta.get("monochrome1_inverted") or "0028|0004" in meta:
+        return False
+    pm = meta.get("photometric")
+    tag = meta.get("00280004")
+    if pm is None and tag is not None:
+        val = tag.get("Value", [""]) if isinstance(tag, dict) else tag
+        pm = val[0] if isinstance(val, (list, tuple)) and val else val
+    if pm is None and meta.get("source_form") in ("metatensor", "nibabel") or pm is None and meta.get("format") == "dicom":
+        pm = _dicom_photometric_on_disk(path)
+    return str(pm or "").strip().upper() == "MONOCHROME1"
+
+
+def radiograph_from_image(image: Any, *, name: str = "image") -> tuple[np.ndarray, dict]:
+    """A :class:`medwave.io.Image` (x first: ``(columns, rows[, C])``) as a display radiograph.
+
+    Returns:
+        ``(array, meta)``: float32 ``(rows, columns)`` in ``[0, 1]``, bright = dense; ``meta`` has
+        ``photometric`` and ``pixel_spacing`` (row, column spacing in mm, or None).
+
+    Raises:
+        ValueError: Not a 2D grey or RGB(A) image, or NaN/Inf pixels.
+    """
+    arr = np.asarray(image.array)
+    meta_in = dict(image.meta)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    raster = meta_in.get("format") in ("png", "jpeg", "bmp", "gif", "tiff")
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and (meta_in.get("vector") or raster):
+        maxv = np.iinfo(arr.dtype).max if np.issubdtype(arr.dtype, np.integer) else 1.0
+        grey = (arr[..., :3].astype(np.float64) / maxv) @ np.array([0.2125, 0.7154, 0.0721])
+        out = np.clip(grey, 0.0, 1.0)
+    elif arr.ndim == 2:
+        if np.iscomplexobj(arr):
+            raise ValueError(f"{name}: complex pixels; a radiograph has real intensities.")
+        if raster and np.issubdtype(arr.dtype, np.integer):
+            out = arr.astype(np.float64) / np.iinfo(arr.dtype).max
+        elif arr.dtype == np.bool_:
+            out = arr.astype(np.float64)
+        else:
+            a = arr.astype(np.float64)
+            if _needs_monochrome1_inversion(meta_in, image.path):
+                a = a.max() + a.min() - a
+            out = _minmax(a)
+    else:
+        raise ValueError(f"{name}: shape {tuple(np.shape(image.array))} is not a 2D grey or RGB radiograph.")
+    meta = {"photometric": meta_in.get("photometric", "MONOCHROME2"),
+            "pixel_spacing": meta_in.get("pixel_spacing")}
+    return np.ascontiguousarray(out.T).astype(np.float32), meta
 
 
 def _minmax(a: np.ndarray) -> np.ndarray:
@@ -262,8 +296,7 @@ def read_gaze_csv(path: PathLike) -> dict[str, Any]:
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such gaze CSV. Check the path.")
     sentence = None
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        lines = fh.read().splitlines()
+    lines = read_text(p, what="gaze CSV").splitlines()
     body = []
     for line in lines:
         if line.startswith("#"):
@@ -315,7 +348,7 @@ def _first(fields: Sequence[str], names: Sequence[str]) -> Optional[str]:
 def _read_csv_columns(path: Path, required: Sequence[str]) -> dict[str, list[str]]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file. Check the data set folder.")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    with io.StringIO(read_text(path, what="CSV file"), newline="") as fh:
         reader = csv.DictReader(fh)
         fields = [f.strip() for f in (reader.fieldnames or [])]
         missing = [c for c in required if c not in fields]
@@ -452,7 +485,7 @@ def read_egd_cxr(
                 raise FileNotFoundError(f"{tj}: no transcript for DICOM_ID {did}. Check transcripts_dir.")
             continue
         try:
-            payload = json.loads(tj.read_text(encoding="utf-8"))
+            payload = json.loads(read_text(tj, what="transcript"))
             phrases = payload["time_stamped_text"]
             tokens = [(str(ph["phrase"]), float(ph["begin_time"]), float(ph["end_time"])) for ph in phrases]
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -501,7 +534,7 @@ def load_gaze_datalist(path: PathLike, *, key: str = "training") -> list[dict[st
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such datalist. Check the path.")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(read_text(p, what="datalist"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: not valid JSON ({exc}).") from exc
     if key not in data:

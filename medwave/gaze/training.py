@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -171,30 +172,34 @@ def train_gaze(
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     start, history = 0, []
     if resume and last.exists():
-        ck = torch.load(str(last), map_location="cpu", weights_only=True)
-        if ck["config"] != net.config:
+        from medwave.networks.checkpoint import CheckpointError, read_checkpoint
+
+        ck = read_checkpoint(last, map_location="cpu", what="train-gaze checkpoint to resume",
+                             hint="Resume only from the last.pt this command wrote, or use a new folder.")
+        if ck["config"] != json.loads(json.dumps(net.config)):
             raise ValueError(f"{last}: its model options differ from this run's; resume with the same options or a new folder.")
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        start, history = int(ck["step"]), list(ck.get("history", []))
+        if "resume" not in ck:
+            raise CheckpointError(f"{last}: holds no training state to resume.")
+        try:
+            net.load_state_dict(ck["state_dict"])
+            opt.load_state_dict(ck["resume"]["optimizer"])
+            start, history = int(ck["resume"]["step"]), list(ck["resume"].get("history", []))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{last}: damaged training state ({type(exc).__name__}: {exc}); use a new "
+                                  "folder.") from None
     train_opts = {"steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "seed": seed, **source}
 
     def lr_at(step: int) -> float:
         return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
 
-    def save(path: Path, step: int, val: Optional[dict] = None) -> None:
-        payload = {
-            "config": net.config,
-            "model": net.state_dict(),
-            "optimizer": opt.state_dict(),
-            "step": step,
-            "history": history,
-            "image_size": image_size,
-            "train": train_opts,
-            "val": val or {},
-        }
-        with atomic_path(path) as tmp:
-            torch.save(payload, str(tmp))
+    def save(path: Path, step: int, val: Optional[dict] = None, final: bool = False) -> None:
+        from medwave.networks.checkpoint import save_checkpoint
+
+        meta = {"step": step, "image_size": image_size, "train": train_opts, "val": val or {}}
+        if final:
+            meta["history"] = history
+        resume = None if final else {"optimizer": opt.state_dict(), "step": step, "history": history}
+        save_checkpoint(path, config=net.config, state_dict=net.state_dict(), meta=meta, resume=resume)
 
     n = len(train_ds)
     net.train()
@@ -219,5 +224,5 @@ def train_gaze(
             save(last, step + 1)
     val = evaluate_gem(net, val_ds, image_size=image_size) if val_ds is not None and len(val_ds) else {}
     save(last, steps, val)
-    save(final, steps, val)
+    save(final, steps, val, final=True)
     return {"checkpoint": final, "history": history, "val": val}

@@ -10,12 +10,14 @@ from medwave.io.checks import (
     require_real,
     spatial_shape,
 )
-from medwave.io.image import Image, load_image, save_image
+from medwave.io.image import Image, save_image
+from medwave.io.convert import as_image, load_image
 from medwave.io.prealign import affine_prealign, apply_world_transform
 from medwave.io.resample import resample_array, resample_to_reference
 
 __all__ = [
     "Image",
+    "as_image",
     "load_image",
     "save_image",
     "resample_to_reference",

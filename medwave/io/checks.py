@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from medwave.io.image import Image
+from medwave.io.record import Image
 
 __all__ = [
     "require_3d",

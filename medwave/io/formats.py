@@ -10,7 +10,7 @@ micrometres), read from ImageJ or OME metadata; the origin is kept in ImageJ met
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,6 +27,10 @@ __all__ = [
     "write_sitk",
     "read_tiff",
     "write_tiff",
+    "tiff_geometry",
+    "spatial_unit",
+    "tiff_layout",
+    "TiffGeometry",
     "SITK_EXTENSIONS",
     "TIFF_EXTENSIONS",
 ]
@@ -114,10 +118,30 @@ def read_sitk(path: Path) -> Image:
         ) from exc
     fmt = path.suffix.lower().lstrip(".") or "sitk"
     out = sitk_to_image(img, path=path, fmt=fmt)
-    if fmt == "dcm" and out.array.ndim == 3 and out.array.shape[2] == 1:
+    tags = out.meta.get("sitk_metadata") or {}
+    is_dicom = fmt in ("dcm", "dicom", "ima") or "0008|0016" in tags or "0028|0004" in tags
+    if is_dicom:
+        out.meta["format"] = "dicom"
+        _dicom_photometric(out, tags)
+    if is_dicom and out.array.ndim == 3 and out.array.shape[2] == 1:
         # A single DICOM slice / radiograph: a 2D image (the slice position stays in the affine).
         out.array = out.array[:, :, 0]
     return out
+
+
+def _dicom_photometric(out: Image, tags: dict) -> None:
+    """Record the photometric interpretation; GDCM (SimpleITK's DICOM reader) has already inverted MONOCHROME1."""
+    pm = str(tags.get("0028|0004", "")).strip().upper()
+    if pm:
+        out.meta["photometric"] = pm
+        if pm == "MONOCHROME1":
+            out.meta["monochrome1_inverted"] = True  # bright = dense, as MONOCHROME2
+    sp = str(tags.get("0028|0030", "") or tags.get("0018|1164", "")).strip()
+    try:
+        vals = [float(v) for v in sp.split("\\")] if sp else []
+    except ValueError:
+        vals = []
+    out.meta["pixel_spacing"] = vals if len(vals) == 2 and all(v > 0 for v in vals) else None
 
 
 def read_dicom_series(folder: Path) -> Image:
@@ -147,6 +171,7 @@ def read_dicom_series(folder: Path) -> Image:
         out.meta["dicom_other_series"] = [s for s in ids if s != sid]
     try:
         out.meta["dicom_tags"] = {k: reader.GetMetaData(0, k) for k in reader.GetMetaDataKeys(0)}
+        _dicom_photometric(out, out.meta["dicom_tags"])
     except Exception:  # pragma: no cover
         pass
     return out
@@ -161,11 +186,46 @@ def write_sitk(image: Image, path: Path, *, vector: bool = False) -> None:
 
 # --------------------------------------------------------------------------- TIFF
 
-_UNIT_TO_UM = {"um": 1.0, "µm": 1.0, "\\u00B5m": 1.0, "micron": 1.0, "microns": 1.0, "nm": 1e-3, "mm": 1e3,
-               "cm": 1e4, "m": 1e6, "pixel": 1.0, "": 1.0}
+_UNIT_TO_UM = {"um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+               "nm": 1e-3, "nanometer": 1e-3, "pm": 1e-6, "å": 1e-4, "angstrom": 1e-4, "mm": 1e3, "millimeter": 1e3,
+               "cm": 1e4, "centimeter": 1e4, "m": 1e6, "meter": 1e6, "in": 25400.0, "inch": 25400.0}
+#: TIFF ResolutionUnit tag values (2 inch, 3 centimetre) in micrometres; 1 (NONE) has no unit.
+_RESUNIT_TO_UM = {2: 25400.0, 3: 1e4}
+
+
+@dataclass
+class TiffGeometry:
+    """The physical geometry of a TIFF stack, x first.
+
+    Attributes:
+        spacing: Voxel size ``(sx, sy, sz)`` in micrometres (``unit='um'``), or in pixels when no unit is known.
+        origin: Position of voxel ``(0, 0, 0)`` (same unit); only medwave-written ImageJ files carry one.
+        unit: ``"um"``, or None when the file gives sizes without a unit (or none at all).
+        source: ``"ome"`` (OME-XML PhysicalSize*), ``"imagej"`` (ImageJ description + resolution tags),
+            ``"resolution"`` (XResolution/YResolution/ResolutionUnit only) or ``"default"`` (nothing: 1 pixel).
+    """
+
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    unit: Optional[str] = None
+    source: str = "default"
+
+    @property
+    def affine(self) -> np.ndarray:
+        """``diag(sx, sy, sz)`` with the origin: the voxel-to-physical matrix of the x-first grid."""
+        a = np.diag([*self.spacing, 1.0])
+        a[:3, 3] = self.origin
+        return a
+
+
+def _unit_scale(unit: Any) -> Optional[float]:
+    """Micrometres per ``unit`` (``'µm'``, ``'nm'``, ``'mm'``, ``'micron'``...), None when not a length unit."""
+    u = str(unit or "").strip().replace("\\u00B5", "µ").replace("\\u00b5", "µ").lower()
+    return _UNIT_TO_UM.get(u)
 
 
 def _res_to_spacing(tag) -> Optional[float]:
+    """Pixel size from an XResolution/YResolution tag (pixels per unit), None when absent or not positive."""
     if tag is None:
         return None
     v = tag.value
@@ -179,10 +239,113 @@ def _res_to_spacing(tag) -> Optional[float]:
     return den / num
 
 
-def read_tiff(path: Path) -> Image:
-    """Read a TIFF stack with its voxel size (ImageJ ``spacing``/resolution or OME ``PhysicalSize*``).
+def _ome_geometry(ome_xml: str) -> Optional[TiffGeometry]:
+    """PhysicalSizeX/Y/Z (and units, µm by default) of the first OME image, parsed by tifffile."""
+    import tifffile
 
-    The array becomes ``(X, Y[, Z])[, C]``; the affine is ``diag(sx, sy, sz)`` plus a stored origin.
+    try:
+        d = tifffile.xml2dict(ome_xml)
+    except Exception:
+        return None
+    image = d.get("OME", {}).get("Image")
+    if isinstance(image, list):
+        image = image[0] if image else None
+    pixels = (image or {}).get("Pixels") or {}
+    if not any(f"PhysicalSize{a}" in pixels for a in "XYZ"):
+        return None
+    sp = []
+    for a in "XYZ":
+        v = pixels.get(f"PhysicalSize{a}")
+        scale = _unit_scale(pixels.get(f"PhysicalSize{a}Unit", "µm"))
+        try:
+            val = float(v) * (scale if scale is not None else 1.0) if v is not None else None
+        except (TypeError, ValueError):
+            val = None
+        sp.append(val if val is not None and val > 0 else None)
+    sx = sp[0] or sp[1] or 1.0
+    sy = sp[1] or sp[0] or 1.0
+    sz = sp[2] or 1.0
+    return TiffGeometry((sx, sy, sz), (0.0, 0.0, 0.0), "um", "ome")
+
+
+def tiff_geometry(tif: Any) -> TiffGeometry:
+    """The voxel size, origin and unit of an open ``tifffile.TiffFile`` (the one place medwave reads them).
+
+    Priority: OME-XML ``PhysicalSize*`` (tifffile's XML parser), then ImageJ metadata (``unit``, ``spacing``
+    for z, X/YResolution in pixels per ``unit`` for x and y, medwave's ``origin_*``), then the baseline
+    resolution tags (``ResolutionUnit`` inch or centimetre; without a unit the sizes are kept, unit None).
+    A z size the file does not give is taken equal to the x size (isotropic) for resolution-tag files and
+    1 otherwise.
+    """
+    page = tif.pages[0]
+    rx = _res_to_spacing(page.tags.get("XResolution"))
+    ry = _res_to_spacing(page.tags.get("YResolution"))
+    if tif.is_ome and tif.ome_metadata:
+        g = _ome_geometry(tif.ome_metadata)
+        if g is not None:
+            return g
+    ij = tif.imagej_metadata
+    if ij:
+        scale = _unit_scale(ij.get("unit"))
+        unit = "um" if scale is not None else None
+        scale = scale if scale is not None else 1.0
+        sx = (rx or 1.0) * scale
+        sy = (ry or rx or 1.0) * scale
+        sz = float(ij.get("spacing", 1.0)) * scale
+        origin = tuple(float(ij.get(f"origin_{a}", 0.0)) * scale for a in "xyz")
+        return TiffGeometry((sx, sy, sz), origin, unit, "imagej")  # type: ignore[arg-type]
+    ru = page.tags.get("ResolutionUnit")
+    ru = int(ru.value) if ru is not None else 2  # TIFF default: inch
+    if rx is not None and ry is not None and not (rx == 1.0 and ry == 1.0 and ru == 1):
+        scale = _RESUNIT_TO_UM.get(ru)
+        if scale is None:
+            return TiffGeometry((rx, ry, rx), (0.0, 0.0, 0.0), None, "resolution")
+        return TiffGeometry((rx * scale, ry * scale, rx * scale), (0.0, 0.0, 0.0), "um", "resolution")
+    return TiffGeometry()
+
+
+def tiff_layout(axes: str, shape: tuple[int, ...], path: Any) -> tuple[list[int], list[int], int]:
+    """Where the x, y, z axes of a tifffile series are: ``(spatial_axes_x_first, channel_axes, nsp)``.
+
+    ``axes`` is tifffile's series axes string (``'ZYX'``, ``'QYX'``, ``'IYX'``, ``'YXS'``, ``'ZCYX'``...).
+    A page axis in front of ``Y`` (``Q``, ``I``, ``S``...) is the z axis when the series has no ``Z``;
+    length-1 axes other than X/Y/Z are dropped; at most one channel axis (``C`` or trailing samples) is kept.
+
+    Raises:
+        ValueError: A time series or more than one channel axis.
+    """
+    axes = axes.upper()
+    if "T" in axes and shape[axes.index("T")] > 1:
+        raise ValueError(f"{path} is a time series (axes {axes}, shape {shape}); split it into one stack per time point.")
+    roles: list[str] = []
+    iy = axes.index("Y") if "Y" in axes else len(axes)
+    for i, a in enumerate(axes):
+        if a in "XY":
+            roles.append(a)
+        elif a == "Z":
+            roles.append("Z")
+        elif shape[i] == 1:
+            roles.append("")
+        elif a == "C" or (a == "S" and i > iy):
+            roles.append("C")
+        elif "Z" not in axes and "Z" not in roles and i < iy:
+            roles.append("Z")
+        else:
+            roles.append("C")
+    spatial = [roles.index(a) for a in "XYZ" if a in roles]
+    chan = [i for i, r in enumerate(roles) if r == "C"]
+    if len(chan) > 1:
+        raise ValueError(f"{path}: unsupported TIFF axes {axes!r} (shape {shape}); medwave reads (Z)YX stacks with at "
+                         f"most one channel axis.")
+    return spatial, chan, len(spatial)
+
+
+def read_tiff(path: Path) -> Image:
+    """Read a TIFF stack with its voxel size (OME ``PhysicalSize*``, ImageJ, or resolution tags).
+
+    The array becomes ``(X, Y[, Z])[, C]`` (x first, like every :class:`Image`); the affine is
+    ``diag(sx, sy, sz)`` plus a stored origin, in micrometres (see :func:`tiff_geometry`). TIFF has no
+    orientation: ``meta['orientation']`` is None.
     """
     import tifffile
 
@@ -191,75 +354,55 @@ def read_tiff(path: Path) -> Image:
             series = tif.series[0]
             arr = series.asarray()
             axes = series.axes.upper()
-            page = tif.pages[0]
-            sx = _res_to_spacing(page.tags.get("XResolution"))
-            sy = _res_to_spacing(page.tags.get("YResolution"))
-            sz = None
-            unit = None
-            origin = [0.0, 0.0, 0.0]
-            source = "default"
-            ij = tif.imagej_metadata
-            if tif.is_ome and tif.ome_metadata:
-                px = re.search(r"<Pixels [^>]*>", tif.ome_metadata)
-                if px:
-                    attrs = dict(re.findall(r'(\w+)="([^"]*)"', px.group(0)))
-                    for ax, key in (("x", "PhysicalSizeX"), ("y", "PhysicalSizeY"), ("z", "PhysicalSizeZ")):
-                        if key in attrs:
-                            scale = _UNIT_TO_UM.get(attrs.get(key + "Unit", "µm"), 1.0)
-                            val = float(attrs[key]) * scale
-                            if ax == "x":
-                                sx = val
-                            elif ax == "y":
-                                sy = val
-                            else:
-                                sz = val
-                    unit, source = "um", "ome"
-            elif ij:
-                if "spacing" in ij:
-                    sz = float(ij["spacing"])
-                unit = str(ij.get("unit", "pixel")).replace("\\u00B5", "µ")
-                source = "imagej"
-                origin = [float(ij.get(f"origin_{a}", 0.0)) for a in "xyz"]
-            elif sx is not None:
-                source = "resolution"
+            geom = tiff_geometry(tif)
     except (tifffile.TiffFileError, ValueError, OSError, EOFError, KeyError, IndexError) as exc:
         raise ValueError(
             f"{path}: cannot read as a TIFF stack ({type(exc).__name__}: {exc}). Is the file complete and a TIFF image?"
         ) from exc
-    # Bring to (X, Y, Z[, C]).
-    if "T" in axes and arr.shape[axes.index("T")] > 1:
-        raise ValueError(f"{path} is a time series (axes {axes}, shape {arr.shape}); split it into one stack per time point.")
-    keep = []
-    for i, a in enumerate(axes):
-        if a in "XYZ" or (a in "CS" and arr.shape[i] > 1) or (a not in "XYZCST" and arr.shape[i] > 1):
-            keep.append(i)
+    spatial, chan, nd = tiff_layout(axes, arr.shape, path)
+    keep = sorted(spatial + chan)
     arr = arr.reshape([arr.shape[i] for i in keep]) if len(keep) != arr.ndim else arr
-    axes = "".join(axes[i] for i in keep)
-    order = [axes.index(a) for a in "XYZ" if a in axes]
-    rest = [i for i in range(len(axes)) if i not in order]
-    if len(rest) > 1:
-        raise ValueError(f"{path}: unsupported TIFF axes {axes!r}; medwave reads (Z)YX stacks with at most one channel axis.")
-    arr = np.ascontiguousarray(np.transpose(arr, order + rest))
-    nd = len(order)
-    scale_um = _UNIT_TO_UM.get((unit or "").lower(), 1.0) if source == "imagej" else 1.0
-    sp = [(sx or 1.0) * scale_um, (sy or 1.0) * scale_um, (sz or 1.0) * scale_um][:nd]
+    spatial = [keep.index(i) for i in spatial]
+    chan = [keep.index(i) for i in chan]
+    arr = np.ascontiguousarray(np.transpose(arr, spatial + chan))
     affine = np.eye(4)
-    for i in range(nd):
-        affine[i, i] = sp[i]
-        affine[i, 3] = origin[i]
-    meta: dict[str, Any] = {"format": "tiff", "spatial_unit": "um" if source != "default" else "pixel",
-                            "spacing_source": source, "tiff_axes": series.axes}
-    if rest:
+    affine[:nd, :nd] = np.diag(geom.spacing[:nd])
+    affine[:nd, 3] = geom.origin[:nd]
+    meta: dict[str, Any] = {"format": "tiff", "spatial_unit": geom.unit or "pixel", "spacing_source": geom.source,
+                            "tiff_axes": series.axes, "orientation": None}
+    if chan:
         meta["vector"] = True
     return Image(arr, affine=affine, meta=meta, path=path)
 
 
-def write_tiff(image: Image, path: Path) -> None:
-    """Write a ``(X, Y[, Z])`` image as a TIFF stack with its voxel size.
+def spatial_unit(image: Image) -> Optional[str]:
+    """The length unit of an image's affine: ``'um'``, ``'mm'``, ``'m'``, or None (pixels / unknown).
 
-    ImageJ format (``uint8``/``uint16``/``float32``; Fiji reads the voxel size) or OME-TIFF for other
-    data types and ``.ome.tif`` names. A rotated or sheared affine cannot be stored in a TIFF:
-    that raises, resample first or write NIfTI.
+    TIFF stacks say it in ``meta['spatial_unit']``; NIfTI in its ``xyzt`` units; other medical formats
+    (mha, nrrd, DICOM; NIfTI with 'unknown' units) are millimetres; plain arrays have none.
+    """
+    u = image.meta.get("spatial_unit")
+    if u is not None:
+        return None if u == "pixel" else str(u)
+    units = image.meta.get("units")
+    known = {"mm": "mm", "micron": "um", "meter": "m"}.get(str(units[0])) if units and units[0] else None
+    if known:
+        return known
+    fmt = str(image.meta.get("format", ""))
+    if fmt in ("nifti", "sitk", "mha", "mhd", "nrrd", "nhdr", "dcm", "dicom", "ima"):
+        return "mm"
+    return None
+
+
+def write_tiff(image: Image, path: Path) -> None:
+    """Write a ``(X, Y[, Z])`` image as a TIFF stack with its voxel size in micrometres.
+
+    ImageJ format (``uint8``/``uint16``/``float32``: ImageJ ``unit``/``spacing`` metadata and X/YResolution
+    tags in pixels per unit, as Fiji reads them) or OME-TIFF (``PhysicalSize*`` in µm plus X/YResolution
+    in pixels per centimetre) for other data types and ``.ome.tif`` names. Millimetre (medical) affines are
+    converted to micrometres; an image read from a TIFF without a unit is written without one (ImageJ
+    ``pixel``), any other in micrometres. A rotated
+    or sheared affine cannot be stored in a TIFF: that raises, resample first or write NIfTI.
     """
     import tifffile
 
@@ -278,14 +421,18 @@ def write_tiff(image: Image, path: Path) -> None:
             f"{path}: a TIFF stack can only store a voxel size, but this image's affine has rotations or flips "
             f"({np.round(m, 4).tolist()}). Write NIfTI (.nii.gz) instead, or resample to an axis-aligned grid first."
         )
-    sp = [float(v) for v in np.diag(m)] + [1.0] * (3 - nd)
-    origin = [float(v) for v in image.affine[:3, 3]]
+    unit = spatial_unit(image)
+    scale = {"mm": 1e3, "m": 1e6}.get(unit or "", 1.0)
+    sp = [float(v) * scale for v in np.diag(m)] + [1.0] * (3 - nd)
+    origin = [float(v) * scale for v in image.affine[:3, 3]]
     order = list(range(nd))[::-1] + ([nd] if vector else [])
     data = np.ascontiguousarray(np.transpose(arr, order))  # (Z,) Y, X (, C)
     axes = ("ZYX" if nd == 3 else "YX") + ("C" if vector else "")
     name = path.name.lower()
     if arr.dtype in (np.uint8, np.uint16, np.float32) and not (name.endswith(".ome.tif") or name.endswith(".ome.tiff")) and not vector:
-        md = {"axes": axes, "unit": "um", "origin_x": origin[0], "origin_y": origin[1], "origin_z": origin[2]}
+        unitless = image.meta.get("spatial_unit") == "pixel"  # read from a TIFF without a unit: keep it so
+        md = {"axes": axes, "unit": "pixel" if unitless else "um", "origin_x": origin[0], "origin_y": origin[1],
+              "origin_z": origin[2]}
         if nd == 3:
             md["spacing"] = sp[2]
         tifffile.imwrite(str(path), data, imagej=True, resolution=(1.0 / sp[0], 1.0 / sp[1]), metadata=md)
@@ -294,4 +441,5 @@ def write_tiff(image: Image, path: Path) -> None:
               "PhysicalSizeYUnit": "µm"}
         if nd == 3:
             md.update(PhysicalSizeZ=sp[2], PhysicalSizeZUnit="µm")
-        tifffile.imwrite(str(path), data, ome=True, metadata=md)
+        tifffile.imwrite(str(path), data, ome=True, metadata=md, resolution=(1e4 / sp[0], 1e4 / sp[1]),
+                         resolutionunit="CENTIMETER")

@@ -19,7 +19,7 @@ import numpy as np
 from medwave.io.record import Image
 from medwave.utils.atomic import atomic_path, check_output_path
 
-__all__ = ["Image", "load_image", "save_image"]
+__all__ = ["Image", "read_image_file", "save_image"]
 
 PathLike = Union[str, "Path"]
 
@@ -33,6 +33,8 @@ def _kind(p: Path) -> str:
         return "nifti"
     if name.endswith((".tif", ".tiff")):
         return "tiff"
+    if name.endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif")):
+        return "raster"
     if name.endswith((".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".dicom", ".ima")):
         return "sitk"
     return "unknown"
@@ -84,39 +86,31 @@ def _load_nifti(p: Path) -> Image:
     return Image(np.asarray(data), affine=np.asarray(img.affine), meta=meta, path=p)
 
 
-def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
-    """Read an image keeping its affine, header, units and data type.
-
-    Formats: NIfTI (``.nii``, ``.nii.gz``, Analyze ``.hdr/.img``) through nibabel; ``.mha/.mhd``,
-    ``.nrrd``, single DICOM files and DICOM series (a folder) through SimpleITK, direction converted to
-    a RAS affine (LPS -> RAS); TIFF stacks through tifffile with the ImageJ/OME voxel size. Arrays have
-    the spatial axes first in ``(X, Y, Z)`` order, as nibabel returns NIfTI data.
+def read_image_file(path: PathLike, *, check_affine: bool = True, allow_complex: bool = True,
+                    purpose: str = "medwave") -> Image:
+    """Read an image file or DICOM folder, guarded (the one reader per format behind :func:`medwave.io.load_image`).
 
     Args:
         path: File, or folder holding one DICOM series.
         check_affine: Raise on a singular or non-finite affine (default).
+        allow_complex: Accept complex voxels (refused by name otherwise).
+        purpose: What the image is read for (named in refusals: "denoise", "register"...).
 
     Raises:
-        FileNotFoundError: The path does not exist.
-        IsADirectoryError: A folder without a DICOM series.
-        ValueError: Not an image, truncated/corrupt file, singular affine (the message names the file and the fix).
-
-    Example:
-        >>> import numpy as np, tempfile, os
-        >>> from medwave.io import Image, load_image, save_image
-        >>> p = save_image(Image(np.zeros((4, 5, 6), np.int16), np.diag([1., 2., 3., 1.])), os.path.join(tempfile.mkdtemp(), "a.nrrd"))
-        >>> img = load_image(p)
-        >>> img.shape, img.spacing, img.array.dtype
-        ((4, 5, 6), (1.0, 2.0, 3.0), dtype('int16'))
+        See :func:`medwave.io.load_image`.
     """
+    from medwave.io.guard import guard_image
+
     p = Path(path).expanduser()
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         hint = ""
-        if p.parent.exists():
+        if p.parent.is_dir():
             similar = sorted(x.name for x in p.parent.iterdir() if x.name.split(".")[0] == p.name.split(".")[0])[:3]
             if similar:
                 hint = f" Did you mean {', '.join(similar)}?"
         raise FileNotFoundError(f"{p}: no such file or folder. Check the path.{hint}")
+    # regular file (or DICOM folder), readable, voxel type whitelisted, memory checked from the header first
+    guard_image(p, allow_dir=True, allow_complex=allow_complex, purpose=purpose)
     if p.is_dir():
         from medwave.io.formats import read_dicom_series
 
@@ -135,6 +129,10 @@ def load_image(path: PathLike, *, check_affine: bool = True) -> Image:
             from medwave.io.formats import read_sitk
 
             image = read_sitk(p)
+        elif kind == "raster":
+            from medwave.io.raster import read_raster
+
+            image = read_raster(p)
         else:
             from medwave.io.formats import read_sitk
 
@@ -224,6 +222,11 @@ def _save_nifti(img: Image, p: Path, *, header: Any = None, vector: bool = False
     hdr = header.copy() if header is not None else None
     nimg = nib.Nifti1Image(arr, aff, header=hdr)
     nimg.set_data_dtype(arr.dtype)
+    if hdr is None and img.meta.get("units"):
+        try:
+            nimg.header.set_xyzt_units(*tuple(img.meta["units"])[:2])
+        except Exception:  # an unknown unit name: leave nibabel's default
+            pass
     nimg.set_qform(aff, code=int(img.meta.get("qform_code") or 1))
     nimg.set_sform(aff, code=int(img.meta.get("sform_code") or 1))
     if vector:

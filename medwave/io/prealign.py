@@ -13,7 +13,7 @@ import numpy as np
 
 from medwave.io.checks import check_finite_image, require_3d
 from medwave.io.formats import LPS_TO_RAS, image_to_sitk
-from medwave.io.image import Image
+from medwave.io.record import Image
 from medwave.io.resample import resample_array
 
 __all__ = ["affine_prealign", "apply_world_transform"]

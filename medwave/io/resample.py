@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medwave.io.image import Image
+from medwave.io.record import Image
 
 __all__ = ["resample_to_reference", "resample_array"]
 

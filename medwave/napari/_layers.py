@@ -11,6 +11,20 @@ axis ``i`` is voxel axis ``i``. World coordinates are then RAS millimetres in th
 The full affine and the NIfTI header ride along in ``layer.metadata`` so that a layer written back to
 disk gets the very same affine and header (see :func:`layer_affine`).
 
+**Display frame.** napari shows the last two world axes (rows down, columns right) and slices the first.
+In RAS voxel order ``(X, Y, Z)`` that is a sagittal slice lying on its side. A 3D image that has an
+orientation (NIfTI, mha, nrrd, DICOM; not TIFF stacks) is therefore shown in a display frame: its layer data
+are its voxel axes reordered to the ones closest to ``(z, y, x)`` (``(Z, Y, X)`` for a RAS- or LPS-stored
+volume; a view, no copy; napari slices data axes, so a permuting affine would not do; the order comes from
+``nibabel.orientations.io_orientation``), and its world axes are :data:`DISPLAY_FROM_RAS` applied to RAS:
+``(S, P, L) = (z, -y, -x)`` millimetres (the flips go into napari's ``affine``). The first view is then an
+axial slice in radiological orientation (anterior up, the patient's left on the right of the screen), the
+slider going from inferior to superior. Every medwave layer of an oriented image uses the same frame, so
+they overlay; :func:`layer_to_image` and :func:`layer_affine` undo it, so what is written to disk is the
+original array and RAS affine. ``layer.metadata['medwave']['display']`` records the frame (None: the layer
+is in RAS voxel order, as 2D images and TIFF stacks are); :func:`to_layer_order` puts x-first arrays
+computed on an image's grid into its layer's order.
+
 Non-spatial trailing axes (time, vector components) are moved *in front* of the spatial axes so that
 napari shows them as sliders, and moved back by :func:`layer_to_image`.
 """
@@ -25,15 +39,26 @@ from medwave.io import Image
 
 __all__ = [
     "METADATA_KEY",
+    "DISPLAY_FROM_RAS",
+    "DISPLAY_AXIS_LABELS",
     "image_layer_kwargs",
     "image_to_layer_data",
     "layer_affine",
+    "layer_display",
+    "display_order",
     "layer_to_image",
+    "to_layer_order",
     "nifti_units",
 ]
 
 #: Key of the medwave record in ``layer.metadata``.
 METADATA_KEY = "medwave"
+
+#: napari world ``(S, P, L)`` from RAS ``(x, y, z)``: slider inferior->superior, rows posterior-going (anterior
+#: up), columns towards the patient's left (radiological).
+DISPLAY_FROM_RAS = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+#: World axis names of oriented 3D layers (what napari's axis labels show).
+DISPLAY_AXIS_LABELS = ("S (z)", "P (-y)", "L (-x)")
 
 _UNIT_NAMES = {"mm": "mm", "micron": "um", "meter": "m", "unknown": None}
 
@@ -140,7 +165,18 @@ def image_to_layer_data(
         spatial_names=("x", "y", "z")[:n_spatial],
         lead_names=("component",) if (squeezed_t or image.meta.get("intent") == "vector") and n_lead == 1 else None,
     )
+    display = None
+    perm = None
+    if n_spatial == 3 and image.meta.get("orientation", "oriented") is not None:
+        display = DISPLAY_FROM_RAS.copy()
+        perm = display_order(image.affine)
+        data = _permute_spatial(data, n_lead, perm)
+        kw = image_layer_kwargs(display @ np.asarray(image.affine, dtype=float) @ _perm_matrix(perm), n_lead,
+                                units=nifti_units(image.meta), spatial_names=DISPLAY_AXIS_LABELS,
+                                lead_names=kw["axis_labels"][:n_lead])
     record = {
+        "display": display,
+        "display_perm": perm,
         "affine": np.array(image.affine, dtype=float),
         "header": image.meta.get("header"),
         "path": str(image.path) if image.path is not None else None,
@@ -164,6 +200,65 @@ def image_to_layer_data(
     return data, kw, kind
 
 
+def display_order(affine: np.ndarray) -> list[int]:
+    """The voxel axes (of an x-first grid) closest to world ``z``, ``y``, ``x``, in that order.
+
+    ``[2, 1, 0]`` for a volume stored along R/L, A/P, S/I (RAS, LPS...); another permutation for volumes
+    stored e.g. sagittally (nibabel's ``io_orientation``).
+    """
+    from nibabel.orientations import io_orientation
+
+    ornt = io_orientation(np.asarray(affine, dtype=float))
+    axis_of = {int(w): v for v, (w, _) in enumerate(ornt)}
+    if sorted(axis_of) != [0, 1, 2]:  # degenerate affine: keep the voxel order reversed
+        return [2, 1, 0]
+    return [axis_of[2], axis_of[1], axis_of[0]]
+
+
+def _perm_matrix(perm: list[int]) -> np.ndarray:
+    """4x4 ``P`` with ``voxel = P @ layer_index`` (layer axis ``a`` is voxel axis ``perm[a]``)."""
+    m = np.zeros((4, 4))
+    for a, v in enumerate(perm):
+        m[v, a] = 1.0
+    m[3, 3] = 1.0
+    return m
+
+
+def _permute_spatial(arr: Any, n_lead: int, perm: list[int]) -> Any:
+    """Layer order of the 3 trailing (spatial) axes: axis ``a`` becomes voxel axis ``perm[a]`` (a view)."""
+    return np.transpose(arr, tuple(range(n_lead)) + tuple(n_lead + v for v in perm))
+
+
+def _unpermute_spatial(arr: Any, n_lead: int, perm: list[int]) -> Any:
+    inv = list(np.argsort(perm))
+    return np.transpose(arr, tuple(range(n_lead)) + tuple(n_lead + int(a) for a in inv))
+
+
+def _layer_perm(layer_attrs: Mapping[str, Any]) -> list[int]:
+    meta = (layer_attrs.get("metadata") or {}).get(METADATA_KEY) or {}
+    perm = meta.get("display_perm")
+    return [int(v) for v in perm] if perm is not None else [2, 1, 0]
+
+
+def to_layer_order(array: Any, layer_metadata: Mapping[str, Any], *, points: bool = False) -> Any:
+    """An x-first array on an image's grid, in the axis order of that image's layer.
+
+    Args:
+        array: ``(X, Y, Z)`` data (or ``(..., 3)`` x-first coordinates with ``points=True``, e.g. napari
+            vectors ``(N, 2, 3)``).
+        layer_metadata: The image layer's ``metadata`` (its ``'medwave'`` record says the order).
+        points: ``array`` holds coordinates in its last axis rather than a volume.
+    """
+    rec = (layer_metadata or {}).get(METADATA_KEY) or {}
+    if rec.get("display") is None:
+        return array
+    perm = _layer_perm({"metadata": layer_metadata})
+    arr = np.asarray(array)
+    if points:
+        return arr[..., perm]
+    return _permute_spatial(arr, arr.ndim - 3, perm)
+
+
 def _stem(path: Any) -> str:
     name = str(getattr(path, "name", path))
     for ext in (".nii.gz", ".nii", ".swc", ".csv"):
@@ -178,6 +273,27 @@ def _current_transform(layer_attrs: Mapping[str, Any], ndim: int) -> dict[str, n
     aff = layer_attrs.get("affine")
     aff = np.eye(ndim + 1) if aff is None else np.asarray(getattr(aff, "affine_matrix", aff), dtype=float)
     return {"scale": scale, "translate": translate, "affine": aff}
+
+
+def layer_display(layer_attrs: Mapping[str, Any], n_spatial: int) -> Optional[np.ndarray]:
+    """The display frame of a layer: its medwave record's, else :data:`DISPLAY_FROM_RAS` when a layer made in
+    napari took an oriented image's transform (napari ``affine`` flips ``diag(1, -1, -1)`` on its 3 spatial
+    axes, or the display axis labels), else None (RAS voxel order)."""
+    meta = (layer_attrs.get("metadata") or {}).get(METADATA_KEY) or {}
+    if meta:
+        d = meta.get("display")
+        return None if d is None else np.asarray(d, dtype=float)
+    if n_spatial != 3:
+        return None
+    labels = tuple(layer_attrs.get("axis_labels") or ())
+    if labels[-3:] == DISPLAY_AXIS_LABELS:
+        return DISPLAY_FROM_RAS.copy()
+    aff = layer_attrs.get("affine")
+    if aff is not None:
+        a = np.asarray(getattr(aff, "affine_matrix", aff), dtype=float)
+        if a.shape[0] >= 4 and np.allclose(a[-4:-1, -4:-1], np.diag([1.0, -1.0, -1.0])):
+            return DISPLAY_FROM_RAS.copy()
+    return None
 
 
 def layer_affine(layer_attrs: Mapping[str, Any], n_spatial: int) -> np.ndarray:
@@ -213,6 +329,9 @@ def layer_affine(layer_attrs: Mapping[str, Any], n_spatial: int) -> np.ndarray:
     off = full[sp, ndim]
     out[:n_spatial, :n_spatial] = lin
     out[:n_spatial, 3] = off
+    display = layer_display(layer_attrs, n_spatial)
+    if display is not None and n_spatial == 3:  # display frame, reversed voxel axes: back to RAS, x first
+        out = np.linalg.inv(np.asarray(display, dtype=float)) @ out @ np.linalg.inv(_perm_matrix(_layer_perm(layer_attrs)))
     return out
 
 
@@ -235,6 +354,8 @@ def layer_to_image(data: Any, layer_attrs: Mapping[str, Any]) -> Image:
     if n_spatial not in (1, 2, 3):
         raise ValueError(f"Cannot write a {arr.ndim}-D layer of shape {arr.shape} as NIfTI: expected 2-3 spatial axes.")
     affine = layer_affine(layer_attrs, n_spatial)
+    if layer_display(layer_attrs, n_spatial) is not None and n_spatial == 3:
+        arr = _unpermute_spatial(arr, n_lead, _layer_perm(layer_attrs))  # layer order back to x first
     if n_lead:
         arr = np.moveaxis(arr, tuple(range(n_lead)), tuple(range(arr.ndim - n_lead, arr.ndim)))
         if meta.get("squeezed_t"):

@@ -101,7 +101,7 @@ class NeuronWidget(WorkerWidget):
         def job():
             yield 0
             res = medwave.segment_neurons(data, weights=weights, cube=cube, overlap=overlap, threshold=threshold,
-                                          trace=trace, progress=False)
+                                          trace=trace, progress=False, swc_units="voxel")
             yield 1
             from scipy import ndimage as ndi
 

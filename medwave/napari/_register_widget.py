@@ -9,7 +9,7 @@ from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, PushButton, SpinB
 
 from medwave.napari import _registration as views
 from medwave.napari._common import WorkerWidget, layer_transform_kwargs, read_only_text
-from medwave.napari._layers import layer_to_image
+from medwave.napari._layers import layer_to_image, to_layer_order
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -157,24 +157,29 @@ class RegisterWidget(WorkerWidget):
         base_meta = {"medwave": rec} if rec is not None else {}
         v = self.viewer
         add = v.add_image
-        add(np.asarray(res.warped.array), name=f"{moving_name} warped", colormap="magenta", blending="additive",
+
+        def lay(a: Any) -> Any:  # x-first arrays on the fixed grid, in the fixed layer's axis order
+            return to_layer_order(np.asarray(a), fixed_meta)
+
+        add(lay(res.warped.array), name=f"{moving_name} warped", colormap="magenta", blending="additive",
             metadata={**base_meta, **meta_common}, **fixed_kw)
-        add(extras["before"], name="checkerboard before", colormap="gray", visible=False, contrast_limits=(0.0, 1.0),
-            metadata=dict(meta_common), **fixed_kw)
-        add(extras["after"], name="checkerboard after", colormap="gray", visible=False, contrast_limits=(0.0, 1.0),
-            metadata=dict(meta_common), **fixed_kw)
-        add(np.asarray(res.jacdet.array), name="Jacobian determinant", colormap="bwr", contrast_limits=(0.0, 2.0),
+        add(lay(extras["before"]), name="checkerboard before", colormap="gray", visible=False,
+            contrast_limits=(0.0, 1.0), metadata={**base_meta, **meta_common}, **fixed_kw)
+        add(lay(extras["after"]), name="checkerboard after", colormap="gray", visible=False,
+            contrast_limits=(0.0, 1.0), metadata={**base_meta, **meta_common}, **fixed_kw)
+        add(lay(res.jacdet.array), name="Jacobian determinant", colormap="bwr", contrast_limits=(0.0, 2.0),
             opacity=0.6, visible=False, metadata={**base_meta, **meta_common}, **fixed_kw)
-        add(extras["grid"], name="deformed grid", colormap="yellow", blending="additive", opacity=0.7,
-            contrast_limits=(0.0, 1.0), metadata=dict(meta_common), **fixed_kw)
+        add(lay(extras["grid"]), name="deformed grid", colormap="yellow", blending="additive", opacity=0.7,
+            contrast_limits=(0.0, 1.0), metadata={**base_meta, **meta_common}, **fixed_kw)
         vec, length = extras["vectors"]
         if len(vec):
-            v.add_vectors(vec, name="displacement", features={"length": length}, edge_color="length",
+            v.add_vectors(to_layer_order(vec, fixed_meta, points=True), name="displacement",
+                          features={"length": length}, edge_color="length",
                           edge_colormap="turbo", edge_width=0.3, vector_style="arrow", visible=False,
                           metadata=dict(meta_common),
                           **{k: fixed_kw[k] for k in ("scale", "translate", "affine") if k in fixed_kw})
         if res.warped_seg is not None:
-            v.add_labels(np.asarray(res.warped_seg.array), name=f"{mlab_name} warped", opacity=0.5, visible=False,
+            v.add_labels(lay(res.warped_seg.array), name=f"{mlab_name} warped", opacity=0.5, visible=False,
                          metadata={**base_meta, **meta_common},
                          **{k: fixed_kw[k] for k in ("scale", "translate", "affine") if k in fixed_kw})
         self.metrics_label.value = format_metrics(m)

@@ -343,25 +343,19 @@ class GEM(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], *, map_location: str = "cpu") -> "GEM":
-        """Build a GEM from a checkpoint written by :func:`medwave.gaze.training.train_gaze`.
+        """Build a GEM from a checkpoint ``{"config", "state_dict", "meta"}`` written by
+        :func:`medwave.gaze.training.train_gaze`, read with ``torch.load(weights_only=True)``; eval mode.
+        Its ``meta`` (``image_size``, validation scores) comes with
+        :func:`medwave.networks.checkpoint.load_network`.
 
         Raises:
             FileNotFoundError: No such file.
-            ValueError: The file is not a medwave GEM checkpoint.
+            ValueError: The file is not a medwave GEM checkpoint (or holds pickled objects: refused unread).
         """
-        p = Path(path).expanduser()
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such GEM weights file. Check --weights.")
-        try:
-            ck = torch.load(str(p), map_location=map_location, weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"{p}: cannot read as a PyTorch checkpoint ({type(exc).__name__}: {exc}).") from exc
-        if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
-            raise ValueError(f"{p}: not a medwave GEM checkpoint (needs 'config' and 'model'); train one with `medwave train-gaze`.")
-        net = cls(**ck["config"])
-        net.load_state_dict(ck["model"])
-        net.checkpoint_meta = {k: v for k, v in ck.items() if k not in ("model", "optimizer")}
-        return net
+        from medwave.networks.checkpoint import load_network
+
+        return load_network(cls, path, map_location=map_location, what="GEM checkpoint",
+                            hint="Train one with `medwave train-gaze`.")[0]
 
 
 def gem_loss(out: dict[str, torch.Tensor], target: torch.Tensor, *, matching_weight: float = 0.1) -> dict[str, torch.Tensor]:

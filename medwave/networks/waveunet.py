@@ -165,6 +165,10 @@ class WaveUNet(nn.Module):
             raise ValueError(f"channels must be a non-empty sequence of positive widths, got {channels}.")
         if shrink_lambda < 0:
             raise ValueError(f"shrink_lambda must be >= 0, got {shrink_lambda}.")
+        self.config = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels,
+                           channels=list(channels), bottleneck=int(bottleneck),
+                           wavelet=wavelet if isinstance(wavelet, str) else getattr(wavelet, "name", str(wavelet)),
+                           variant=variant, shrink_lambda=float(shrink_lambda), norm=norm, act=act)
         self.spatial_dims = spatial_dims
         self.in_channels, self.out_channels = in_channels, out_channels
         self.channels, self.bottleneck_channels = channels, int(bottleneck)
@@ -232,6 +236,21 @@ class WaveUNet(nn.Module):
                 h = h[(slice(None), slice(None)) + tuple(slice(0, s) for s in size)]
             h = dec(torch.cat([h, skip], dim=1))
         return self.head(h)
+
+    @classmethod
+    def from_checkpoint(cls, path, *, map_location="cpu") -> "WaveUNet":
+        """Build a WaveUNet from a checkpoint ``{"config", "state_dict", "meta"}`` (``medwave train-neurons``'s
+        ``model.pt``), read with ``torch.load(weights_only=True)``; eval mode. The calibrated mask threshold is
+        ``meta["threshold"]`` (:func:`medwave.networks.checkpoint.load_network` returns the meta).
+
+        Raises:
+            FileNotFoundError: No such file.
+            ValueError: Not a WaveUNet checkpoint (or pickled objects inside: refused unread).
+        """
+        from medwave.networks.checkpoint import load_network
+
+        return load_network(cls, path, map_location=map_location, what="WaveUNet checkpoint",
+                            hint="Use a model.pt written by `medwave train-neurons`.")[0]
 
     def extra_repr(self) -> str:
         return (

@@ -305,19 +305,17 @@ class WiNet(nn.Module):
         return field[crop].contiguous()
 
     @classmethod
-    def from_checkpoint(cls, path, map_location="cpu") -> "WiNet":
-        """Build a WiNet from a checkpoint written by ``medwave train-registration`` (``config`` + ``state_dict``)."""
-        import pickle
+    def from_checkpoint(cls, path, *, map_location="cpu") -> "WiNet":
+        """Build a WiNet from a checkpoint ``{"config", "state_dict", "meta"}`` (see
+        :mod:`medwave.networks.checkpoint`), read with ``torch.load(weights_only=True)``; eval mode.
 
-        try:
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # corrupt, truncated or not a torch file
-            raise ValueError(f"{path}: not a readable WiNet checkpoint ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:120]}). Use a file written by `medwave train-registration` "
-                             "(best.pt / last.pt) or --weights default.") from exc
-        if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
-            raise ValueError(f"{path}: not a medwave WiNet checkpoint (expected keys 'config' and 'state_dict'). "
-                             "Use a file written by `medwave train-registration`.")
-        net = cls(**ckpt["config"])
-        net.load_state_dict(ckpt["state_dict"])
-        return net
+        Raises:
+            FileNotFoundError: No such file.
+            medwave.networks.checkpoint.UnsafeCheckpointError: The file holds pickled objects (refused unread).
+            medwave.networks.checkpoint.CheckpointError: Corrupt, another layout, or not a WiNet.
+        """
+        from medwave.networks.checkpoint import load_network
+
+        return load_network(cls, path, map_location=map_location, what="WiNet checkpoint",
+                            hint="Use a file written by `medwave train-registration` (best.pt / last.pt) or "
+                                 "--weights default.")[0]

@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from medwave.neuron.cubes import DEFAULT_CUBE, sliding_window_segment
-from medwave.neuron.stacks import Stack, open_stack
+from medwave.neuron.model import DEFAULT_WEIGHTS, NeuronModel, load_default_model, load_model, make_predictor, normalize_params
+from medwave.neuron.stacks import Stack, open_stack, stack_from_image
 from medwave.neuron.swc import SWC
 from medwave.utils.errors import OptionError
 
 __all__ = ["segment_neurons", "load_default_model", "make_predictor", "NeuronSegmentation", "DEFAULT_WEIGHTS"]
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "waveunet_synthetic.pt"
 PathLike = Union[str, os.PathLike]
 OutputFormat = Literal["auto", "tiff", "nifti", "zarr"]
 _EXT = {"tiff": ".tif", "nifti": ".nii.gz", "zarr": ".zarr"}
@@ -51,7 +51,8 @@ class NeuronSegmentation:
     Attributes:
         probability: ``(Z, Y, X)`` foreground probability (float32 array, or the ``prob_out`` array given).
         mask: ``(Z, Y, X)`` boolean mask (or the ``mask_out`` array given).
-        swc: Traced neuron (voxel coordinates, ``x`` = last axis), or None with ``trace=False``.
+        swc: Traced neuron (physical coordinates by default, voxel indices with ``swc_units="voxel"``;
+            ``x`` = last stack axis), or None with ``trace=False``.
         stack: The input and its metadata (spacing, affine, path).
         normalization: ``(lo, hi)`` intensity range mapped to ``[0, 1]``.
         n_cubes: Number of cubes predicted.
@@ -72,8 +73,10 @@ class NeuronSegmentation:
         """What the run did, JSON-ready (``summary.json``; one row of a batch ``summary.csv``)."""
         n_edges = len(self.swc.edges()) if self.swc is not None else None
         fg = sum(int(np.count_nonzero(np.asarray(self.mask[z]))) for z in range(int(self.mask.shape[0])))
-        return {"stack": str(self.stack.path) if self.stack.path is not None else None,
-                "shape": [int(v) for v in self.stack.shape], "spacing_zyx": [float(v) for v in self.stack.spacing],
+        # one axis convention in what the user reads (as `medwave info`): x, y, z; TIFF stacks have no orientation
+        return {"stack": str(self.stack.path) if self.stack.path is not None else None, "axes": "x, y, z",
+                "shape": [int(v) for v in self.stack.shape[::-1]], "spacing": [float(v) for v in self.stack.spacing[::-1]],
+                "unit": self.stack.unit or "pixel", "swc_units": self.info.get("swc_units"),
                 "cubes": int(self.n_cubes), "seconds": round(float(self.seconds), 3), "foreground_voxels": fg,
                 "normalization": [float(v) for v in self.normalization], "threshold": self.info.get("threshold"),
                 "swc_nodes": int(len(self.swc)) if self.swc is not None else None, "swc_edges": n_edges}
@@ -164,7 +167,8 @@ def _save_zarr(arr: Any, target: Path, dtype: Any, stack: Stack) -> Path:
     from medwave.neuron.stacks import create_zarr, finalize_zarr
 
     folder = _zarr_folder(arr)
-    attrs = {"spacing": [float(v) for v in stack.spacing], "axes": "ZYX", "source": str(stack.path)}
+    attrs = {"spacing": [float(v) for v in stack.spacing], "axes": "ZYX", "source": str(stack.path),
+             "unit": stack.unit, "affine": stack.grid_affine().tolist()}
     if not (folder is not None and folder.parent == target.parent and folder.name.startswith(f".{target.name}.")):
         z, folder = create_zarr(target, tuple(int(v) for v in arr.shape), np.dtype(dtype).str, overwrite=True)
         step = int(z.chunks[0])
@@ -175,66 +179,64 @@ def _save_zarr(arr: Any, target: Path, dtype: Any, stack: Stack) -> Path:
     return finalize_zarr(folder, target)
 
 
-def load_default_model(weights: Union[None, str, os.PathLike, torch.nn.Module] = None, device: str = "cpu") -> torch.nn.Module:
-    """Load a segmentation model in eval mode.
-
-    Args:
-        weights: None (the shipped synthetic-trained model), a checkpoint path written by
-            ``medwave train-neurons`` (``model.pt`` or ``last.pt``), or a module (returned as is).
-        device: Torch device.
-
-    Raises:
-        FileNotFoundError: The checkpoint does not exist.
-        ValueError: The file is not a medwave neuron checkpoint.
-    """
-    if isinstance(weights, torch.nn.Module):
-        return weights.to(device).eval()
-    from medwave.neuron.train import build_model
-
-    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-    if not path.exists():
-        hint = " (the shipped default weights are missing from this installation; train some with `medwave train-neurons`)" if weights is None else ""
-        raise FileNotFoundError(f"{path}: no such weights file{hint}.")
-    try:
-        ck = torch.load(path, map_location=device, weights_only=False)
-        model = build_model(ck["model_config"])
-        model.load_state_dict(ck["state_dict"])
-        model.medwave_threshold = float(ck.get("threshold", 0.5))
-    except Exception as exc:  # pickle, zip and key errors of foreign files
-        raise ValueError(
-            f"{path}: not a medwave neuron checkpoint ({type(exc).__name__}: {exc}); use a model.pt written by "
-            "`medwave train-neurons`."
-        ) from exc
-    return model.to(device).eval()
-
-
-def make_predictor(model: torch.nn.Module, lo: float, hi: float, device: str = "cpu"):
-    """Wrap a 2-class model as a cube predictor: normalise, run, softmax, return the foreground channel."""
-    scale = 1.0 / max(hi - lo, 1e-12)
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(((batch - lo) * scale).astype(np.float32, copy=False)).to(device)
-        with torch.inference_mode():
-            logits = model(x)
-            if logits.shape[1] == 1:
-                p = torch.sigmoid(logits[:, 0])
-            else:
-                p = torch.softmax(logits, dim=1)[:, 1]
-        return p.float().cpu().numpy()
-
-    return predict
-
-
 def _as_stack(stack: Any) -> Stack:
+    """Any accepted input as a ``(Z, Y, X)`` :class:`Stack`.
+
+    Paths are opened lazily (:func:`~medwave.neuron.stacks.open_stack`); NumPy arrays and plain tensors are
+    ``(Z, Y, X)`` (the order tifffile reads a stack in); nibabel images, :class:`medwave.io.Image` and MONAI
+    MetaTensors (channel first, x-first spatial axes) go through :func:`medwave.io.as_image`, the one
+    conversion every front door uses, and keep their spacing and affine. Other sliceable arrays (zarr, dask)
+    are used as they are, ``(Z, Y, X)``.
+    """
+    from medwave.io import as_image
+    from medwave.io.convert import is_path
+
     if isinstance(stack, Stack):
         return stack
-    if isinstance(stack, (str, os.PathLike)):
+    if is_path(stack):
         return open_stack(stack)
+    try:
+        img = as_image(stack, name="stack", array_order="zyx")
+    except TypeError:
+        img = None
+    if img is not None:
+        if img.array.ndim != 3:
+            raise ValueError(f"segment_neurons needs one 3D (Z, Y, X) stack, got an image of shape "
+                             f"{tuple(np.shape(stack))} ({img.array.ndim} axes after dropping the channel axis).")
+        return stack_from_image(img, name="stack")
     if hasattr(stack, "shape") and hasattr(stack, "__getitem__"):
         if len(stack.shape) != 3:
             raise ValueError(f"segment_neurons needs a 3D (Z, Y, X) stack, got shape {tuple(stack.shape)}.")
         return Stack(stack, "array")
-    raise TypeError(f"stack must be a path, an array or a Stack, got {type(stack).__name__}.")
+    raise TypeError(f"stack must be a path, an array, a nibabel image, a medwave.io.Image, a MetaTensor or a Stack, "
+                    f"got {type(stack).__name__}.")
+
+
+def swc_units_note(stack: Stack, units: str) -> str:
+    """The SWC comment line saying what the coordinates are."""
+    if units == "voxel":
+        return " coordinates: voxel indices (x = last stack axis, z = first); radius in voxels of the finest axis"
+    unit = stack.unit or "pixel (the stack has no unit)"
+    world = "RAS world of the input affine" if stack.kind == "nifti" else "the stack's physical grid"
+    return f" coordinates: physical, {unit} ({world}); radius in {stack.unit or 'pixels'}"
+
+
+def _trace(mask: np.ndarray, st: Stack, units: str, trace_kwargs: Optional[dict]) -> SWC:
+    """Trace ``mask`` with the stack's anisotropy, return the SWC in physical or voxel coordinates."""
+    from medwave.neuron.trace import trace_mask
+
+    sp = np.asarray(st.spacing, dtype=np.float64)  # (sz, sy, sx)
+    finest = float(sp.min()) if np.all(sp > 0) else 1.0
+    rel = sp / finest  # tracing lengths stay in voxels of the finest axis, so defaults fit any unit
+    swc = trace_mask(mask, spacing=tuple(rel), **(trace_kwargs or {}))
+    if len(swc) == 0:
+        return swc
+    from medwave.neuron.swc import swc_to_physical
+
+    nodes = swc.nodes.copy()
+    nodes[:, 2:5] = nodes[:, 2:5] / rel[::-1]  # x, y, z voxel indices
+    vox = SWC(nodes, swc.comments)
+    return vox if units == "voxel" else swc_to_physical(vox, st.grid_affine())
 
 
 def _raise_not_finite(name: str, bad: int, where: str = "") -> None:
@@ -257,7 +259,7 @@ def _check_finite(data: Any, name: str) -> None:
 def segment_neurons(
     stack: Any,
     *,
-    weights: Union[None, str, os.PathLike, torch.nn.Module] = None,
+    weights: Union[None, str, os.PathLike, torch.nn.Module, NeuronModel] = None,
     cube: Sequence[int] = DEFAULT_CUBE,
     overlap: float = 0.25,
     device: str = "cpu",
@@ -269,13 +271,16 @@ def segment_neurons(
     prob_out: Any = None,
     mask_out: Any = None,
     trace_kwargs: Optional[dict] = None,
+    swc_units: Literal["physical", "voxel"] = "physical",
 ) -> NeuronSegmentation:
     """Segment (and trace) the neurons of a light-microscopy stack.
 
     Args:
         stack: ``(Z, Y, X)`` array (NumPy, zarr, anything sliceable), a :class:`~medwave.neuron.stacks.Stack`,
-            or a path (TIFF read lazily, zarr, NIfTI).
-        weights: Model weights (see :func:`load_default_model`).
+            a path (TIFF read lazily, zarr, NIfTI), or a nibabel image, :class:`medwave.io.Image` or MONAI
+            MetaTensor ``(1, X, Y, Z)`` (x first, read by :func:`medwave.io.as_image`). Never modified.
+        weights: Model weights: None (shipped), a ``model.pt`` path, a module, or a
+            :class:`~medwave.neuron.model.NeuronModel` (see :func:`medwave.neuron.model.load_model`).
         cube: Cube size ``(Z, Y, X)`` (NeuCuDa: 32 x 128 x 128).
         overlap: Overlap between neighbouring cubes (fraction, default 0.25).
         device: ``"cpu"``, ``"cuda"``, ...
@@ -288,7 +293,11 @@ def segment_neurons(
         batch_size: Cubes per forward pass.
         prob_out: Optional array (e.g. zarr on disk) receiving the probabilities chunk by chunk.
         mask_out: Optional array receiving the mask.
-        trace_kwargs: Options of :func:`medwave.neuron.trace.trace_mask`.
+        trace_kwargs: Options of :func:`medwave.neuron.trace.trace_mask` (lengths in voxels of the finest axis;
+            the tracing follows the stack's anisotropy).
+        swc_units: ``"physical"`` (default): SWC ``x, y, z`` and radii in the stack's unit (um for
+            TIFF, mm RAS world for NIfTI; voxel index times spacing plus origin), or ``"voxel"``: voxel
+            indices. The SWC's comment lines and ``result.info["swc_units"]`` say which.
 
     Returns:
         A :class:`NeuronSegmentation`; ``.save(outdir)`` writes it.
@@ -300,17 +309,19 @@ def segment_neurons(
             cubes for lazily read ones, before any output is written).
     """
     t0 = time.time()
+    if swc_units not in ("physical", "voxel"):
+        raise OptionError("swc_units", swc_units, ": use 'physical' (the stack's unit, default) or 'voxel'.")
+    from medwave.utils.validate import segment_options
+
+    opts = segment_options(cube=cube, overlap=overlap, threshold=threshold, batch_size=batch_size)
+    cube, overlap, batch_size = opts["cube"], opts["overlap"], opts["batch_size"]
+    threshold = opts.get("threshold")
     st = _as_stack(stack)
     if len(st.shape) != 3:
         raise ValueError(f"segment_neurons needs a 3D (Z, Y, X) stack, got shape {st.shape}.")
     from medwave.neuron.cubes import partition
-    from medwave.neuron.train import normalize_params
 
     n_cubes = len(partition(st.shape, cube, overlap))
-    if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
-        raise OptionError("threshold", threshold, ": a foreground probability threshold must be in [0, 1].")
-    if int(batch_size) < 1:
-        raise OptionError("batch_size", batch_size, ": give at least 1 cube per forward pass.")
     name = str(st.path) if st.path is not None else "the stack"
     dtype = np.dtype(getattr(st.data, "dtype", np.float32))
     if dtype.kind == "c":
@@ -321,9 +332,10 @@ def segment_neurons(
     floating = np.issubdtype(dtype, np.floating)
     if floating and isinstance(st.data, np.ndarray):
         _check_finite(st.data, name)  # in memory: one cheap pass before any work
-    model = load_default_model(weights, device)
+    loaded = load_model(weights, device)
+    model = loaded.module
     if threshold is None:
-        threshold = float(getattr(model, "medwave_threshold", 0.5))
+        threshold = loaded.threshold
     lo, hi = normalize_params(st.data)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         _check_finite(st.data, name)
@@ -342,11 +354,10 @@ def segment_neurons(
     )
     swc = None
     if trace:
-        from medwave.neuron.trace import trace_mask
-
         m = np.asarray(mask[...]).astype(bool)
-        swc = trace_mask(m, **(trace_kwargs or {}))
+        swc = _trace(m, st, swc_units, trace_kwargs)
         src = f" source: {st.path}" if st.path else " source: in-memory stack"
-        swc.comments = [" traced by medwave segment-neurons (3D-WaveUNet)", src,
-                        " coordinates: voxels, x = last stack axis"]
-    return NeuronSegmentation(prob, mask, swc, st, (lo, hi), n_cubes, time.time() - t0, {"threshold": threshold})
+        swc.comments = [" traced by medwave segment-neurons (3D-WaveUNet)", src, swc_units_note(st, swc_units)]
+    info = {"threshold": threshold, "swc_units": swc_units if trace else None, "unit": st.unit,
+            "spacing_xyz": [float(v) for v in st.spacing[::-1]]}
+    return NeuronSegmentation(prob, mask, swc, st, (lo, hi), n_cubes, time.time() - t0, info)

@@ -40,6 +40,8 @@ DEFAULT_CUBE = (32, 128, 128)
 
 #: ``predictor(batch)``: ``batch`` is ``(B, 1, *cube)`` float32; returns the foreground probability ``(B, *cube)``.
 Predictor = Callable[[np.ndarray], np.ndarray]
+#: Memory one cube voxel costs in the network (an upper bound used to refuse oversized cubes before allocating).
+CUBE_BYTES_PER_VOXEL = 256
 
 
 def _check(shape: Sequence[int], cube: Sequence[int], overlap: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -53,6 +55,11 @@ def _check(shape: Sequence[int], cube: Sequence[int], overlap: float) -> tuple[t
         raise ValueError(f"the stack is empty (shape {shape}); nothing to segment.")
     if not 0.0 <= overlap < 1.0:
         raise OptionError("overlap", overlap, ": the cube overlap must be a fraction in [0, 1).")
+    from medwave.io.guard import check_memory
+
+    # the network's activations on one cube: about 256 bytes per voxel (float32, up to 64 feature maps alive)
+    check_memory(float(np.prod(cube, dtype=np.float64)) * CUBE_BYTES_PER_VOXEL, f"cube {cube}",
+                 "segmenting one cube of this size")
     return shape, cube
 
 

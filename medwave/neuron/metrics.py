@@ -62,6 +62,11 @@ def resample_segments(swc: SWC) -> np.ndarray:
     e = swc.edges()
     pts = []
     xyz = swc.xyz
+    if len(e):
+        from medwave.io.guard import check_memory
+
+        total = float(np.sum(np.linalg.norm(xyz[e[:, 1]] - xyz[e[:, 0]], axis=1) + 1.5))
+        check_memory(total * 3 * 8 * 4, "the SWC", f"resampling its {len(e)} segments ({total:.3g} points)")
     for c, p in e:
         a, b = xyz[c], xyz[p]
         n = int(1 + np.linalg.norm(b - a) + 0.5)

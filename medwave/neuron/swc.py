@@ -21,13 +21,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from medwave.utils.atomic import atomic_path
 
-__all__ = ["SWC", "read_swc", "write_swc", "render_swc", "RADIUS_MARGIN"]
+__all__ = ["SWC", "read_swc", "write_swc", "render_swc", "swc_to_voxels", "swc_to_physical", "RADIUS_MARGIN"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -112,11 +112,11 @@ def read_swc(path: PathLike) -> SWC:
         ValueError: A malformed line (the message names the file, the line number and the fix), a
             duplicated node id, or a parent id that is not in the file.
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such SWC file. Check the path.")
-    if p.is_dir():
-        raise IsADirectoryError(f"{p} is a folder, not an SWC file.")
+    from medwave.io.guard import check_input_file, check_memory
+
+    p = check_input_file(path, what="SWC file", dir_hint="give the .swc file itself")
+    # about 60 bytes of text per node; parsed, a node costs ~200 bytes of Python floats
+    check_memory(p.stat().st_size * 4, p, "parsing it")
     comments: list[str] = []
     rows: list[list[float]] = []
     lines_of: list[int] = []
@@ -161,7 +161,55 @@ def read_swc(path: PathLike) -> SWC:
                 f"{p}, line {lines_of[k]}: parent {int(par)} of node {int(ids[k])} is not in the file; "
                 "use -1 for a root."
             )
-    return SWC(nodes, comments)
+    swc = SWC(nodes, comments)
+    validate_swc(swc, p, lines_of)
+    return swc
+
+
+#: Largest accepted |coordinate| of an SWC node (any unit): beyond it a file is taken as corrupt.
+MAX_COORDINATE = 1e7
+
+
+def validate_swc(swc: SWC, name: Any = "the SWC", lines: Optional[Sequence[int]] = None) -> None:
+    """Refuse a morphology that would give wrong scores: cycles (a tree without a root), negative radii,
+    non-finite coordinates, or coordinates beyond :data:`MAX_COORDINATE` (a corrupt file or a wrong unit).
+
+    Every node has at most one parent, so "one root per tree" is the same as "no cycle": following parents from
+    any node must end at a root (parent -1).
+
+    Raises:
+        ValueError: Naming the file, the line (when known) and the fix.
+    """
+    def where(k: int) -> str:
+        return f", line {lines[k]}" if lines is not None and k < len(lines) else f", node {int(swc.ids[k])}"
+
+    n = swc.nodes
+    if len(n) == 0:
+        return
+    bad = np.nonzero(~np.isfinite(n[:, 2:6]).all(axis=1))[0]
+    if len(bad):
+        raise ValueError(f"{name}{where(int(bad[0]))}: a non-finite coordinate or radius; fix the file.")
+    neg = np.nonzero(swc.radii < 0)[0]
+    if len(neg):
+        raise ValueError(f"{name}{where(int(neg[0]))}: negative radius {swc.radii[neg[0]]:g} ({len(neg)} node(s)); "
+                         "radii must be >= 0. Fix the file (0 for an unknown radius).")
+    far = np.nonzero(np.abs(swc.xyz).max(axis=1) > MAX_COORDINATE)[0]
+    if len(far):
+        raise ValueError(f"{name}{where(int(far[0]))}: coordinate {np.abs(swc.xyz[far[0]]).max():g} is beyond "
+                         f"{MAX_COORDINATE:g}; a corrupt file or a wrong unit. Fix the file.")
+    pidx = swc.parent_index()
+    state = np.zeros(len(n), np.int8)  # 0 unseen, 1 on the current path, 2 reaches a root
+    for start in range(len(n)):
+        path = []
+        k = start
+        while k >= 0 and state[k] == 0:
+            state[k] = 1
+            path.append(k)
+            k = int(pidx[k])
+        if k >= 0 and state[k] == 1:  # came back onto the current path: a cycle
+            raise ValueError(f"{name}{where(k)}: node {int(swc.ids[k])} is its own ancestor (a cycle: this tree has no "
+                             "root). Every tree needs one root (parent -1) and no loops; fix the parent column.")
+        state[path] = 2
 
 
 def _fmt(v: float) -> str:
@@ -231,10 +279,37 @@ def render_swc(
     pidx = swc.parent_index()
     shp = np.asarray(shape)
 
+    box_lo, box_hi = org - 0.5 * sp, org + sp * (shp - 0.5)
+
     def draw(a: np.ndarray, b: np.ndarray, ra: float, rb: float) -> None:
+        """A tube a-b, clipped to the volume and drawn in pieces a few radii long, so that a segment much longer
+        than the volume (or a corrupt one) costs memory and time in proportion to the volume, not to its length."""
         rmax = max(ra, rb)
-        lo = np.floor((np.minimum(a, b) - rmax - org) / sp).astype(int)
-        hi = np.ceil((np.maximum(a, b) + rmax - org) / sp).astype(int) + 1
+        ab = b - a
+        t0, t1 = 0.0, 1.0
+        for d in range(3):  # the part of the segment within rmax of the volume's box (Liang-Barsky)
+            lo_d, hi_d = box_lo[d] - rmax, box_hi[d] + rmax
+            if ab[d] == 0:
+                if not lo_d <= a[d] <= hi_d:
+                    return
+                continue
+            u, v = (lo_d - a[d]) / ab[d], (hi_d - a[d]) / ab[d]
+            t0, t1 = max(t0, min(u, v)), min(t1, max(u, v))
+        if t0 > t1:
+            return
+        length = float(np.sqrt(ab @ ab)) * (t1 - t0)
+        step = max(4.0 * rmax, 16.0 * float(sp.max()))
+        n = max(1, int(np.ceil(length / step)))
+        ts = np.linspace(t0, t1, n + 1)
+        for i in range(n):
+            # each piece keeps the nearest-point test of the whole segment (same mask as one piece would give)
+            _draw_piece(a, b, ra, rb, ts[i], ts[i + 1], ends=(ts[i] == 0.0, ts[i + 1] == 1.0))
+
+    def _draw_piece(a: np.ndarray, b: np.ndarray, ra: float, rb: float, ta: float, tb: float, ends) -> None:
+        rmax = max(ra, rb)
+        pa, pb = a + ta * (b - a), a + tb * (b - a)
+        lo = np.floor((np.minimum(pa, pb) - rmax - org) / sp).astype(int)
+        hi = np.ceil((np.maximum(pa, pb) + rmax - org) / sp).astype(int) + 1
         lo, hi = np.clip(lo, 0, shp), np.clip(hi, 0, shp)
         if np.any(hi <= lo):
             return
@@ -251,8 +326,10 @@ def render_swc(
         r = ra + t * (rb - ra)
         inside = d2 <= r * r + 1e-9
         # spheres at both ends (a node radius can exceed the interpolated tube radius there)
-        inside |= np.sum((pts - a) ** 2, axis=-1) <= ra * ra + 1e-9
-        inside |= np.sum((pts - b) ** 2, axis=-1) <= rb * rb + 1e-9
+        if ends[0]:
+            inside |= np.sum((pts - a) ** 2, axis=-1) <= ra * ra + 1e-9
+        if ends[1]:
+            inside |= np.sum((pts - b) ** 2, axis=-1) <= rb * rb + 1e-9
         out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] |= inside
 
     for k in range(len(swc)):
@@ -262,3 +339,25 @@ def render_swc(
         else:
             draw(zyx[k], zyx[k], rad[k], rad[k])
     return out
+
+
+def swc_to_physical(swc: SWC, affine: np.ndarray) -> SWC:
+    """Voxel-index SWC (``x`` = index along the x-first grid's first axis) -> physical via a 4x4 ``affine``.
+
+    Radii are scaled by the smallest voxel size. Comments are kept.
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    nodes = swc.nodes.copy()
+    nodes[:, 2:5] = nodes[:, 2:5] @ a[:3, :3].T + a[:3, 3]
+    nodes[:, 5] = nodes[:, 5] * float(np.linalg.norm(a[:3, :3], axis=0).min())
+    return SWC(nodes, list(swc.comments))
+
+
+def swc_to_voxels(swc: SWC, affine: np.ndarray) -> SWC:
+    """Physical SWC -> voxel indices of the grid of the 4x4 ``affine`` (the inverse of :func:`swc_to_physical`)."""
+    a = np.asarray(affine, dtype=np.float64)
+    inv = np.linalg.inv(a)
+    nodes = swc.nodes.copy()
+    nodes[:, 2:5] = nodes[:, 2:5] @ inv[:3, :3].T + inv[:3, 3]
+    nodes[:, 5] = nodes[:, 5] / float(np.linalg.norm(a[:3, :3], axis=0).min())
+    return SWC(nodes, list(swc.comments))

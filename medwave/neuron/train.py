@@ -33,6 +33,8 @@ from typing import Any, Literal, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from medwave.networks.checkpoint import save_checkpoint
+from medwave.neuron.model import build_model, make_predictor, model_checkpoint_parts, normalize_params
 from medwave.utils.atomic import atomic_path
 from medwave.utils.progress import progress_bar
 
@@ -72,7 +74,6 @@ def calibrate_threshold(model: torch.nn.Module, stacks, *, cube=(32, 128, 128), 
     Returns ``(threshold, dice)``. Softmax outputs of a network trained on rare foreground are often
     not calibrated at 0.5; the chosen threshold is stored in the checkpoint and used by inference.
     """
-    from medwave.neuron.api import make_predictor
     from medwave.neuron.cubes import sliding_window_segment
     from medwave.neuron.metrics import voxel_metrics
 
@@ -107,37 +108,6 @@ class TrainConfig:
         "spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16, 32], "bottleneck": 32,
         "wavelet": "haar", "variant": "dwt_idwt_shrink", "shrink_lambda": 0.25,
     })
-
-
-def build_model(model_cfg: dict) -> torch.nn.Module:
-    """A :class:`~medwave.networks.waveunet.WaveUNet` from a config dict (``arch="monai_unet"`` gives MONAI's UNet)."""
-    cfg = dict(model_cfg)
-    arch = cfg.pop("arch", "waveunet")
-    if arch == "monai_unet":
-        from monai.networks.nets import UNet
-
-        return UNet(**cfg)
-    from medwave.networks.waveunet import WaveUNet
-
-    cfg["channels"] = tuple(cfg.get("channels", (4, 8, 16, 32)))
-    return WaveUNet(**cfg)
-
-
-def normalize_params(stack: Any, *, max_samples: int = 2_000_000) -> tuple[float, float]:
-    """Robust intensity range ``(lo, hi)`` of a stack: its 1st and 99.95th percentiles.
-
-    Computed on a strided subsample (at most ``max_samples`` voxels, read slab by slab) so it works
-    on stacks larger than memory. Inference maps ``(x - lo) / (hi - lo)``.
-    """
-    shape = tuple(stack.shape)
-    n = int(np.prod(shape))
-    step = max(1, int(round((n / max_samples) ** (1 / 3))))
-    zs = range(0, shape[0], step)
-    vals = np.concatenate([np.asarray(stack[z, ::step, ::step], dtype=np.float32).ravel() for z in zs])
-    lo, hi = np.percentile(vals, [1.0, 99.95])
-    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
-        hi = lo + 1.0
-    return float(lo), float(hi)
 
 
 def sample_cube(
@@ -194,7 +164,9 @@ def load_datalist(path: Union[str, Path], section: str = "training") -> list[dic
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such datalist.")
     try:
-        doc = json.loads(p.read_text())
+        from medwave.io.guard import read_text
+
+        doc = json.loads(read_text(p, what="datalist"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: not valid JSON ({exc}).") from exc
     items = doc.get(section)
@@ -306,11 +278,24 @@ def train_neurons(
     if resume:
         if not last.exists():
             raise FileNotFoundError(f"{last}: nothing to resume; run without --resume first.")
-        ck = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["state_dict"])
-        opt.load_state_dict(ck["optimizer"])
-        start, history = int(ck["step"]), list(ck.get("history", []))
-        torch.set_rng_state(ck["torch_rng"])
+        from medwave.networks.checkpoint import CheckpointError, read_checkpoint
+
+        ck = read_checkpoint(last, map_location=device, what="train-neurons checkpoint to resume",
+                             hint="Resume only from the last.pt this command wrote, or start a new run folder.")
+        if "resume" not in ck:
+            raise CheckpointError(f"{last}: holds no training state to resume (a final model, not a last.pt).")
+        config, arch = model_checkpoint_parts(cfg.model)
+        if ck["config"] != model_checkpoint_parts(config)[0] or ck["meta"].get("arch") != arch:
+            raise CheckpointError(f"{last} was trained with model {ck['config']} ({ck['meta'].get('arch')}), not "
+                                  f"{config} ({arch}); use the same options or another output folder.")
+        try:
+            model.load_state_dict(ck["state_dict"])
+            opt.load_state_dict(ck["resume"]["optimizer"])
+            start, history = int(ck["resume"]["step"]), [float(v) for v in ck["resume"].get("history", [])]
+            torch.set_rng_state(ck["resume"]["torch_rng"].cpu())
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{last}: damaged training state ({type(exc).__name__}: {exc}); start a new run "
+                                  "folder.") from None
     pairs = _load_pairs(cfg, progress)
     fg_freq = float(np.mean([lab.mean() for _, lab in pairs]))
     loss_fn = _loss_fn(cfg.loss, fg_freq)
@@ -320,12 +305,13 @@ def train_neurons(
     t0 = time.time()
     model.train()
 
+    model_config, arch = model_checkpoint_parts(cfg.model)
+
     def save(path: Path, step: int) -> None:
-        ck = {"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "history": history,
-              "config": asdict(cfg), "model_config": cfg.model, "torch_rng": torch.get_rng_state(),
-              "format": "medwave.neuron/1"}
-        with atomic_path(path) as tmp:
-            torch.save(ck, tmp)
+        save_checkpoint(path, config=model_config, state_dict=model.state_dict(),
+                        meta={"arch": arch, "train": asdict(cfg), "step": step},
+                        resume={"optimizer": opt.state_dict(), "step": step, "history": list(history),
+                                "torch_rng": torch.get_rng_state()})
 
     end = cfg.steps if stop_after is None else min(cfg.steps, start + int(stop_after))
     bar = progress_bar(range(start, end), total=cfg.steps, initial=start, desc="train-neurons", enabled=progress)
@@ -349,12 +335,10 @@ def train_neurons(
     model.eval()
     threshold, val_dice = (calibrate_threshold(model, validation_stacks(cfg), progress=progress)
                            if cfg.calibrate else (0.5, float("nan")))
-    final = {"state_dict": model.state_dict(), "model_config": cfg.model, "config": asdict(cfg),
-             "threshold": threshold, "validation_dice": val_dice,
-             "step": cfg.steps, "format": "medwave.neuron/1",
-             "normalization": "percentile 1 / 99.95 per stack (medwave.neuron.train.normalize_params)"}
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(final, tmp)
+    save_checkpoint(out / "model.pt", config=model_config, state_dict=model.state_dict(),
+                    meta={"arch": arch, "train": asdict(cfg), "threshold": threshold, "validation_dice": val_dice,
+                          "step": cfg.steps,
+                          "normalization": "percentile 1 / 99.95 per stack (medwave.neuron.model.normalize_params)"})
     with atomic_path(out / "history.json") as tmp:
         tmp.write_text(json.dumps({"loss": history, "config": asdict(cfg)}, indent=1))
     return {"model": str(out / "model.pt"), "steps": cfg.steps, "final_loss": loss_v, "threshold": threshold,

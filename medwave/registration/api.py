@@ -22,6 +22,7 @@ import torch
 
 from medwave.io import (
     Image,
+    as_image,
     check_finite_image,
     load_image,
     require_3d,
@@ -46,34 +47,6 @@ PYRAMID_LEVELS = 3
 MIN_SIZE = 2**PYRAMID_LEVELS
 
 ImageLike = Union[str, Path, np.ndarray, torch.Tensor, Image, Any]
-
-
-def as_image(obj: ImageLike, name: str) -> Image:
-    """Turn a path, array ``(X, Y, Z)``, nibabel image, MONAI MetaTensor or :class:`Image` into an :class:`Image`."""
-    if isinstance(obj, Image):
-        return obj
-    if isinstance(obj, (str, Path)):
-        return load_image(obj)
-    if hasattr(obj, "affine") and hasattr(obj, "get_fdata"):  # nibabel
-        meta = {"format": "nifti"}
-        if hasattr(obj, "header"):
-            meta["header"] = obj.header.copy()
-        return Image(np.asarray(obj.dataobj), affine=np.asarray(obj.affine), meta=meta)
-    if isinstance(obj, torch.Tensor):
-        if hasattr(obj, "affine") and obj.ndim == 4:  # MetaTensor (C, X, Y, Z)
-            if obj.shape[0] != 1:
-                raise ValueError(f"{name}: a MetaTensor with {obj.shape[0]} channels was given; register needs one "
-                                 "channel (C=1, X, Y, Z).")
-            return Image.from_metatensor(obj)
-        aff = np.asarray(obj.affine.detach().cpu().numpy(), dtype=np.float64) if hasattr(obj, "affine") else np.eye(4)
-        arr = obj.detach().cpu().numpy()
-        while arr.ndim > 3 and arr.shape[0] == 1:
-            arr = arr[0]
-        return Image(arr, affine=aff if aff.shape == (4, 4) else np.eye(4))
-    if isinstance(obj, np.ndarray):
-        return Image(obj, affine=np.eye(4))
-    raise TypeError(f"{name}: cannot use an object of type {type(obj).__name__}; pass a file path, a numpy array "
-                    "(X, Y, Z), a nibabel image, a MONAI MetaTensor or a medwave.io.Image.")
 
 
 def _has_affine(obj: Any) -> bool:
@@ -209,21 +182,25 @@ def register(
             voxels, nothing to do (no weights and ``optimize=False`` with no shipped weights), bad device.
     """
     t0 = time.perf_counter()
+    from medwave.utils.validate import register_options
+
+    opts = register_options(iterations=iterations, smoothness=smoothness, seed=seed)
+    iterations, smoothness, seed = opts["iterations"], opts["smoothness"], opts["seed"]
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
         raise ValueError(f"device {device!r} is not available on this machine; use device='cpu'.")
-    fimg, mimg = as_image(fixed, "fixed"), as_image(moving, "moving")
+    fimg, mimg = as_image(fixed, name="fixed"), as_image(moving, name="moving")
     for img, nm in ((fimg, "fixed"), (mimg, "moving")):
         label = img.path.name if img.path is not None else f"the {nm} image"
         if img.array.ndim == 4 and img.array.shape[3] == 1:
-            img.array = img.array[..., 0]
+            img.array = img.array[..., 0]  # img is as_image's own record: the caller's Image is untouched
         require_3d(img, label, "register")
         require_real(img, label, "register")
         check_finite_image(img, label)
         require_min_size(img, MIN_SIZE, label, "register",
                          why=f"its wavelet pyramid halves every axis {PYRAMID_LEVELS} times")
         require_not_constant(img, label, "register")
-    fseg = as_image(fixed_seg, "fixed_seg") if fixed_seg is not None else None
-    mseg = as_image(moving_seg, "moving_seg") if moving_seg is not None else None
+    fseg = as_image(fixed_seg, name="fixed_seg") if fixed_seg is not None else None
+    mseg = as_image(moving_seg, name="moving_seg") if moving_seg is not None else None
     if fseg is not None and fseg.array.shape[:3] != fimg.array.shape[:3]:
         raise ValueError(f"fixed_seg has shape {fseg.array.shape[:3]} but the fixed image {fimg.array.shape[:3]}; "
                          "the fixed segmentation must be on the fixed image's grid.")

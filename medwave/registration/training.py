@@ -31,6 +31,7 @@ from medwave.networks.blocks.fields import warp
 from medwave.registration.losses import RegistrationLoss
 from medwave.registration.metrics import dice_per_label, folding_percent, warp_labels
 from medwave.networks.blocks.fields import jacobian_determinant
+from medwave.networks.checkpoint import save_checkpoint
 from medwave.utils import atomic_path, progress_bar
 
 __all__ = ["train_registration", "load_datalist", "Subject"]
@@ -47,13 +48,9 @@ class Subject:
         from medwave.registration.api import _normalise
         from medwave.io import load_image
 
-        if isinstance(self.image, (str, Path)) and str(self.image).endswith(".pkl"):
-            # TransMorph's preprocessed IXI: a pickled (image, label) tuple. Pickles can run code: trusted data only.
-            import pickle
-
-            with open(self.image, "rb") as fh:
-                img, lab = pickle.load(fh)
-            return self._finish(np.asarray(img, np.float32), lab)
+        for item in (self.image, self.label):
+            if isinstance(item, (str, Path)):
+                refuse_pickle_entry(item)
         img = load_image(self.image).array if isinstance(self.image, (str, Path)) else self.image
         img = np.asarray(img, dtype=np.float32)
         lab = self.label
@@ -75,6 +72,25 @@ class Subject:
         return _normalise(img), lab
 
 
+_PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".joblib")
+
+
+def refuse_pickle_entry(path: Union[str, Path], datalist: Union[None, str, Path] = None) -> None:
+    """Refuse a datalist entry that is a pickle (``.pkl``, ``.pt``...): unpickling a file runs whatever code it
+    holds, so medwave never reads one (TransMorph's preprocessed IXI ``.pkl`` files must be converted to NIfTI
+    first, in a session that trusts them).
+
+    Raises:
+        ValueError: Naming the entry, the reason and the fix.
+    """
+    name = str(path).lower()
+    if name.endswith(_PICKLE_SUFFIXES):
+        where = f" (in {datalist})" if datalist else ""
+        raise ValueError(f"{path}{where}: a pickled file; medwave never unpickles data (loading a pickle can run "
+                         "code). Convert it once to NIfTI (e.g. nibabel.save(nibabel.Nifti1Image(img, affine), "
+                         "'x.nii.gz')) in a session that trusts it, and list the NIfTI files instead.")
+
+
 def load_datalist(source: Union[str, Path]) -> dict:
     """Read a datalist JSON or a folder into ``{"training": [Subject], "validation": [Subject], "atlas": Subject|None}``."""
     src = Path(source)
@@ -88,7 +104,9 @@ def load_datalist(source: Union[str, Path]) -> dict:
         return {"training": [Subject(str(p)) for p in files[:-n_val]],
                 "validation": [Subject(str(p)) for p in files[-n_val:]], "atlas": None}
     try:
-        spec = json.loads(src.read_text())
+        from medwave.io.guard import read_text
+
+        spec = json.loads(read_text(src, what="datalist"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{src}: not valid JSON ({exc}). A datalist looks like "
                          '{"training": [{"image": "a.nii.gz", "label": "a_seg.nii.gz"}], "validation": [...]}.') from exc
@@ -119,6 +137,10 @@ def load_datalist(source: Union[str, Path]) -> dict:
         return [subj(e) for e in block]
 
     train = entries(spec.get("training"))
+    for sub in train + entries(spec.get("validation")):
+        for item in (sub.image, sub.label):
+            if item is not None:
+                refuse_pickle_entry(item, src)
     if not train:
         raise ValueError(f"{src}: the datalist has no 'training' entries (or its glob matched no file under {root}; "
                          "set 'root' to the data set's folder).")
@@ -154,6 +176,11 @@ def _dist() -> tuple[int, int, bool]:
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         return dist.get_rank(), dist.get_world_size(), created
     return 0, 1, False
+
+
+def _plain_config(config: dict) -> dict:
+    """A config as it reads back from a checkpoint (tuples become lists)."""
+    return json.loads(json.dumps(config))
 
 
 def _check_ranks_in_sync(net: torch.nn.Module) -> None:
@@ -269,13 +296,23 @@ def train_registration(
     start_epoch, best, history = 0, -1.0, []
     last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
     if resume and last_path.exists():
-        ckpt = torch.load(last_path, map_location=device, weights_only=True)
-        if ckpt["config"] != net.config:
+        from medwave.networks.checkpoint import CheckpointError, read_checkpoint
+
+        ckpt = read_checkpoint(last_path, map_location=device, what="train-registration checkpoint to resume",
+                               hint="Resume only from the last.pt this command wrote, or use another output folder.")
+        if ckpt["config"] != _plain_config(net.config):
             raise ValueError(f"{last_path} was trained with {ckpt['config']}, not {net.config}; use the same options or "
                              "another output folder.")
-        net.load_state_dict(ckpt["state_dict"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start_epoch, best, history = int(ckpt["epoch"]) + 1, float(ckpt["best_dice"]), list(ckpt.get("history", []))
+        if "resume" not in ckpt:
+            raise CheckpointError(f"{last_path}: holds no training state to resume (a final model, not a last.pt).")
+        try:
+            net.load_state_dict(ckpt["state_dict"])
+            opt.load_state_dict(ckpt["resume"]["optimizer"])
+            r = ckpt["resume"]
+            start_epoch, best, history = int(r["epoch"]) + 1, float(r["best_dice"]), list(r.get("history", []))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{last_path}: damaged training state ({type(exc).__name__}: {exc}); use another "
+                                  "output folder.") from None
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[torch.device(device).index] if
@@ -321,13 +358,12 @@ def train_registration(
         history.append(row)
         improved = not np.isnan(dice) and dice > best
         best = dice if improved else best
-        ckpt = {"config": net.config, "state_dict": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                "best_dice": best, "history": history, "mode": mode, "seed": seed}
-        with atomic_path(last_path) as tmp:
-            torch.save(ckpt, tmp)
+        save_checkpoint(last_path, config=net.config, state_dict=net.state_dict(),
+                        meta={"epoch": epoch, "val_dice": dice, "mode": mode, "seed": seed},
+                        resume={"optimizer": opt.state_dict(), "epoch": epoch, "best_dice": best, "history": history})
         if improved or not best_path.exists():
-            with atomic_path(best_path) as tmp:
-                torch.save({"config": net.config, "state_dict": net.state_dict(), "epoch": epoch, "val_dice": dice}, tmp)
+            save_checkpoint(best_path, config=net.config, state_dict=net.state_dict(),
+                            meta={"epoch": epoch, "val_dice": dice, "mode": mode, "seed": seed})
         with atomic_path(log_path) as tmp:
             with open(tmp, "w", newline="") as fh:
                 w = csv.DictWriter(fh, fieldnames=list(row))

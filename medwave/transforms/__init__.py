@@ -8,7 +8,7 @@
 """
 
 from medwave.transforms.array import RandWaveletHighFreqDropout, WaveletDecompose, WaveletDenoise, WaveletReconstruct
-from medwave.transforms.denoise import denoise_volume, estimate_noise_sigma, wavelet_thresholds
+from medwave.denoise.shrinkage import denoise_volume, estimate_noise_sigma, wavelet_thresholds
 from medwave.transforms.dictionary import (
     RandWaveletHighFreqDropoutd,
     RandWaveletHighFreqDropoutD,

@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_output_path", "probe_writable", "remove_stale_temporaries"]
+__all__ = ["atomic_path", "atomic_write_bytes", "check_output_path", "probe_writable", "remove_stale_temporaries",
+           "remove_dead_temporaries"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -99,9 +100,60 @@ def probe_writable(folder: PathLike, *, target: Optional[PathLike] = None) -> No
         os.unlink(name)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux ``/proc/self/status``; elsewhere set and restored)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - not Linux
+    os.umask(mask)
+    return mask
+
+
 def _temporary_pattern(target: Path) -> tuple[str, str]:
-    """Prefix and suffix of the temporary names :func:`atomic_path` gives ``target``."""
+    """Prefix and suffix of the temporary names :func:`atomic_path` gives ``target``
+    (``.<name>.<pid>-<random>.tmp<ext>``: the writer's process id lets a later run tell a dead writer's leftovers
+    from a live one's)."""
     return f".{target.name}.", ".tmp" + _suffix(target)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's process) or cannot tell: keep its files
+    return True
+
+
+def remove_dead_temporaries(path: PathLike) -> list[Path]:
+    """Delete the temporaries that a killed earlier run left beside ``path``: those :func:`atomic_path` made in a
+    process of this machine that no longer exists. A live writer's temporaries are never touched, so this is safe
+    while other commands run; every :func:`atomic_path` calls it for its target. Returns what was removed."""
+    target = Path(path)
+    prefix, suffix = _temporary_pattern(target)
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.name.startswith(prefix) and e.name.endswith(suffix)):
+            continue
+        middle = e.name[len(prefix):-len(suffix)]
+        pid_text = middle.split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            if e.is_file(follow_symlinks=False):
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+    return removed
 
 
 def remove_stale_temporaries(path: PathLike) -> list[Path]:
@@ -134,11 +186,15 @@ def atomic_path(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     if target.exists() and not overwrite:
         raise FileExistsError(f"Output {target} already exists; pass overwrite=True or choose another path.")
     prefix, suffix = _temporary_pattern(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    remove_dead_temporaries(target)  # leftovers of a killed earlier run of the same command
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600; an output gets the mode any new file gets here (0666 minus the umask)
+        if tmp.is_file() and not tmp.is_symlink():
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

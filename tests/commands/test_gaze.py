@@ -11,6 +11,7 @@ from pydicom.data import get_testdata_file
 
 from medwave.cli import main
 from medwave.networks import GEM
+from medwave.networks.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def tiny_weights(tmp_path_factory):
     torch.manual_seed(0)
     net = GEM(k=8, dim=32, encoder_width=8)
     p = tmp_path_factory.mktemp("w") / "tiny.pt"
-    torch.save({"config": net.config, "model": net.state_dict(), "image_size": 64}, p)
+    save_checkpoint(p, config=net.config, state_dict=net.state_dict(), meta={"image_size": 64})
     return p
 
 
@@ -58,11 +59,11 @@ def test_train_gaze_cli_and_resume(tmp_path, capsys):
     assert main(args) == 0
     assert "wrote" in capsys.readouterr().out
     ck = torch.load(out / "gem.pt", weights_only=True)
-    assert ck["config"]["use_matching"] is False and ck["step"] == 2
+    assert ck["config"]["use_matching"] is False and ck["meta"]["step"] == 2
     assert main(args) == 2  # exists
     assert "--overwrite" in capsys.readouterr().err
     assert main(args[:4] + ["4"] + args[5:] + ["--resume"]) == 0
-    assert torch.load(out / "gem.pt", weights_only=True)["step"] == 4
+    assert torch.load(out / "gem.pt", weights_only=True)["meta"]["step"] == 4
 
 
 def test_help_has_examples(capsys):

@@ -38,7 +38,9 @@ def test_info_json_several_formats(tmp_path, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [r["format"] for r in rows] == ["nifti", "tiff", "nrrd"]
     assert rows[0]["orientation"] == "LPS" and rows[0]["nonfinite"] == 1 and rows[0]["max"] == 4.0
-    assert rows[1]["spacing"] == [0.5, 0.5, 2.0] and rows[1]["orientation"] == "RAS"
+    # a TIFF stores a voxel size, not an orientation: none is claimed (was "RAS" before issue 17)
+    assert rows[1]["spacing"] == [0.5, 0.5, 2.0] and rows[1]["orientation"] is None and rows[1]["unit"] == "um"
+    assert all(r["axes"] == ["x", "y", "z"] for r in rows)
     assert rows[2]["orientation"] == "LPS" and rows[2]["dtype"] == "int16"
 
 
@@ -51,3 +53,20 @@ def test_info_help_has_example(capsys):
     with pytest.raises(SystemExit):
         main(["info", "--help"])
     assert "medwave info t1.nii.gz" in capsys.readouterr().out
+
+
+def test_info_one_axis_convention_and_no_orientation_for_tiff(tmp_path, capsys):
+    import tifffile
+
+    p = tmp_path / "stack.tif"  # pages (Z=4, Y=6, X=8), 0.5 x 0.5 x 2 um
+    tifffile.imwrite(p, np.zeros((4, 6, 8), np.uint16), imagej=True, resolution=(2.0, 2.0),
+                     metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"})
+    n = tmp_path / "v.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 6, 4), np.int16), np.diag([0.5, 0.5, 2.0, 1.0])), n)
+    assert main(["info", str(p), str(n)]) == 0
+    tif_out, nii_out = capsys.readouterr().out.split(str(n))
+    for out in (tif_out, nii_out):  # the same image, the same listing in both formats
+        assert "axes         x, y, z (x first)" in out
+        assert "shape        8 x 6 x 4" in out
+    assert "spacing      0.5 x 0.5 x 2 um" in tif_out and "spacing      0.5 x 0.5 x 2 mm" in nii_out
+    assert "orientation" not in tif_out and "orientation  RAS" in nii_out

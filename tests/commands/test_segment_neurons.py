@@ -10,6 +10,7 @@ import tifffile
 import torch
 
 from medwave.cli import main
+from medwave.networks.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def data(tmp_path_factory):
     cfg.update(channels=[2, 2, 2, 2], bottleneck=2)
     torch.manual_seed(0)
     m = build_model(cfg).eval()
-    torch.save({"state_dict": m.state_dict(), "model_config": cfg}, d / "tiny.pt")
+    save_checkpoint(d / "tiny.pt", config=cfg, state_dict=m.state_dict(), meta={"arch": "WaveUNet"})
     return d, s
 
 
@@ -101,16 +102,16 @@ def test_train_neurons_checkpoint_and_resume(tmp_path, capsys):
             "--cube", "16", "32", "32", "--channels", "2", "2", "2", "2", "--bottleneck", "2",
             "--checkpoint-every", "2", "--quiet", "--no-calibrate"]
     assert main(args + ["--steps", "6", "--stop-after", "4"]) == 0
-    first = torch.load(out / "last.pt", weights_only=False)
-    assert first["step"] == 4 and len(first["history"]) == 4 and not (out / "model.pt").exists()
+    first = torch.load(out / "last.pt", weights_only=True)
+    assert first["resume"]["step"] == 4 and len(first["resume"]["history"]) == 4 and not (out / "model.pt").exists()
     assert main(args + ["--steps", "6", "--resume"]) == 0
     assert (out / "model.pt").exists()
-    assert torch.load(out / "model.pt", weights_only=False)["threshold"] == 0.5
-    ck = torch.load(out / "last.pt", weights_only=False)
-    assert ck["step"] == 6 and ck["history"][:4] == first["history"]
+    assert torch.load(out / "model.pt", weights_only=True)["meta"]["threshold"] == 0.5
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["resume"]["step"] == 6 and ck["resume"]["history"][:4] == first["resume"]["history"]
     # a fresh 6-step run draws the same cubes and reaches the same weights as 4 + resume 2
     assert main(args + ["--steps", "6", "-o", str(tmp_path / "fresh")]) == 0
-    fresh = torch.load(tmp_path / "fresh" / "last.pt", weights_only=False)
-    np.testing.assert_allclose(fresh["history"], ck["history"], rtol=1e-4)
+    fresh = torch.load(tmp_path / "fresh" / "last.pt", weights_only=True)
+    np.testing.assert_allclose(fresh["resume"]["history"], ck["resume"]["history"], rtol=1e-4)
     assert main(["train-neurons", "-o", str(tmp_path / "none")]) == 2
     capsys.readouterr()

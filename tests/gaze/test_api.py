@@ -12,6 +12,7 @@ from medwave.gaze.api import default_weights_path, predict_gaze, render_overlay
 from medwave.gaze.api import GazePrediction
 from medwave.gaze.io import read_gaze_csv
 from medwave.networks import GEM
+from medwave.networks.checkpoint import save_checkpoint
 
 RG1 = get_testdata_file("RG1_UNCR.dcm")
 
@@ -21,7 +22,7 @@ def tiny_weights(tmp_path_factory):
     torch.manual_seed(0)
     net = GEM(k=4, dim=32, encoder_width=8)
     p = tmp_path_factory.mktemp("w") / "tiny.pt"
-    torch.save({"config": net.config, "model": net.state_dict(), "image_size": 64}, p)
+    save_checkpoint(p, config=net.config, state_dict=net.state_dict(), meta={"image_size": 64})
     return p
 
 

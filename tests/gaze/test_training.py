@@ -23,7 +23,7 @@ def _train(out, **kw):
 def test_resume_is_bit_identical(tmp_path, monkeypatch):
     full = _train(tmp_path / "a")
     ref = torch.load(full["checkpoint"], weights_only=True)
-    assert ref["step"] == 4 and len(ref["history"]) == 4 and "mean_distance_px" in ref["val"]
+    assert ref["meta"]["step"] == 4 and len(ref["meta"]["history"]) == 4 and "mean_distance_px" in ref["meta"]["val"]
 
     calls = {"n": 0}
     real = T.collate
@@ -37,14 +37,14 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "collate", interrupting)
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path / "b")
-    assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["step"] == 2
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["resume"]["step"] == 2
     assert not (tmp_path / "b" / "gem.pt").exists()
     monkeypatch.setattr(T, "collate", real)
     res = _train(tmp_path / "b", resume=True)
     got = torch.load(res["checkpoint"], weights_only=True)
-    for k, v in ref["model"].items():
-        assert torch.equal(v, got["model"][k]), k
-    assert [h["loss"] for h in got["history"]] == [h["loss"] for h in ref["history"]]
+    for k, v in ref["state_dict"].items():
+        assert torch.equal(v, got["state_dict"][k]), k
+    assert [h["loss"] for h in got["meta"]["history"]] == [h["loss"] for h in ref["meta"]["history"]]
 
 
 def test_existing_output_and_bad_arguments(tmp_path):
@@ -62,8 +62,11 @@ def test_train_from_datalist_and_predict(tmp_path):
     dl = write_synthetic_dataset(tmp_path / "data", 12, seed=0, image_size=64, progress=False)
     res = T.train_gaze(dl, tmp_path / "run", steps=3, batch_size=2, image_size=64, progress=False, model_options=SMALL)
     assert res["val"]["mean_distance_px"] > 0
-    net = GEM.from_checkpoint(res["checkpoint"])
-    assert net.checkpoint_meta["image_size"] == 64 and net.checkpoint_meta["train"]["datalist"].endswith("datalist.json")
+    from medwave.networks.checkpoint import load_network
+
+    net, meta = load_network(GEM, res["checkpoint"])
+    assert meta["image_size"] == 64 and meta["train"]["datalist"].endswith("datalist.json")
+    assert not hasattr(net, "checkpoint_meta")  # metadata lives in the meta dict, not on the module
     ds = T.DatalistGaze(load_gaze_datalist(dl), k=8, image_size=32)
     it = ds[0]
     assert it["image"].shape == (1, 32, 32) and it["points"].shape == (8, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from medwave.networks.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.napari
 
@@ -22,7 +23,7 @@ def gem_weights(tmp_path_factory):
     torch.manual_seed(0)
     net = GEM(k=8)
     p = tmp_path_factory.mktemp("gem") / "gem.pt"
-    torch.save({"config": net.config, "model": net.state_dict(), "image_size": 128}, str(p))
+    save_checkpoint(str(p), config=net.config, state_dict=net.state_dict(), meta={"image_size": 128})
     return str(p)
 
 

@@ -9,6 +9,7 @@ from medwave.networks.blocks.graph import BehaviourGraph, BehaviourMatching, knn
 from medwave.networks.blocks.text import WordTokenizer
 from medwave.networks import GEM
 from medwave.networks.gem import BottleneckResNet
+from medwave.networks.checkpoint import save_checkpoint
 
 SENTS = ["Opacity in the right lung base.", "The heart is enlarged."]
 
@@ -133,12 +134,12 @@ def test_loss_decreases_on_tiny_batch():
 
 def test_checkpoint_round_trip(tmp_path):
     net = _net(use_matching=False).eval()
-    torch.save({"config": net.config, "model": net.state_dict(), "image_size": 64}, tmp_path / "g.pt")
+    save_checkpoint(tmp_path / "g.pt", config=net.config, state_dict=net.state_dict(), meta={"image_size": 64})
     back = GEM.from_checkpoint(tmp_path / "g.pt").eval()
     img = torch.rand(1, 1, 64, 64)
     torch.testing.assert_close(back(img, SENTS[:1])["points"], net(img, SENTS[:1])["points"])
     torch.save({"foo": 1}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="not a medwave GEM checkpoint"):
+    with pytest.raises(ValueError, match="not a GEM checkpoint"):
         GEM.from_checkpoint(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError):
         GEM.from_checkpoint(tmp_path / "none.pt")

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from medwave.networks import WiNet
+from medwave.networks.checkpoint import save_checkpoint
 
 
 def _monai_integrate(net: WiNet, field: torch.Tensor) -> torch.Tensor:
@@ -115,12 +116,12 @@ def test_checkpoint_round_trip(tmp_path) -> None:
     torch.manual_seed(0)
     net = WiNet(3, base_width=2, diffeomorphic=False)
     path = tmp_path / "w.pt"
-    torch.save({"config": net.config, "state_dict": net.state_dict()}, path)
+    save_checkpoint(path, config=net.config, state_dict=net.state_dict())
     net2 = WiNet.from_checkpoint(path)
     x = torch.rand(1, 1, 16, 16, 16)
     assert torch.equal(net(x, x), net2(x, x))
     torch.save({"foo": 1}, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match="not a medwave WiNet checkpoint"):
+    with pytest.raises(ValueError, match="not a WiNet checkpoint"):
         WiNet.from_checkpoint(tmp_path / "bad.pt")
 
 

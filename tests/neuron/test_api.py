@@ -9,6 +9,7 @@ import torch
 import medwave
 from medwave.neuron.api import DEFAULT_WEIGHTS, load_default_model, segment_neurons
 from medwave.neuron.cubes import partition
+from medwave.networks.checkpoint import save_checkpoint
 
 
 class Threshold(torch.nn.Module):
@@ -25,7 +26,7 @@ def _tiny_checkpoint(path):
     cfg.update(channels=[2, 2, 2, 2], bottleneck=2)
     torch.manual_seed(0)
     m = build_model(cfg)
-    torch.save({"state_dict": m.state_dict(), "model_config": cfg, "format": "medwave.neuron/1"}, path)
+    save_checkpoint(path, config=cfg, state_dict=m.state_dict(), meta={"arch": "WaveUNet"})
     return m.eval()
 
 
@@ -67,7 +68,7 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_default_model(tmp_path / "nope.pt")
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="bad.pt.*not a medwave neuron checkpoint"):
+    with pytest.raises(ValueError, match="bad.pt.*not a readable neuron checkpoint"):
         load_default_model(tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="3D"):
         segment_neurons(np.zeros((8, 8)), weights=Threshold(), progress=False)

@@ -12,6 +12,7 @@ import torch
 import medwave
 from medwave.io import Image
 from medwave.registration.api import RegistrationResult, as_image
+from medwave.networks.checkpoint import save_checkpoint
 
 ITS = (10, 10, 0, 0)
 
@@ -112,7 +113,7 @@ def test_network_weights_path_and_refinement(tmp_path) -> None:
     torch.manual_seed(0)
     net = WiNet(3, base_width=2)
     path = tmp_path / "w.pt"
-    torch.save({"config": net.config, "state_dict": net.state_dict()}, path)
+    save_checkpoint(path, config=net.config, state_dict=net.state_dict())
     fixed, moving = _box_pair(1, (16, 16, 16))
     r1 = medwave.register(fixed, moving, weights=path, optimize=False, progress=False)
     assert r1.metrics["method"] == "winet" and "network_seconds" in r1.metrics

@@ -43,7 +43,7 @@ def test_torchrun_two_ranks_train_and_stay_in_sync(tmp_path: Path) -> None:
     with open(out / "log.csv") as fh:
         assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "2"]
     ck = torch.load(out / "last.pt", weights_only=True)
-    assert ck["epoch"] == 1 and all(torch.isfinite(v).all() for v in ck["state_dict"].values() if v.is_floating_point())
+    assert ck["resume"]["epoch"] == 1 and all(torch.isfinite(v).all() for v in ck["state_dict"].values() if v.is_floating_point())
 
 
 def _diverged_worker(rank: int, init_file: str, results) -> None:

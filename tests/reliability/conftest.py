@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from medwave.networks.checkpoint import save_checkpoint
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -122,7 +123,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["stack_zeros"] = d / "stack_zeros.tif"
     tifffile.imwrite(f["stack_zeros"], np.zeros((16, 32, 32), np.uint16))
     f["stack_tiny"] = d / "stack_tiny.tif"
-    tifffile.imwrite(f["stack_tiny"], np.ones((3, 5, 4), np.uint16))
+    tifffile.imwrite(f["stack_tiny"], np.ones((3, 5, 4), np.uint16), photometric="minisblack")  # grey, not RGBA
     f["stack_wrong_ext"] = d / "stack.png"
     f["stack_wrong_ext"].write_bytes(b"\x89PNG not really")
     f["swc_bad"] = d / "bad.swc"
@@ -189,7 +190,7 @@ def tiny_gem(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     net = GEM(k=8, dim=32, encoder_width=8)
     p = tmp_path_factory.mktemp("gem") / "tiny_gem.pt"
-    torch.save({"config": net.config, "model": net.state_dict(), "image_size": 64}, p)
+    save_checkpoint(p, config=net.config, state_dict=net.state_dict(), meta={"image_size": 64})
     return p
 
 
@@ -203,5 +204,5 @@ def tiny_unet(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     m = build_model(cfg).eval()
     p = tmp_path_factory.mktemp("unet") / "tiny_unet.pt"
-    torch.save({"state_dict": m.state_dict(), "model_config": cfg}, p)
+    save_checkpoint(p, config=cfg, state_dict=m.state_dict(), meta={"arch": "WaveUNet"})
     return p

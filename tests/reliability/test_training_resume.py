@@ -56,20 +56,20 @@ def test_train_neurons_crash_and_resume_bit_identical(tmp_path: Path, monkeypatc
         _crash_on_call(m, tr, "_batch", 6)
         with pytest.raises(SimulatedCrash):
             tr.train_neurons(tmp_path / "cut", config=cfg(), **kw)
-    ck = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
-    assert ck["step"] == 4 and not (tmp_path / "cut" / "model.pt").exists()
+    ck = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    assert ck["resume"]["step"] == 4 and not (tmp_path / "cut" / "model.pt").exists()
     leftovers = [p.name for p in (tmp_path / "cut").iterdir() if p.name not in ("last.pt",)]
     assert not leftovers, f"the crash left partial files: {leftovers}"
     tr.train_neurons(tmp_path / "cut", config=cfg(), resume=True, **kw)
-    full = torch.load(tmp_path / "full" / "model.pt", weights_only=False)
-    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=False)
+    full = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)
     _assert_same_weights(full["state_dict"], cut["state_dict"])
-    hist_full = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["history"]
-    hist_cut = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["history"]
+    hist_full = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["resume"]["history"]
+    hist_cut = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["resume"]["history"]
     assert hist_full == hist_cut and len(hist_cut) == 6  # no step lost, none counted twice
     # and the check can fail: a different seed gives different weights
     tr.train_neurons(tmp_path / "other", config=cfg(), **(kw | {"seed": 4}))
-    other = torch.load(tmp_path / "other" / "model.pt", weights_only=False)["state_dict"]
+    other = torch.load(tmp_path / "other" / "model.pt", weights_only=True)["state_dict"]
     assert any(not torch.equal(full["state_dict"][k], other[k]) for k in other)
 
 
@@ -84,14 +84,14 @@ def test_train_gaze_crash_and_resume_bit_identical(tmp_path: Path, monkeypatch) 
         _crash_on_call(m, gt, "collate", 4)
         with pytest.raises(SimulatedCrash):
             gt.train_gaze(None, tmp_path / "cut", **kw)
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["step"] == 2
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["resume"]["step"] == 2
     assert not (tmp_path / "cut" / "gem.pt").exists()
     gt.train_gaze(None, tmp_path / "cut", resume=True, **kw)
     full = torch.load(tmp_path / "full" / "gem.pt", weights_only=True)
     cut = torch.load(tmp_path / "cut" / "gem.pt", weights_only=True)
-    _assert_same_weights(full["model"], cut["model"])
-    assert [h["step"] for h in cut["history"]] == [1, 2, 3, 4]
-    assert [h["loss"] for h in cut["history"]] == [h["loss"] for h in full["history"]]
+    _assert_same_weights(full["state_dict"], cut["state_dict"])
+    assert [h["step"] for h in cut["meta"]["history"]] == [1, 2, 3, 4]
+    assert [h["loss"] for h in cut["meta"]["history"]] == [h["loss"] for h in full["meta"]["history"]]
 
 
 def test_train_registration_crash_and_resume_bit_identical(tmp_path: Path, monkeypatch) -> None:
@@ -111,10 +111,10 @@ def test_train_registration_crash_and_resume_bit_identical(tmp_path: Path, monke
         _crash_on_call(m, rt, "_pairs", 3)  # calls: validation pairs, epoch 1, epoch 2
         with pytest.raises(SimulatedCrash):
             rt.train_registration(data, tmp_path / "cut", **kw)
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 0  # epoch 1 (0-based) saved
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["resume"]["epoch"] == 0  # epoch 1 (0-based) saved
     rt.train_registration(data, tmp_path / "cut", resume=True, **kw)
     full = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     cut = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     _assert_same_weights(full["state_dict"], cut["state_dict"])
-    assert [h["epoch"] for h in cut["history"]] == [1, 2]  # no epoch lost, none counted twice
-    assert [h["train_loss"] for h in cut["history"]] == [h["train_loss"] for h in full["history"]]
+    assert [h["epoch"] for h in cut["resume"]["history"]] == [1, 2]  # no epoch lost, none counted twice
+    assert [h["train_loss"] for h in cut["resume"]["history"]] == [h["train_loss"] for h in full["resume"]["history"]]
