@@ -8,11 +8,12 @@ export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow bench docs-images sysdeps clean help
+.PHONY: install demo docs test test-slow bench docs-images sysdeps clean help
 
 help:
 	@echo "make demo       create .venv, install, run the main job on the shipped sample data"
-	@echo "make test       create .venv, install, run the test suite (slow tests excluded)"
+	@echo "make docs       build the documentation site into site/ (notebooks executed, warnings are errors)"
+	@echo "make test       create .venv, install, build the docs, run the test suite (slow tests excluded)"
 	@echo "make test-slow  the slow tests (full sweeps, training, large stacks)"
 	@echo "make bench      run the benchmarks (results go to docs/benchmarks.md by hand)"
 	@echo "make docs-images  refresh the napari screenshots in docs/images/ (the tests alone write them to a temp folder)"
@@ -38,8 +39,13 @@ demo: install
 # napari tests need an X display: without one, run under Xvfb (Mesa software OpenGL, from `make sysdeps`).
 XRUN := $(if $(DISPLAY),,xvfb-run -a -s "-screen 0 1600x1200x24")
 
-test: install sysdeps
-	$(XRUN) $(PY) -m pytest -m "not slow" -n 2 --timeout 900 $(PYTEST_ARGS)
+# The site goes to site/ (git-ignored); the notebooks run at build time with progress bars off (static pages).
+docs: install
+	NO_MKDOCS_2_WARNING=1 MEDWAVE_NO_PROGRESS=1 $(PY) -m mkdocs build --strict --quiet
+
+# tests/docs opens the site built by `docs` in headless Chromium (and then skips re-running the notebooks).
+test: install sysdeps docs
+	MEDWAVE_DOCS_SITE=$(CURDIR)/site $(XRUN) $(PY) -m pytest -m "not slow" -n 2 --timeout 900 $(PYTEST_ARGS)
 
 test-slow: install sysdeps
 	$(XRUN) $(PY) -m pytest -m "slow" --timeout 3600 $(PYTEST_ARGS)
@@ -53,4 +59,4 @@ bench: install
 	@rc=0; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || rc=1; done; exit $$rc
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo_output
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo_output site

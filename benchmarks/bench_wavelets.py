@@ -12,7 +12,10 @@ when a target of issue #2 is missed:
 * forward + inverse + backward for haar, db2, bior2.2 >= 4x faster than ptwt;
 * peak extra memory of a forward <= 2x the input size (measured in a fresh subprocess by sampling its RSS).
 
-Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_wavelets.py [--repeats 7] [--threads 2]``.
+The stationary transform, wavelet packets and the DTCWT (issue #19) are in :mod:`bench_wavelets_more`
+(``--suite swt|packets|dtcwt``; ``--suite all``, the default, runs every suite).
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_wavelets.py [--repeats 7] [--threads 2] [--suite all]``.
 """
 
 from __future__ import annotations
@@ -111,12 +114,8 @@ def _engine_description() -> str:
     return f"fused kernels (numba {numba.__version__}, threading layer {numba.threading_layer()})"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def bench_dwt(args: argparse.Namespace) -> int:
+    """The one-level DWT/IDWT suite (issue #2 targets)."""
     import ptwt  # anchor
 
     gen = torch.Generator().manual_seed(0)
@@ -205,6 +204,20 @@ def main() -> int:
         return 1
     print("\nall targets met")
     return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--suite", choices=("all", "dwt", "swt", "packets", "dtcwt"), default="all")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from bench_wavelets_more import bench_dtcwt, bench_packets, bench_swt
+
+    suites = {"dwt": bench_dwt, "swt": bench_swt, "packets": bench_packets, "dtcwt": bench_dtcwt}
+    names = list(suites) if args.suite == "all" else [args.suite]
+    return max(suites[n](args) for n in names)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """medwave: exact, fast, differentiable wavelets for medical and volumetric imaging.
 
 The front doors of the four pipelines are imported lazily, so that ``import medwave`` stays fast and pulls in
-no GUI or heavy option: ``medwave.register``, ``medwave.segment_neurons``, ``medwave.predict_gaze`` and
-``medwave.denoise`` (the :mod:`medwave.denoise` package, callable as its front door). Each takes
-``(inputs, *, weights, device, seed, progress, ...)`` and returns a result with ``.save(outdir, *, overwrite)``.
+no GUI or heavy option: ``medwave.register`` (and ``medwave.apply_transform``), ``medwave.segment_neurons``,
+``medwave.predict_gaze`` and ``medwave.denoise`` (the :mod:`medwave.denoise` package, callable as its front door).
+Each takes ``(inputs, *, weights, device, seed, progress, ...)`` and returns a result with
+``.save(outdir, *, overwrite)``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "register": "medwave.registration.api",
+    "apply_transform": "medwave.registration.apply",
     "segment_neurons": "medwave.neuron.api",
     "predict_gaze": "medwave.gaze.api",
     "denoise": "medwave.denoise",

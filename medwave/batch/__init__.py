@@ -9,11 +9,14 @@ Example:
     >>> report = run_batch("denoise", items, "out", workers=2)  # doctest: +SKIP
     >>> report.n_failed  # doctest: +SKIP
     0
+    >>> run_folder("denoise", "scans", "denoised")  # nnU-Net style: scans/a.nii.gz -> denoised/a.nii.gz  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from medwave.batch.manifest import TASKS, BatchItem, items_from_glob, load_manifest
+from medwave.batch.folder import run_folder
+from medwave.batch.manifest import TASKS, BatchItem, items_from_folder, items_from_glob, load_manifest
 from medwave.batch.runner import MARKER, BatchReport, run_batch
 
-__all__ = ["run_batch", "BatchReport", "BatchItem", "load_manifest", "items_from_glob", "TASKS", "MARKER"]
+__all__ = ["run_batch", "run_folder", "BatchReport", "BatchItem", "load_manifest", "items_from_glob",
+           "items_from_folder", "TASKS", "MARKER"]

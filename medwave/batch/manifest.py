@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-__all__ = ["BatchItem", "TASKS", "load_manifest", "items_from_glob", "stem"]
+__all__ = ["BatchItem", "TASKS", "IMAGE_SUFFIXES", "load_manifest", "items_from_glob", "items_from_folder", "stem"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -245,3 +245,61 @@ def items_from_glob(task: str, pattern: str, *, fixed: Optional[PathLike] = None
                 inputs["report"] = list(report or [])
         items.append(BatchItem(name=_safe(stem(p)), inputs=inputs, source=m))
     return _finish(task, items, f"--input-glob {pattern!r}")
+
+
+#: File endings ``items_from_folder`` takes as images (lower case; ``.zarr`` folders too).
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".tif", ".tiff", ".dcm", ".png", ".jpg", ".jpeg")
+
+
+def items_from_folder(task: str, folder: PathLike, *, output: Optional[PathLike] = None,
+                      fixed: Optional[PathLike] = None, report: Optional[Sequence[str]] = None) -> list[BatchItem]:
+    """Items from the image files directly inside ``folder`` (nnU-Net style ``-i FOLDER``; sorted, not recursive).
+
+    Each image file (``IMAGE_SUFFIXES``, or a ``.zarr`` folder) is one case, named after its file name
+    without extension (``case_001.nii.gz`` -> ``case_001``); hidden files are skipped.
+
+    Args:
+        task: The batch task.
+        folder: The input folder.
+        output: The output folder; it must not be ``folder`` itself (outputs keep the case names and
+            would replace the inputs).
+        fixed: For ``register``: the fixed image every case is registered to (skipped if it lies in ``folder``).
+        report: For ``gaze``: the sentence(s) used with every radiograph.
+
+    Raises:
+        ValueError: No image in the folder, the output folder is the input folder, a required option is missing.
+        FileNotFoundError: ``folder`` does not exist.
+    """
+    _check_task(task)
+    src = Path(folder).expanduser()
+    if not src.is_dir():
+        raise FileNotFoundError(f"-i {src}: no such folder. Give the folder holding the input images "
+                                "(or use --input-glob / --manifest).")
+    if output is not None and Path(output).expanduser().resolve() == src.resolve():
+        raise ValueError(f"-o {output} is the input folder; outputs keep the case names and would replace the inputs. "
+                         "Choose another output folder.")
+    if task == "register" and fixed is None:
+        raise ValueError("register with -i FOLDER needs --fixed FIXED (each image in the folder is registered to it); "
+                         "for arbitrary pairs use a --manifest.")
+    if task == "gaze" and not report:
+        raise ValueError("gaze with -i FOLDER needs --report SENTENCE (used for every image); or use a --manifest.")
+    files = sorted(p for p in src.iterdir() if not p.name.startswith(".")
+                   and ((p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+                        or (p.is_dir() and p.suffix.lower() == ".zarr")))
+    if fixed is not None:
+        fx = Path(fixed).expanduser().resolve()
+        files = [p for p in files if p.resolve() != fx]
+    if not files:
+        raise ValueError(f"-i {src}: no image files in this folder (looked for {', '.join(IMAGE_SUFFIXES)} and .zarr). "
+                         "Point -i at the folder holding the images.")
+    items = []
+    for p in files:
+        path = str(p.resolve())
+        if task == "register":
+            inputs: dict[str, Any] = {"fixed": str(Path(fixed).expanduser().resolve()), "moving": path}
+        else:
+            inputs = {"image": path}
+            if task == "gaze":
+                inputs["report"] = list(report or [])
+        items.append(BatchItem(name=_safe(stem(p)), inputs=inputs, source=p.name))
+    return _finish(task, items, f"-i {src}")

@@ -12,6 +12,11 @@ and the task options); an item whose input changed since is redone. An owned fol
 (``summary.csv``, ``failures.json``, the markers) are refused. Failures (with traceback) go to
 ``OUTDIR/failures.json``, per-item metrics of every completed item to ``OUTDIR/summary.csv`` (one row per
 item, never duplicated).
+
+With ``workers=None`` the runner estimates the sequential run time (:func:`medwave.batch.tasks.estimate_seconds`)
+and runs a handful of small items in this process, saying so: starting Dask workers (each imports torch and
+the pipeline, a few seconds) would cost more than it saves. A Dask cluster's workers import the task's
+modules once at start (a worker plugin) and stay warm for every item; the dashboard link is printed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -31,12 +37,17 @@ from medwave.batch.manifest import BatchItem
 from medwave.utils import atomic_write_bytes, progress_bar
 from medwave.utils.atomic import remove_stale_temporaries
 
-__all__ = ["run_batch", "BatchReport", "MARKER", "OWNER_MARKER", "RESERVED_NAMES", "run_item", "fingerprint"]
+__all__ = ["run_batch", "BatchReport", "MARKER", "OWNER_MARKER", "RESERVED_NAMES", "run_item", "fingerprint",
+           "CLUSTER_OVERHEAD_SECONDS"]
 
 MARKER = ".medwave_done.json"
 OWNER_MARKER = ".medwave_item.json"
 #: Names an item may not take (the batch's own files in OUTDIR), compared case-insensitively.
 RESERVED_NAMES = frozenset({"summary.csv", "failures.json", MARKER, OWNER_MARKER, ".", ".."})
+#: Extra wall time of a local cluster over an in-process run (worker processes start and import torch and
+#: the pipeline in parallel with each other, but after the client). ``workers=None`` starts a cluster only
+#: when the estimated time it saves is at least twice this.
+CLUSTER_OVERHEAD_SECONDS = 4.0
 TaskLike = Union[str, Callable[[dict, Path, dict], dict]]
 
 
@@ -51,6 +62,7 @@ class BatchReport:
         failed: ``{name: {"error", "traceback", "inputs"}}`` of items that failed.
         rows: Summary rows (one per completed item, this run or earlier), as written to summary.csv.
         seconds: Wall time.
+        mode: How the items ran (``"sequential ..."``, ``"local cluster, 2 workers ..."``, ``"scheduler ..."``).
     """
 
     outdir: Path
@@ -60,6 +72,7 @@ class BatchReport:
     failed: dict[str, dict] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    mode: str = ""
 
     @property
     def n_failed(self) -> int:
@@ -244,8 +257,9 @@ def run_batch(
         outdir: Output folder (created).
         resume: Skip items whose completion marker exists. Without it, an existing complete item is an error
             (``FileExistsError``) so nothing is overwritten by accident.
-        workers: Local Dask workers (default: CPU count, at most the number of items); ``0`` runs in-process
-            without Dask.
+        workers: Local Dask workers; ``0`` runs in-process without Dask. Default ``None``: one worker per CPU
+            (at most the number of items), unless the items are few and small enough that an in-process run is
+            faster (estimated; the choice is printed when ``progress`` is on and kept in ``BatchReport.mode``).
         scheduler: Address of an existing Dask scheduler (``tcp://host:8786``); ``workers`` is then ignored.
         progress: Overall tqdm bar.
         threads_per_worker: torch/OMP threads per worker process (default 1).
@@ -285,7 +299,10 @@ def run_batch(
             report.redone.append(it.name)  # its input (or the options) changed since: redo it
         todo.append(it)
     by_name = {it.name: it for it in todo}
-    bar = progress_bar(total=len(items), desc=f"batch {task if isinstance(task, str) else 'task'}",
+    if todo and workers is None and scheduler is None:
+        workers, report.mode = _choose_workers(task, todo)
+        _say(f"batch: {report.mode}", progress)
+    bar = progress_bar(total=len(items), desc=f"batch {_task_name(task)}",
                        enabled=progress, initial=len(report.skipped))
 
     def record(res: dict) -> None:
@@ -299,10 +316,12 @@ def run_batch(
 
     try:
         if todo and (workers == 0 and scheduler is None):
+            report.mode = report.mode or "sequential (in this process)"
             for it in todo:
                 record(run_item(task, it.name, it.inputs, str(out), options, threads_per_worker, fps[it.name]))
         elif todo:
-            _run_dask(task, todo, out, options, workers, scheduler, threads_per_worker or 1, record, fps)
+            report.mode = _run_dask(task, todo, out, options, workers, scheduler, threads_per_worker or 1, record,
+                                    fps, progress) + (f"; {report.mode}" if report.mode else "")
     finally:
         bar.close()
         report.seconds = time.perf_counter() - t0
@@ -310,7 +329,43 @@ def run_batch(
     return report
 
 
-def _run_dask(task, todo, out, options, workers, scheduler, threads, record, fps) -> None:
+def _task_name(task: TaskLike) -> str:
+    name = getattr(task, "task", task)  # FlatTask (medwave.batch.folder) wraps a task name
+    return name if isinstance(name, str) else "task"
+
+
+def _say(msg: str, enabled: bool) -> None:
+    """Print a one-line note on stderr (through tqdm, so an open progress bar stays intact)."""
+    if enabled and not os.environ.get("MEDWAVE_NO_PROGRESS"):
+        from tqdm import tqdm
+
+        tqdm.write(msg, file=sys.stderr)
+
+
+def _choose_workers(task: TaskLike, todo: Sequence[BatchItem]) -> tuple[int, str]:
+    """``workers=None``: one local worker per CPU, or 0 (in-process) when a cluster would not pay off."""
+    from medwave.batch.tasks import estimate_seconds
+
+    n = max(1, min(os.cpu_count() or 1, len(todo)))
+    est = estimate_seconds(getattr(task, "task", task), todo)
+    if n == 1:
+        return 0, f"{len(todo)} item(s) on 1 CPU: running them in this process (--workers N forces a Dask cluster)"
+    if est * (1 - 1 / n) < 2 * CLUSTER_OVERHEAD_SECONDS:
+        return 0, (f"{len(todo)} small item(s), about {est:.0f} s of work: running them in this process, as starting "
+                   f"Dask workers would cost more than it saves (--workers N forces a cluster)")
+    return n, ""
+
+
+def _dashboard_available() -> bool:
+    try:
+        import bokeh  # noqa: F401 - the Dask dashboard needs bokeh
+
+        return True
+    except ImportError:
+        return False
+
+
+def _run_dask(task, todo, out, options, workers, scheduler, threads, record, fps, progress=False) -> str:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -320,13 +375,28 @@ def _run_dask(task, todo, out, options, workers, scheduler, threads, record, fps
         env = {v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         import dask
 
-        # one task at a time per worker: a crashing item takes down no queued neighbour with it
-        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        # one task at a time per worker: a crashing item takes down no queued neighbour with it. No statistical
+        # profiler (it takes the GIL every 10 ms: torch-heavy items ran ~1.5x slower) and glibc's default
+        # malloc trimming (Dask's 64 KiB threshold returns torch's large buffers to the OS after every step).
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
+                              "distributed.worker.profile.enabled": False,
+                              "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address="127.0.0.1:0" if _dashboard_available() else None,
                                    env=env, silence_logs=40)
         client = Client(cluster)
+        mode = f"local Dask cluster, {n} worker(s) x {threads} thread(s)"
     else:
         client = Client(scheduler)
+        mode = f"Dask scheduler {scheduler}"
+    link = client.dashboard_link if (scheduler is not None or _dashboard_available()) else None
+    mode += f", dashboard {link}" if link else " (install bokeh for the Dask dashboard)"
+    _say(f"batch: {mode}", progress)
+    name = _task_name(task)
+    if name != "task":
+        from medwave.batch.warm import WarmWorkers
+
+        client.register_plugin(WarmWorkers(name))  # waits until every worker has imported the task's modules
     try:
         futures = {}
         for it in todo:
@@ -351,3 +421,4 @@ def _run_dask(task, todo, out, options, workers, scheduler, threads, record, fps
         client.close()
         if cluster is not None:
             cluster.close()
+    return mode

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
-__all__ = ["TASK_FUNCS", "cached_model", "configure_threads"]
+__all__ = ["TASK_FUNCS", "TASK_MODULES", "cached_model", "configure_threads", "warm_task", "estimate_seconds"]
 
 _MODELS: dict[Hashable, Any] = {}
 _THREADS_SET = False
@@ -120,3 +120,55 @@ TASK_FUNCS: dict[str, Callable[[dict, Path, dict], dict]] = {
     "segment-neurons": run_segment_neurons,
     "gaze": run_gaze,
 }
+
+
+#: The modules each task imports (what a Dask worker loads once, at start, in :func:`warm_task`).
+TASK_MODULES: dict[str, tuple[str, ...]] = {
+    "register": ("torch", "medwave.io", "medwave.registration.api"),
+    "denoise": ("torch", "medwave.io", "medwave.transforms"),
+    "segment-neurons": ("torch", "medwave.neuron.api", "medwave.neuron.stacks", "medwave.neuron.swc"),
+    "gaze": ("torch", "medwave.gaze.api"),
+}
+
+#: Rough single-thread cost of one item on this project's reference machine: (seconds per item,
+#: seconds per million input voxels). Only used to decide whether starting Dask workers pays off.
+_COST: dict[str, tuple[float, float]] = {
+    "register": (0.3, 12.0),  # 120 instance-optimisation steps; 48^3 pair ~1.3 s
+    "denoise": (0.02, 0.4),  # NIfTI gzip read/write dominates
+    "segment-neurons": (0.3, 6.0),
+    "gaze": (0.5, 0.0),
+}
+
+
+def warm_task(task: str) -> float:
+    """Import everything ``task`` needs in this process (run once per Dask worker at start); returns seconds."""
+    import importlib
+
+    t0 = time.perf_counter()
+    for mod in TASK_MODULES.get(task, ()):
+        importlib.import_module(mod)
+    return time.perf_counter() - t0
+
+
+def _voxels(path: str) -> float:
+    p = Path(path)
+    try:
+        if p.name.lower().endswith((".nii", ".nii.gz")):
+            import nibabel as nib
+
+            n = 1.0
+            for s in nib.load(str(p)).shape:
+                n *= s
+            return n
+        return p.stat().st_size / 4.0
+    except Exception:  # noqa: BLE001 - an unreadable file fails later with a clear message; cost 0 here
+        return 0.0
+
+
+def estimate_seconds(task: str, items) -> float:
+    """A rough sequential run time of ``items`` (seconds); ``inf`` for tasks without a cost model (callables)."""
+    if not isinstance(task, str) or task not in _COST:
+        return float("inf")
+    per_item, per_mvox = _COST[task]
+    key = "moving" if task == "register" else "image"
+    return sum(per_item + per_mvox * _voxels(it.inputs[key]) / 1e6 for it in items)

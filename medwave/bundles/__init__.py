@@ -1,22 +1,26 @@
 """MONAI bundles for medwave's shipped models.
 
-Each sub-folder is a MONAI bundle (``configs/metadata.json`` + ``configs/inference.json`` +
-``docs/README.md``) that builds the medwave network through ``_target_`` and loads the weights that ship
-inside the package (no copy of the ``.pt`` files, no download):
+Each sub-folder is a self-contained MONAI bundle that runs wherever it is copied:
 
-* ``winet_registration``: WiNet deformable registration (``medwave/registration/weights/winet_mni_small.pt``);
-* ``waveunet_neurons``: 3D-WaveUNet neuron segmentation (``medwave/neuron/weights/waveunet_synthetic.pt``);
-* ``gem_gaze``: GEM report-conditioned gaze estimation (``medwave/gaze/weights/gem_synthetic.pt``).
+* ``models/model.pt``: the shipped checkpoint (a link to the package's weights file in the source tree,
+  a copy in a wheel or in a copied bundle), loaded with the network's ``from_checkpoint`` (``weights_only=True``);
+* ``configs/inference.json``: a MONAI ``SupervisedEvaluator`` over a datalist (``datalist_file``, decathlon JSON,
+  section ``datalist_section``) or every image in ``dataset_dir`` (default ``<bundle_root>/data``); its inferer calls
+  the pipeline's front door and writes each case's outputs to ``output_dir/<case>/``; metric handlers where a
+  metric applies (Dice for neurons with labels, folding for registration) save ``output_dir/metrics.csv``;
+* ``configs/train.json``: the training command that made the shipped weights, as a config;
+* ``configs/metadata.json`` and ``docs/README.md``.
 
-Run one with MONAI's own runner, e.g.::
+Bundles: ``winet_registration`` (WiNet), ``waveunet_neurons`` (3D-WaveUNet), ``gem_gaze`` (GEM).
 
-    python -m monai.bundle run --config_file "$(python -c 'import medwave.bundles as b; print(b.config_file("waveunet_neurons"))')" \
-        --meta_file "$(python -c 'import medwave.bundles as b; print(b.meta_file("waveunet_neurons"))')" \
-        --input_file stack.nii.gz --output_dir out
+Run one from its folder (``bundle_root`` is ``.``) with MONAI's own runner, e.g.::
+
+    cd "$(python -c 'import medwave.bundles as b; print(b.bundle_dir("waveunet_neurons"))')"
+    python -m monai.bundle run --config_file configs/inference.json --dataset_dir /data/stacks --output_dir /tmp/out
 
 ``verify_metadata`` needs the schema named by the metadata's ``schema`` URL. With no internet, pass
 ``filepath=medwave.bundles.SCHEMA_FILE``: MONAI only downloads when that file does not exist, so the
-local copy shipped here is used (see ``docs`` in each bundle).
+local copy shipped here is used.
 """
 
 from __future__ import annotations

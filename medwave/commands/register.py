@@ -8,9 +8,11 @@ from pathlib import Path
 
 from medwave.utils.errors import UserError
 
-HELP = """Deformably register MOVING onto FIXED (3D NIfTI) and write warped.nii.gz, ddf.nii.gz (vector
-image, voxel units, fixed affine), jacdet.nii.gz, warped_seg.nii.gz (with --moving-seg) and metrics.json
-(folding %, SDlogJ, Dice with both segmentations, run time).
+HELP = """Deformably register MOVING onto FIXED (3D NIfTI) and write warped.nii.gz, jacdet.nii.gz,
+warped_seg.nii.gz (with --moving-seg), metrics.json (folding %, SDlogJ, Dice with both segmentations, run time)
+and the transform: ddf_monai_voxel.nii.gz (MONAI DDF, voxel units), transform_itk_lps_mm.nii.gz (ITK/ANTs
+displacement, LPS mm), affine_itk_lps.mat (with --affine), their inverses and transform.json (the manifest).
+`medwave apply OUT IMAGE` applies it to another image, label map or point set.
 
 With no --weights the field is found by instance optimisation of its wavelet coefficients (no training
 needed, CPU friendly). --weights PATH (or 'default' for the small shipped WiNet) predicts it with WiNet;
@@ -69,7 +71,7 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; -o needs an output folder.")
     inputs = [args.fixed, args.moving, args.moving_seg, args.fixed_seg]
-    for name in ("warped.nii.gz", "ddf.nii.gz", "jacdet.nii.gz", "metrics.json"):
+    for name in ("warped.nii.gz", "ddf_monai_voxel.nii.gz", "jacdet.nii.gz", "metrics.json", "transform.json"):
         check_output_path(out / name, overwrite=args.overwrite, inputs=inputs)
     for nm, path in (("FIXED", args.fixed), ("MOVING", args.moving), ("--moving-seg", args.moving_seg),
                      ("--fixed-seg", args.fixed_seg)):
@@ -95,5 +97,5 @@ def run(args) -> int:
     if m.get("dice_mean") is not None:
         summary += f"  Dice {m['dice_mean_before']:.3f} -> {m['dice_mean']:.3f}"
     print(f"registered {args.moving} -> {args.fixed} in {m['total_seconds']:.1f} s: {summary}")
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print("wrote " + ", ".join(str(p) for p in dict.fromkeys(paths.values())))
     return 0

@@ -7,7 +7,8 @@ Submodules (imported lazily; the field operations live with the networks in
 :mod:`~medwave.registration.losses`, :mod:`~medwave.registration.metrics`,
 :mod:`~medwave.registration.instance` (wavelet-coefficient instance optimisation),
 :mod:`~medwave.registration.synthetic` (MNI152 pairs), :mod:`~medwave.registration.api`
-(``register``), :mod:`~medwave.registration.training`, :mod:`~medwave.registration.demo`.
+(``register``), :mod:`~medwave.registration.transform` (the transform folder: MONAI and ITK conventions,
+inverse), :mod:`~medwave.registration.apply` (``apply_transform``), :mod:`~medwave.registration.training`, :mod:`~medwave.registration.demo`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _LAZY = {
     "warp_labels": "metrics", "field_metrics": "metrics",
     "WaveletField": "instance", "optimize_pair": "instance",
     "register": "api", "RegistrationResult": "api", "load_default_weights": "api",
+    "apply_transform": "apply", "apply_to_points": "apply", "Transform": "transform", "invert_ddf": "transform",
     "make_pair": "synthetic", "mni_atlas": "synthetic", "random_velocity": "synthetic",
     "run_demo": "demo",
 }

@@ -32,8 +32,8 @@ from medwave.io import (
     resample_to_reference,
     save_image,
 )
-from medwave.networks.blocks.fields import jacobian_determinant, warp
-from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj, warp_labels
+from medwave.networks.blocks.fields import jacobian_determinant
+from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj
 from medwave.utils import check_output_path
 
 __all__ = ["register", "RegistrationResult", "load_default_weights", "DEFAULT_WEIGHTS", "as_image"]
@@ -98,8 +98,10 @@ class RegistrationResult:
         ddf: DDF as a vector image ``(X, Y, Z, 3)`` in voxel units (MONAI convention,
             ``warped(x) = moving(x + ddf(x))``), with the fixed affine.
         jacdet: Jacobian determinant of ``x -> x + ddf(x)``.
-        warped_seg: The moving segmentation warped with nearest-label sampling, or ``None``.
+        warped_seg: The moving segmentation warped as a label map (one-hot, linear, arg-max), or ``None``.
         metrics: Folding %, SDlogJ, Dice (when both segmentations are given), timings, settings.
+        transform: The whole transform (affine pre-alignment, displacement, inverse) as
+            :class:`~medwave.registration.transform.Transform`; :func:`medwave.apply_transform` applies it.
     """
 
     warped: Image
@@ -107,24 +109,35 @@ class RegistrationResult:
     jacdet: Image
     warped_seg: Optional[Image] = None
     metrics: dict = field(default_factory=dict)
+    transform: Optional[Any] = None
 
     def save(self, outdir: Union[str, Path], *, overwrite: bool = False) -> dict[str, Path]:
-        """Write warped.nii.gz, ddf.nii.gz (vector), jacdet.nii.gz, warped_seg.nii.gz and metrics.json."""
+        """Write warped.nii.gz, jacdet.nii.gz, warped_seg.nii.gz, metrics.json and the transform folder's files
+        (:meth:`~medwave.registration.transform.Transform.save`: ddf_monai_voxel.nii.gz, transform_itk_lps_mm.nii.gz,
+        the inverses, affine_itk_lps.mat with an affine pre-alignment, transform.json); ``paths["ddf"]`` is the
+        MONAI DDF."""
+        from medwave.registration.transform import MANIFEST, Transform
         from medwave.utils import atomic_path
 
+        tx = self.transform
+        if tx is None:
+            tx = Transform(self.ddf.array, fixed_affine=self.ddf.affine)
         out = Path(outdir)
-        names = {"warped": "warped.nii.gz", "ddf": "ddf.nii.gz", "jacdet": "jacdet.nii.gz", "metrics": "metrics.json"}
+        names = {"warped": "warped.nii.gz", "jacdet": "jacdet.nii.gz", "metrics": "metrics.json"}
         if self.warped_seg is not None:
             names["warped_seg"] = "warped_seg.nii.gz"
+        names.update(tx.manifest()["files"], manifest=MANIFEST)
         paths = {k: check_output_path(out / v, overwrite=overwrite) for k, v in names.items()}
         out.mkdir(parents=True, exist_ok=True)
         save_image(self.warped, paths["warped"], overwrite=True)
-        save_image(self.ddf, paths["ddf"], overwrite=True, vector=True)
         save_image(self.jacdet, paths["jacdet"], overwrite=True)
         if self.warped_seg is not None:
             save_image(self.warped_seg, paths["warped_seg"], overwrite=True)
+        paths.update(tx.save(out, overwrite=True))  # computes the inverse if nothing asked for it yet
+        paths["ddf"] = paths["ddf_monai"]
+        metrics = dict(self.metrics, inverse=dict(tx.inverse_info))
         with atomic_path(paths["metrics"]) as tmp:
-            tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True))
+            tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
         return paths
 
 
@@ -164,7 +177,7 @@ def register(
         affine: Affine pre-alignment (:func:`medwave.io.prealign.affine_prealign`: SimpleITK, Mattes mutual
             information, rigid then affine) before the deformable step; the 4x4 RAS transform goes to
             ``metrics["prealign_transform_ras"]``.
-        moving_seg: Label map on the moving grid; warped with nearest-label sampling.
+        moving_seg: Label map on the moving grid; warped as a label map (each label one-hot, linear, arg-max).
         fixed_seg: Label map on the fixed grid; with ``moving_seg`` gives Dice per label.
         diffeomorphic: Stationary velocity + scaling and squaring (instance optimisation only; a network
             uses the variant it was trained as).
@@ -262,10 +275,17 @@ def register(
         ddf, info = optimize_pair(f_t, m_t, iterations=iterations, diffeomorphic=diffeomorphic, smoothness=smoothness,
                                   init_field=init_field, seed=seed, progress=progress)
         timings["optimisation_seconds"] = time.perf_counter() - t
+        init_field = info["field"]  # the velocity (diffeomorphic), whose negation starts the inverse
     ddf = ddf.detach().float().cpu()
-    # -- outputs ----------------------------------------------------------------------------------
+    # -- outputs: one transform, resampled by the same function as `medwave apply` ---------------------
+    from medwave.registration.transform import Transform
+
+    transform = Transform.from_field(ddf, fixed_affine=fimg.affine, moving_affine=mimg.affine,
+                                     moving_shape=mimg.array.shape[:3], prealign=prealign_T,
+                                     velocity=None if init_field is None else init_field.detach().float().cpu(),
+                                     diffeomorphic=diffeomorphic)
+    warped = transform.resample(Image(np.asarray(mimg.array, np.float32), mimg.affine)).array
     with torch.no_grad():
-        warped = warp(torch.as_tensor(np.asarray(m_on_f.array, np.float32))[None, None], ddf)[0, 0].numpy()
         jac = jacobian_determinant(ddf)[0].numpy().astype(np.float32)
     ddf_np = np.moveaxis(ddf[0].numpy(), 0, -1).astype(np.float32)
     metrics: dict[str, Any] = {
@@ -286,11 +306,10 @@ def register(
     warped_seg = None
     if mseg_on_f is not None:
         labels = np.asarray(mseg_on_f.array)
-        warped_seg_arr = warp_labels(labels, ddf, method="nearest")
-        warped_seg = Image(warped_seg_arr.astype(np.int32), affine=fimg.affine.copy())
+        lin = transform.resample(mseg, interpolation="label").array.astype(np.int32)
+        warped_seg = Image(lin, affine=fimg.affine.copy())
         if fseg is not None:
             fl = np.rint(np.asarray(fseg.array)).astype(np.int32)
-            lin = warp_labels(labels, ddf, method="linear")
             d = dice_per_label(lin, fl)
             d0 = dice_per_label(labels, fl)
             metrics["dice_per_label"] = {str(k): v for k, v in d.items()}
@@ -309,4 +328,5 @@ def register(
         jacdet=Image(jac, affine=fimg.affine.copy()),
         warped_seg=warped_seg,
         metrics=metrics,
+        transform=transform,
     )

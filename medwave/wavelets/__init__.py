@@ -1,5 +1,6 @@
 """Exact, fast, differentiable 1-3D discrete wavelet transforms (PyWavelets-compatible)."""
 
+from medwave.wavelets.dtcwt import BIORT_NAMES, QSHIFT_NAMES, DtcwtPyramid, dtcwt_forward, dtcwt_inverse
 from medwave.wavelets.filters import DISCRETE_WAVELETS, FilterBank, get_filter_bank
 from medwave.wavelets.functional import (
     coeff_shape,
@@ -16,6 +17,9 @@ from medwave.wavelets.functional import (
 from medwave.wavelets.layers import DWT, IDWT, DWTPool
 from medwave.wavelets.learnable import LearnableWavelet
 from medwave.wavelets.modes import MODES, Mode
+from medwave.wavelets.packets import iwavelet_packet, packet_names, wavelet_packet, wavelet_packet_packed
+from medwave.wavelets.radiomics import radiomics_wavelet, radiomics_wavelet_names
+from medwave.wavelets.stationary import iswt, iswt_packed, swt, swt_max_level, swt_packed
 
 __all__ = [
     "DWT",
@@ -37,4 +41,20 @@ __all__ = [
     "subband_keys",
     "wavedec",
     "waverec",
+    "swt",
+    "iswt",
+    "swt_packed",
+    "iswt_packed",
+    "swt_max_level",
+    "radiomics_wavelet",
+    "radiomics_wavelet_names",
+    "wavelet_packet",
+    "wavelet_packet_packed",
+    "iwavelet_packet",
+    "packet_names",
+    "DtcwtPyramid",
+    "dtcwt_forward",
+    "dtcwt_inverse",
+    "BIORT_NAMES",
+    "QSHIFT_NAMES",
 ]

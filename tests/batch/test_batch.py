@@ -155,7 +155,7 @@ def test_register_batch_small(tmp_path):
     assert code == 0
     rows = _rows(tmp_path / "reg" / "summary.csv")
     assert [r["name"] for r in rows] == ["mov0", "mov1"] and all(r["folding_percent"] != "" for r in rows)
-    assert (tmp_path / "reg" / "mov0" / "ddf.nii.gz").exists()
+    assert (tmp_path / "reg" / "mov0" / "transform.json").exists()
 
 
 def test_sequential_run_leaves_the_callers_torch_threads_alone(tmp_path):
@@ -195,3 +195,88 @@ def test_resume_removes_temporaries_of_a_run_killed_while_writing_the_summary(tm
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in keep)
     assert len(_rows(out / "summary.csv")) == 2
+
+
+def test_folder_mode_flat_outputs_same_names_and_resume(tmp_path, capsys):
+    """nnU-Net style: -i FOLDER -o FOLDER, case.nii.gz -> OUT/case.nii.gz, equal to the per-folder form's output."""
+    src = tmp_path / "in"
+    src.mkdir()
+    _vols(src, 3, size=16)
+    (src / "notes.txt").write_text("not an image")  # ignored
+    out = tmp_path / "out"
+    code = main(["batch", "denoise", "-i", str(src), "-o", str(out), "--quiet"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "failures.json", "summary.csv", "vol0.nii.gz", "vol1.nii.gz", "vol2.nii.gz"]
+    assert [r["name"] for r in _rows(out / "summary.csv")] == ["vol0", "vol1", "vol2"]
+    ref = run_batch("denoise", items_from_glob("denoise", str(src / "*.nii.gz")), tmp_path / "ref", workers=0,
+                    progress=False)
+    assert ref.ok
+    for n in ("vol0", "vol1", "vol2"):
+        a, b = nib.load(out / f"{n}.nii.gz"), nib.load(tmp_path / "ref" / n / "denoised.nii.gz")
+        np.testing.assert_array_equal(np.asarray(a.dataobj), np.asarray(b.dataobj))
+        np.testing.assert_allclose(a.affine, np.diag([2.0, 2.0, 2.0, 1.0]))
+    # a handful of small items runs in-process, and the CLI says so
+    assert "running them in this process" in capsys.readouterr().out
+    # a second run into the same folder refuses, --resume skips every case
+    assert main(["batch", "denoise", "-i", str(src), "-o", str(out), "--quiet"]) == 2
+    assert "already done" in capsys.readouterr().err
+    assert main(["batch", "denoise", "-i", str(src), "-o", str(out), "--quiet", "--resume"]) == 0
+    assert "0 done, 3 skipped" in capsys.readouterr().out
+    # the output folder may not be the input folder (outputs would replace the inputs)
+    assert main(["batch", "denoise", "-i", str(src), "-o", str(src), "--quiet"]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+
+
+def test_flat_names_per_task():
+    from medwave.batch.folder import flat_name
+
+    assert flat_name("denoise", "c1", "denoised.nii.gz") == "c1.nii.gz"
+    assert flat_name("denoise", "c1", "denoised.tif") == "c1.tif"
+    assert flat_name("segment-neurons", "c1", "mask.ome.tif") == "c1.ome.tif"
+    assert flat_name("segment-neurons", "c1", "probability.nii.gz") == "c1_probability.nii.gz"
+    assert flat_name("segment-neurons", "c1", "neuron.swc") == "c1.swc"
+    assert flat_name("register", "c1", "warped.nii.gz") == "c1.nii.gz"
+    assert flat_name("register", "c1", "ddf.nii.gz") == "c1_ddf.nii.gz"
+    assert flat_name("gaze", "c1", "gaze_points.csv") == "c1_gaze_points.csv"
+
+
+def test_folder_mode_register_on_a_cluster_prints_the_dashboard(tmp_path, capsys):
+    z = np.zeros((16, 16, 16), np.float32)
+    z[4:12, 4:12, 4:12] = 1
+    nib.save(nib.Nifti1Image(z, np.eye(4)), tmp_path / "fixed.nii.gz")
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        nib.save(nib.Nifti1Image(np.roll(z, i + 1, axis=0), np.eye(4)), src / f"m{i}.nii.gz")
+    out = tmp_path / "out"
+    code = main(["batch", "register", "-i", str(src), "--fixed", str(tmp_path / "fixed.nii.gz"), "-o", str(out),
+                 "--iterations", "5", "--workers", "2"])
+    assert code == 0
+    for i in range(2):
+        for suffix in (".nii.gz", "_ddf.nii.gz", "_jacdet.nii.gz", "_metrics.json"):
+            assert (out / f"m{i}{suffix}").exists(), suffix
+        assert nib.load(out / f"m{i}.nii.gz").shape == (16, 16, 16)
+    pids = {json.loads((out / ".medwave_batch" / f"m{i}" / MARKER).read_text())["pid"] for i in range(2)}
+    assert os.getpid() not in pids  # ran on the Dask workers
+    captured = capsys.readouterr()
+    assert "local Dask cluster, 2 worker(s)" in captured.out
+    pytest.importorskip("bokeh")
+    assert "dashboard http://" in captured.err
+
+
+def test_auto_mode_picks_sequential_for_small_items_and_a_cluster_for_long_ones(tmp_path, monkeypatch):
+    from medwave.batch import runner
+
+    _vols(tmp_path, 4, size=8)
+    items = items_from_glob("denoise", str(tmp_path / "*.nii.gz"))
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    n, why = runner._choose_workers("denoise", items)
+    assert n == 0 and "running them in this process" in why
+    reg = [type(it)(it.name, {"fixed": it.inputs["image"], "moving": it.inputs["image"]}) for it in items]
+    from medwave.batch import tasks
+
+    monkeypatch.setattr(tasks, "_voxels", lambda path: 100 ** 3)  # 4 pairs of 100^3: about 50 s of work
+    assert runner._choose_workers("register", reg) == (2, "")
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 1)
+    assert runner._choose_workers("register", reg)[0] == 0

@@ -32,10 +32,11 @@ def test_register_cli_writes_everything(pair, tmp_path, capsys) -> None:
     code = main(["register", str(p["fixed"]), str(p["moving"]), "-o", str(out), "--iterations", "5,5,0,0",
                  "--moving-seg", str(p["moving_seg"]), "--fixed-seg", str(p["fixed_seg"]), "--no-progress"])
     assert code == 0
-    for name in ("warped.nii.gz", "ddf.nii.gz", "jacdet.nii.gz", "warped_seg.nii.gz", "metrics.json"):
+    for name in ("warped.nii.gz", "ddf_monai_voxel.nii.gz", "transform_itk_lps_mm.nii.gz", "jacdet.nii.gz", "warped_seg.nii.gz",
+                 "metrics.json", "transform.json"):
         assert (out / name).exists(), name
     assert np.allclose(nib.load(out / "warped.nii.gz").affine, aff)
-    assert nib.load(out / "ddf.nii.gz").header.get_intent()[0] == "vector"
+    assert nib.load(out / "ddf_monai_voxel.nii.gz").header.get_intent()[0] == "vector"
     m = json.loads((out / "metrics.json").read_text())
     assert {"folding_percent", "sdlogj", "dice_mean", "total_seconds"} <= set(m)
     assert "Dice" in capsys.readouterr().out

@@ -52,14 +52,14 @@ def test_ome_physical_sizes_and_units(tmp_path, stack):
 @pytest.mark.parametrize("unit,scale", [("CENTIMETER", 1e4), ("INCH", 25400.0)])
 def test_resolution_tags(tmp_path, stack, unit, scale):
     p = tmp_path / "r.tif"
-    tifffile.imwrite(p, stack, resolution=(2.0, 4.0), resolutionunit=unit)
+    tifffile.imwrite(p, stack, resolution=(2.0, 4.0), resolutionunit=unit, photometric="minisblack")
     # x, y from the tags; z unknown: isotropic with x
     _check(p, stack, (scale / 2.0, scale / 4.0, scale / 2.0))
 
 
 def test_no_metadata_is_one_pixel(tmp_path, stack):
     p = tmp_path / "plain.tif"
-    tifffile.imwrite(p, stack)  # tifffile's shaped series: page axis read as z, not as a channel
+    tifffile.imwrite(p, stack, photometric="minisblack")  # tifffile's shaped series: page axis read as z, not as a channel
     _check(p, stack, (1.0, 1.0, 1.0), unit="pixel")
     assert load_image(p).meta["orientation"] is None
 

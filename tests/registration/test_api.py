@@ -53,7 +53,7 @@ def test_inputs_are_not_modified_and_accept_nibabel_and_metatensor(tmp_path) -> 
     assert np.array_equal(moving, copy)
     assert np.allclose(res.warped.affine, aff) and np.allclose(res.ddf.affine, aff)
     assert res.metrics["prealign"] == "none"
-    assert as_image(m_mt, "m").array.shape == (16, 16, 16)
+    assert as_image(m_mt, name="m").array.shape == (16, 16, 16)
 
 
 def test_moving_on_another_grid_is_resampled(tmp_path) -> None:
@@ -104,7 +104,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="device"):
         medwave.register(a, b, device="cuda:7" if not torch.cuda.is_available() else "tpu", progress=False)
     with pytest.raises(TypeError):
-        as_image(object(), "fixed")
+        as_image(object(), name="fixed")
 
 
 def test_network_weights_path_and_refinement(tmp_path) -> None:

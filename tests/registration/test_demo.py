@@ -14,6 +14,7 @@ def test_run_demo(tmp_path) -> None:
     s = run_demo(tmp_path / "reg", progress=False)
     assert s["dice_mean"] > s["dice_mean_before"] + 0.05
     assert s["folding_percent"] < 0.01
-    for name in ("fixed.nii.gz", "moving.nii.gz", "warped.nii.gz", "ddf.nii.gz", "jacdet.nii.gz", "warped_seg.nii.gz"):
+    for name in ("fixed.nii.gz", "moving.nii.gz", "warped.nii.gz", "ddf_monai_voxel.nii.gz", "jacdet.nii.gz",
+                 "warped_seg.nii.gz", "transform.json"):
         assert (tmp_path / "reg" / name).exists()
     assert json.loads((tmp_path / "reg" / "metrics.json").read_text())["dice_mean"] == pytest.approx(s["dice_mean"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from medwave.batch.runner import MARKER
+from medwave.batch.runner import MARKER, OWNER_MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 N_ITEMS = 8
@@ -78,7 +78,7 @@ def test_sequential_batch_killed_at_random_points_then_resumed(seed: int, tmp_pa
         assert (d / "a.txt").read_text() == str(i) and (d / "b.txt").read_text() == str(2 * i)
         marker = json.loads((d / MARKER).read_text())
         assert marker["metrics"]["double"] == 2 * i
-        assert sorted(p.name for p in d.iterdir()) == sorted(["a.txt", "b.txt", MARKER]), "stray file in the item"
+        assert sorted(p.name for p in d.iterdir()) == sorted(["a.txt", "b.txt", MARKER, OWNER_MARKER]), "stray file in the item"
     for name, text in finished.items():
         assert (out / name / MARKER).read_text() == text
     # nothing duplicated: one summary row per item, in manifest order
@@ -160,7 +160,7 @@ def test_cli_batch_denoise_sigkilled_from_outside_then_resumed(tmp_path: Path) -
         exp = np.asarray(nib.load(str(tmp_path / "ref" / f"v{i}" / "denoised.nii.gz")).dataobj)
         assert np.array_equal(got, exp), f"v{i} differs from the uninterrupted run"
         assert (out / f"v{i}" / MARKER).exists()
-        assert not [p.name for p in (out / f"v{i}").iterdir() if p.name.startswith(".") and p.name != MARKER]
+        assert not [p.name for p in (out / f"v{i}").iterdir() if p.name.startswith(".") and p.name not in (MARKER, OWNER_MARKER)]
     with open(out / "summary.csv", newline="") as fh:
         names = [r["name"] for r in csv.DictReader(fh)]
     assert sorted(names) == sorted(f"v{i}" for i in range(n)) and len(set(names)) == n
