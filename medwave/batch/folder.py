@@ -8,7 +8,8 @@ task               ``OUT/<case><ext>`` holds           other files
 =================  =================================  ==================================================
 denoise            the denoised image                  none
 segment-neurons    the binary mask                     ``<case>_probability<ext>``, ``<case>.swc``
-register           the moving image warped to fixed    ``<case>_ddf.nii.gz``, ``<case>_jacdet.nii.gz``,
+register           the moving image warped to fixed    ``<case>_transform/`` (the transform folder that
+                                                       ``medwave apply`` reads), ``<case>_jacdet.nii.gz``,
                                                        ``<case>_metrics.json`` (and ``<case>_warped_seg``)
 gaze               (no image)                          ``<case>_gaze_points.csv``, ``<case>_gaze_heatmap.npy``
                                                        / ``.png``, ``<case>_gaze_overlay.png``,
@@ -30,6 +31,7 @@ from typing import Optional, Sequence, Union
 
 from medwave.batch.manifest import items_from_folder
 from medwave.batch.runner import MARKER, BatchReport, run_batch
+from medwave.utils.paths import split_extension
 
 __all__ = ["STATE_DIR", "PRIMARY", "flat_name", "FlatTask", "run_folder"]
 
@@ -38,35 +40,44 @@ STATE_DIR = ".medwave_batch"
 #: Per task, the output file (stem) that takes the case's own name.
 PRIMARY: dict[str, Optional[str]] = {"denoise": "denoised", "segment-neurons": "mask", "register": "warped",
                                      "gaze": None}
-_DOUBLE = (".nii.gz", ".ome.tiff", ".ome.tif")
-
-
-def _split(filename: str) -> tuple[str, str]:
-    low = filename.lower()
-    for ext in _DOUBLE:
-        if low.endswith(ext):
-            return filename[: -len(ext)], filename[-len(ext):]
-    stem, dot, ext = filename.rpartition(".")
-    return (stem, dot + ext) if dot else (filename, "")
-
-
 def flat_name(task: str, case: str, filename: str) -> str:
     """The flat output name of ``filename`` (a task output) for ``case``.
 
     Example:
         >>> flat_name("denoise", "case_001", "denoised.nii.gz")
         'case_001.nii.gz'
-        >>> flat_name("register", "sub-02", "ddf.nii.gz")
-        'sub-02_ddf.nii.gz'
+        >>> flat_name("register", "sub-02", "jacdet.nii.gz")
+        'sub-02_jacdet.nii.gz'
         >>> flat_name("segment-neurons", "n1", "neuron.swc")
         'n1.swc'
     """
-    stem, ext = _split(filename)
+    stem, ext = split_extension(filename)
     if stem == PRIMARY.get(task):
         return case + ext
     if task == "segment-neurons" and filename == "neuron.swc":
         return case + ".swc"
     return f"{case}_{filename}"
+
+
+TRANSFORM_MANIFEST = "transform.json"
+
+
+def _gather_transform(item_dir: Path) -> None:
+    """Move a registration's transform files (those its ``transform.json`` lists) into ``item_dir/transform/``.
+
+    The transform stays a folder, so that ``medwave apply OUT/<case>_transform ...`` reads it as it is.
+    """
+    import json
+
+    manifest = item_dir / TRANSFORM_MANIFEST
+    if not manifest.is_file():
+        return
+    files = json.loads(manifest.read_text())["files"].values()
+    sub = item_dir / "transform"
+    sub.mkdir(exist_ok=True)
+    for name in [*files, TRANSFORM_MANIFEST]:
+        if (item_dir / name).exists():
+            os.replace(item_dir / name, sub / name)
 
 
 class FlatTask:
@@ -83,12 +94,17 @@ class FlatTask:
         from medwave.batch.tasks import TASK_FUNCS
 
         metrics = dict(TASK_FUNCS[self.task](inputs, item_dir, options) or {})
+        if self.task == "register":
+            _gather_transform(item_dir)
         moved = []
         for f in sorted(item_dir.iterdir()):
             if f.name == MARKER or f.name.startswith("."):
                 continue
             target = Path(self.output) / flat_name(self.task, item_dir.name, f.name)
             if target.is_dir():
+                if not (target / TRANSFORM_MANIFEST).is_file():  # only a transform folder medwave wrote is replaced
+                    raise FileExistsError(f"{target} is a folder medwave did not write; move it away or choose "
+                                          "another output folder.")
                 shutil.rmtree(target)
             os.replace(f, target)
             moved.append(target.name)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from medwave.utils.paths import file_stem as stem
+
 __all__ = ["BatchItem", "TASKS", "IMAGE_SUFFIXES", "load_manifest", "items_from_glob", "items_from_folder", "stem"]
 
 PathLike = Union[str, os.PathLike]
@@ -53,15 +55,6 @@ class BatchItem:
     inputs: dict[str, Any]
     source: str = ""
     extra: dict = field(default_factory=dict)
-
-
-def stem(path: PathLike) -> str:
-    """File name without (double) extension: ``sub-01_T1w.nii.gz`` -> ``sub-01_T1w``."""
-    name = Path(path).name
-    for ext in (".nii.gz", ".ome.tiff", ".ome.tif", ".tar.gz"):
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return Path(name).stem if "." in name else name
 
 
 def _safe(name: str) -> str:

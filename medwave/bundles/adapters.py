@@ -20,6 +20,8 @@ import torch
 from monai.inferers import Inferer
 from torch import nn
 
+from medwave.utils.paths import file_stem
+
 __all__ = ["load_network", "datalist", "collate_cases", "prepare_cases", "RegistrationInferer", "NeuronInferer",
            "GazeInferer", "PairToDDF", "GEMPoints"]
 
@@ -60,12 +62,6 @@ def load_network(kind: Literal["winet", "waveunet", "gem"], path: PathLike) -> n
     return net.eval()
 
 
-def _stem(path: str) -> str:
-    from medwave.batch.manifest import stem
-
-    return stem(path)
-
-
 def datalist(dataset_dir: Optional[PathLike] = None, datalist_file: Optional[PathLike] = None, *,
              section: str = "test", key: str = "image", pattern: str = "*.nii.gz") -> list[dict]:
     """The cases of a bundle run, MONAI style: a decathlon datalist JSON or every matching file of a folder.
@@ -100,7 +96,7 @@ def datalist(dataset_dir: Optional[PathLike] = None, datalist_file: Optional[Pat
     if not data:
         raise ValueError(f"no cases in {where}; point 'dataset_dir' at the images or fix 'datalist_file'.")
     for d in data:
-        d.setdefault("name", _stem(str(d[key])))
+        d.setdefault("name", file_stem(str(d[key])))
     return data
 
 
@@ -128,7 +124,8 @@ def prepare_cases(batchdata: list[dict], device: Any = None, non_blocking: bool 
 class RegistrationInferer(Inferer):
     """Register each case's ``moving`` onto its ``fixed`` (or ``fixed_file``) with :func:`medwave.register`.
 
-    Writes ``warped.nii.gz``, ``jacdet.nii.gz``, ``metrics.json`` and the transform files (``ddf_monai_voxel.nii.gz``, ``transform_itk_lps_mm.nii.gz``, ...) into ``output_dir/<case>/``
+    Writes ``warped.nii.gz``, ``jacdet.nii.gz``, ``metrics.json`` and the transform files
+    (``ddf_monai_voxel.nii.gz``, ``transform_itk_lps_mm.nii.gz``, ...) into ``output_dir/<case>/``
     and returns the cases' metrics (``folding_percent``, ``dice_mean`` when ``moving_seg``/``fixed_seg`` are given).
     """
 

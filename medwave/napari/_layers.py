@@ -36,6 +36,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from medwave.io import Image
+from medwave.utils.paths import file_stem
 
 __all__ = [
     "METADATA_KEY",
@@ -157,7 +158,7 @@ def image_to_layer_data(
     n_lead = arr.ndim - n_spatial
     data = np.moveaxis(arr, tuple(range(n_spatial, arr.ndim)), tuple(range(n_lead))) if n_lead else arr
     if name is None:
-        name = _stem(image.path) if image.path is not None else "image"
+        name = file_stem(image.path) if image.path is not None else "image"
     kw = image_layer_kwargs(
         image.affine,
         n_lead,
@@ -257,14 +258,6 @@ def to_layer_order(array: Any, layer_metadata: Mapping[str, Any], *, points: boo
     if points:
         return arr[..., perm]
     return _permute_spatial(arr, arr.ndim - 3, perm)
-
-
-def _stem(path: Any) -> str:
-    name = str(getattr(path, "name", path))
-    for ext in (".nii.gz", ".nii", ".swc", ".csv"):
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return name.rsplit(".", 1)[0]
 
 
 def _current_transform(layer_attrs: Mapping[str, Any], ndim: int) -> dict[str, np.ndarray]:

@@ -254,9 +254,15 @@ def test_folder_mode_register_on_a_cluster_prints_the_dashboard(tmp_path, capsys
                  "--iterations", "5", "--workers", "2"])
     assert code == 0
     for i in range(2):
-        for suffix in (".nii.gz", "_ddf.nii.gz", "_jacdet.nii.gz", "_metrics.json"):
+        for suffix in (".nii.gz", "_jacdet.nii.gz", "_metrics.json", "_transform/transform.json",
+                       "_transform/ddf_monai_voxel.nii.gz", "_transform/transform_itk_lps_mm.nii.gz"):
             assert (out / f"m{i}{suffix}").exists(), suffix
         assert nib.load(out / f"m{i}.nii.gz").shape == (16, 16, 16)
+        # the case's transform folder is one `medwave apply` reads as it is
+        assert main(["apply", str(out / f"m{i}_transform"), str(src / f"m{i}.nii.gz"), "-o",
+                     str(tmp_path / f"applied{i}.nii.gz"), "--no-progress"]) == 0
+        assert np.allclose(nib.load(tmp_path / f"applied{i}.nii.gz").get_fdata(),
+                           nib.load(out / f"m{i}.nii.gz").get_fdata(), atol=1e-4)
     pids = {json.loads((out / ".medwave_batch" / f"m{i}" / MARKER).read_text())["pid"] for i in range(2)}
     assert os.getpid() not in pids  # ran on the Dask workers
     captured = capsys.readouterr()

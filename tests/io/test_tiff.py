@@ -9,7 +9,7 @@ import tifffile
 from medwave.io import Image, load_image, save_image
 from medwave.neuron.stacks import open_stack, write_volume
 
-ZYX = (4, 6, 8)
+ZYX = (5, 6, 8)  # not 3 or 4 pages: tifffile would write those as planar RGB(A) samples
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ def test_mni_pair_sample(viewer):
     names = [l.name for l in layers]
     assert names == ["MNI152 fixed", "MNI152 moving", "MNI152 fixed labels", "MNI152 moving labels"]
     fixed, moving, flab, mlab = layers
-    assert fixed.data.shape == moving.data.shape == flab.data.shape == (99, 117, 95)
+    # shown axial and radiological (issue 17): layer data (Z, Y, X), world (S, P, L) = (z, -y, -x) mm
+    assert fixed.data.shape == moving.data.shape == flab.data.shape == (95, 117, 99)
     for layer in layers:
         np.testing.assert_allclose(layer.scale, [2.0, 2.0, 2.0])
-        np.testing.assert_allclose(layer.translate, [-98.0, -134.0, -72.0])
+        np.testing.assert_allclose(layer.data_to_world([0, 0, 0]), [-72.0, 134.0, 98.0])
         np.testing.assert_allclose(layer.metadata["medwave"]["affine"][:3, 3], [-98.0, -134.0, -72.0])
     assert flab._type_string == "labels" and len(np.unique(flab.data)) == 33
     ddf = fixed.metadata["true_ddf"]

@@ -79,7 +79,7 @@ def test_edited_bands_reconstruct_like_pywt(viewer, wait_worker, mni_layer, widg
     ref = pywt.wavedecn(np.asarray(mni_layer.data), "haar", level=2)
     ref[2] = {k: np.zeros_like(v) for k, v in ref[2].items()}
     ref[1]["ddd"] = np.zeros_like(ref[1]["ddd"])
-    expect = pywt.waverecn(ref, "haar")[: 99, :117, :95]
+    expect = pywt.waverecn(ref, "haar")[tuple(slice(0, n) for n in mni_layer.data.shape)]
     out = viewer.layers["mni reconstructed"].data
     np.testing.assert_allclose(out, expect, atol=1e-5)
     assert np.abs(out - mni_layer.data).max() > 1e-3  # the edit did something
