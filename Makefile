@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install demo docs test test-slow bench sysdeps clean help
+.PHONY: install demo docs test test-slow bench docs-images sysdeps clean help
 
 help:
 	@echo "make demo       create .venv, install, run the main job on the shipped sample data"
@@ -16,6 +16,7 @@ help:
 	@echo "make test       create .venv, install, build the docs, run the test suite (slow tests excluded)"
 	@echo "make test-slow  the slow tests (full sweeps, training, large stacks)"
 	@echo "make bench      run the benchmarks (results go to docs/benchmarks.md by hand)"
+	@echo "make docs-images  refresh the napari screenshots in docs/images/ (the tests alone write them to a temp folder)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -51,6 +52,10 @@ test: install sysdeps docs
 
 test-slow: install sysdeps
 	$(XRUN) $(PY) -m pytest -m "slow" --timeout 3600 $(PYTEST_ARGS)
+
+# The README's napari screenshots: the widget tests take them; only this target writes them into docs/images/.
+docs-images: install sysdeps
+	MEDWAVE_DOCS_IMAGES=$(CURDIR)/docs/images $(XRUN) $(PY) -m pytest tests/napari -p no:cacheprovider -k "widget" $(PYTEST_ARGS)
 
 # Every benchmark runs even when an earlier one misses a target; the exit code says whether any did.
 bench: install

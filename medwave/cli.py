@@ -4,7 +4,9 @@ Each subcommand lives in its own module under :mod:`medwave.commands` and expose
 ``register(subparsers)``; this file only discovers them, parses and maps errors to exit codes.
 
 Exit codes: 0 success, 1 some items of a batch failed, 2 bad usage or bad input (a clear message,
-no traceback; ``MEDWAVE_DEBUG=1`` shows it), 3 unexpected internal error (traceback shown), 130 interrupted.
+no traceback; ``MEDWAVE_DEBUG=1`` shows it), 3 unexpected internal error (traceback shown), 130 interrupted,
+141 stdout closed by its reader (``medwave info x | head -1``: no message, no traceback).
+Every command accepts ``--quiet``/``-q`` and ``--no-progress`` (and ``MEDWAVE_NO_PROGRESS=1``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import sys
 from typing import Optional, Sequence
 
 from medwave import __version__
-from medwave.utils.errors import UserError
+from medwave.utils.errors import OptionError, UserError
+from medwave.utils.progress import progress_disabled_by_env
 
 __all__ = ["main", "build_parser", "UserError", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "EXIT_INTERNAL"]
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: stdout closed by its reader (``| head``): 128 + SIGPIPE, what a shell reports for a program killed by it.
+EXIT_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,20 +46,51 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"medwave.commands.{info.name}")
         module.register(sub)
-    for cmd in sub.choices.values():  # one memory limit for every command (and the workers it starts)
+    for cmd in sub.choices.values():  # one memory limit and one progress switch for every command
         cmd.add_argument("--max-memory", metavar="SIZE", default=None,
                          help="refuse inputs whose header says they need more memory than SIZE (e.g. 16G; default: "
                               "MEDWAVE_MAX_MEMORY, else half of the available RAM)")
+        add_progress_flags(cmd)
     return parser
+
+
+def add_progress_flags(parser: argparse.ArgumentParser) -> None:
+    """The one progress switch of every command: ``--quiet`` (``-q``) and ``--no-progress``, both ``args.progress``.
+
+    ``MEDWAVE_NO_PROGRESS=1`` in the environment does the same (see :func:`main`).
+    """
+    taken = set(parser._option_string_actions)
+    flags = [f for f in ("--quiet", "-q", "--no-progress") if f not in taken]
+    if flags:
+        parser.add_argument(*flags, dest="progress", action="store_false", default=True,
+                            help="no progress bars (same as MEDWAVE_NO_PROGRESS=1)")
+
+
+def _broken_pipe() -> int:
+    """stdout's reader went away (``medwave info x | head -1``): stop quietly, as ``cat`` does.
+
+    Python would report the failed flush of stdout at exit; pointing stdout at devnull prevents that.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (pytest's capture): nothing to redirect
+        pass
+    return EXIT_PIPE
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``medwave`` command and return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:  # `medwave register --help | head -3`
+        return _broken_pipe()
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    if progress_disabled_by_env():
+        args.progress = False
     try:
         from medwave.io.guard import set_memory_limit
 
@@ -63,7 +99,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ValueError as exc:
             raise UserError(f"--max-memory: {exc}") from None
         code = args.func(args)
-        return EXIT_OK if code is None else int(code)
+        if code is None:
+            code = EXIT_OK
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
+        return int(code)
+    except BrokenPipeError:
+        return _broken_pipe()
+    except OptionError as exc:  # a bad option found by the API: named as the command's --flag
+        if os.environ.get("MEDWAVE_DEBUG"):
+            raise
+        print(f"medwave {args.command}: error: {exc.render(cli=True)}", file=sys.stderr)
+        return EXIT_USAGE
     except UserError as exc:
         print(f"medwave {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

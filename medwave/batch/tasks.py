@@ -53,37 +53,14 @@ def _scalars(d: dict, keys) -> dict:
 
 
 def run_denoise(inputs: dict, outdir: Path, options: dict) -> dict:
-    """Wavelet shrinkage of one image -> ``denoised.nii.gz`` (or the input's format)."""
-    import numpy as np
-    import torch
+    """Wavelet shrinkage of one image (:func:`medwave.denoise`) -> ``denoised.nii.gz`` (or the input's format)."""
+    from medwave.denoise import denoise
 
-    from medwave.io import Image, check_finite_image, load_image, save_image
-    from medwave.transforms import denoise_volume
-
-    src = Path(inputs["image"])
-    img = load_image(src, allow_complex=False, purpose="denoise")  # refused by name, as `medwave denoise` does
-    check_finite_image(img, src.name)
-    arr = np.asarray(img.array, dtype=np.float32)
-    shape = arr.shape
-    if arr.ndim == 4 and arr.shape[3] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3, 4):
-        raise ValueError(f"{src.name} is {arr.ndim}D {shape}; denoise needs a 2D image or a 3D volume (or 4D series).")
-    t0 = time.perf_counter()
-    kw = {k: options[k] for k in ("wavelet", "levels", "method", "mode", "sigma") if options.get(k) is not None}
-    vols = [arr] if arr.ndim < 4 else [arr[..., v] for v in range(arr.shape[3])]
-    outs, sig = [], []
-    for v in vols:
-        out, s = denoise_volume(torch.from_numpy(np.ascontiguousarray(v)), return_sigma=True, **kw)
-        outs.append(out.cpu().numpy())
-        sig.append(float(np.asarray(s.cpu()).ravel()[0]))
-    y = outs[0] if arr.ndim < 4 else np.stack(outs, axis=-1)
-    y = y.reshape(shape)
-    ext = ".nii.gz" if src.name.lower().endswith((".nii", ".nii.gz")) else "".join(src.suffixes[-1:]) or ".nii.gz"
-    save_image(Image(y, affine=img.affine, meta=dict(img.meta)), outdir / f"denoised{ext}", overwrite=True,
-               inputs=[src], vector=False)
-    return {"shape": "x".join(map(str, shape)), "sigma": round(float(np.mean(sig)), 6),
-            "seconds": round(time.perf_counter() - t0, 4)}
+    kw = {k: options[k] for k in ("wavelet", "levels", "method", "mode", "sigma", "wavelet_mode", "spatial_dims")
+          if options.get(k) is not None}
+    res = denoise(inputs["image"], device=options.get("device", "cpu"), progress=False, **kw)
+    res.save(outdir, overwrite=True)
+    return res.metrics
 
 
 def run_register(inputs: dict, outdir: Path, options: dict) -> dict:
@@ -105,51 +82,37 @@ def run_register(inputs: dict, outdir: Path, options: dict) -> dict:
 
 
 def run_segment_neurons(inputs: dict, outdir: Path, options: dict) -> dict:
-    """Neuron segmentation and tracing of one stack -> probability/mask (NIfTI or TIFF) + neuron.swc."""
+    """Neuron segmentation and tracing of one stack -> probability/mask (NIfTI or TIFF), neuron.swc, summary.json."""
     import numpy as np
 
     from medwave.neuron.api import segment_neurons
     from medwave.neuron.model import load_model
-    from medwave.neuron.stacks import open_stack, write_volume
 
     weights = options.get("weights")
     device = options.get("device", "cpu")
     model = cached_model(("neuron", _weights_key(weights), device), lambda: load_model(weights, device))
-    stack = open_stack(inputs["image"])
     kw = {}
     if options.get("cube"):
         kw["cube"] = tuple(options["cube"])
-    res = segment_neurons(stack, weights=model, device=device, trace=options.get("trace", True), progress=False,
-                          threshold=options.get("threshold"), **kw)
-    ext = ".nii.gz" if stack.kind == "nifti" else ".tif"
-    write_volume(np.asarray(res.probability, np.float32), outdir / f"probability{ext}", like=stack, overwrite=True)
-    write_volume(np.asarray(res.mask, np.uint8), outdir / f"mask{ext}", like=stack, overwrite=True)
-    nodes = None
-    if res.swc is not None:
-        from medwave.neuron.swc import write_swc
-        from medwave.utils import atomic_path
-
-        with atomic_path(outdir / "neuron.swc") as tmp:
-            write_swc(res.swc, tmp)
-        nodes = len(res.swc.edges()) + 1 if len(res.swc.edges()) else 0
-    return {"shape": "x".join(map(str, stack.shape)), "cubes": res.n_cubes,
-            "foreground_fraction": round(float(np.mean(np.asarray(res.mask))), 6), "swc_edges": nodes and nodes - 1,
+    res = segment_neurons(inputs["image"], weights=model, device=device, trace=options.get("trace", True),
+                          progress=False, threshold=options.get("threshold"), **kw)
+    res.save(outdir, overwrite=True, format="nifti" if res.stack.kind == "nifti" else "tiff")
+    s = res.summary
+    return {"shape": "x".join(map(str, s["shape"])), "cubes": s["cubes"],
+            "foreground_fraction": round(float(np.mean(np.asarray(res.mask))), 6), "swc_edges": s["swc_edges"],
             "seconds": round(res.seconds, 4)}
 
 
 def run_gaze(inputs: dict, outdir: Path, options: dict) -> dict:
     """GEM gaze prediction for one radiograph and its report sentence(s) (GEM weights cached per process)."""
-    from medwave.gaze.api import load_gem, predict_gaze, save_summary
+    from medwave.gaze.api import load_gem, predict_gaze
 
     t0 = time.perf_counter()
     device = options.get("device", "cpu")
     load_gem(options.get("weights"), device=device)  # lru-cached per process in medwave.gaze.api
-    sentences = list(inputs["report"])
-    results = predict_gaze(inputs["image"], sentences, weights=options.get("weights"), k=options.get("k", 8),
-                           device=device)
-    prefixes = ["gaze"] if len(results) == 1 else [f"gaze_{i:02d}" for i in range(len(results))]
-    files = [r.save(outdir, prefix=p, overwrite=True) for r, p in zip(results, prefixes)]
-    save_summary(outdir / "summary.json", results, files)
+    results = predict_gaze(inputs["image"], list(inputs["report"]), weights=options.get("weights"),
+                           k=options.get("k", 8), device=device)
+    results.save(outdir, overwrite=True)
     return {"sentences": len(results), "seconds": round(time.perf_counter() - t0, 4)}
 
 

@@ -11,7 +11,6 @@ so a bundle copied anywhere runs as it is.
 from __future__ import annotations
 
 import glob
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
@@ -167,27 +166,16 @@ class NeuronInferer(Inferer):
 
     def __call__(self, inputs: list[dict], network: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
         from medwave.neuron.api import segment_neurons
-        from medwave.neuron.stacks import write_volume
-        from medwave.neuron.swc import write_swc
 
         masks = []
         for case in inputs:
             out = self.output_dir / case["name"]
-            out.mkdir(parents=True, exist_ok=True)
             threshold = self.threshold
             if threshold is None:  # the checkpoint's calibrated threshold, as segment_neurons uses for its own loads
                 threshold = getattr(network, "medwave_meta", {}).get("threshold")
             res = segment_neurons(case["image"], weights=network, cube=self.cube, threshold=threshold,
                                   trace=self.trace, progress=False)
-            write_volume(np.asarray(res.probability, np.float32), out / "probability.nii.gz", like=res.stack,
-                         overwrite=True)
-            write_volume(np.asarray(res.mask), out / "mask.nii.gz", like=res.stack, overwrite=True)
-            summary = {"input": case["image"], "shape": list(np.shape(res.probability)), "cubes": int(res.n_cubes),
-                       "foreground_voxels": int(np.count_nonzero(res.mask)), "seconds": float(res.seconds)}
-            if res.swc is not None:
-                write_swc(res.swc, out / "neuron.swc")
-                summary["swc_nodes"] = int(len(res.swc))
-            (out / "summary.json").write_text(json.dumps(summary, indent=2))
+            res.save(out, overwrite=True, format="nifti")  # the one writer of neuron outputs
             masks.append(torch.as_tensor(np.asarray(res.mask) > 0)[None].float())
         return torch.stack(masks)
 
@@ -205,7 +193,7 @@ class GazeInferer(Inferer):
         self.output_dir, self.model_path, self.sentence = Path(output_dir), str(model_path), str(sentence)
 
     def __call__(self, inputs: list[dict], network: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
-        from medwave.gaze.api import predict_gaze, save_summary
+        from medwave.gaze.api import predict_gaze
 
         points = []
         for case in inputs:
@@ -214,11 +202,8 @@ class GazeInferer(Inferer):
                 sentence = " ".join(sentence)
             if not sentence:
                 raise ValueError(f"case {case['name']}: no report sentence; give the entry a 'report' or set 'sentence'.")
-            out = self.output_dir / case["name"]
-            out.mkdir(parents=True, exist_ok=True)
             res = predict_gaze(_read_radiograph(case["image"]), str(sentence), weights=self.model_path)
-            files = res.save(out, prefix="gaze", overwrite=True)
-            save_summary(out / "summary.json", [res], [files])
+            res.save(self.output_dir / case["name"], overwrite=True)  # gaze_*.csv/.npy/.png and summary.json
             points.append(torch.as_tensor(np.asarray(res.points, np.float32)))
         return torch.stack(points)
 

@@ -41,7 +41,6 @@ def register(subparsers) -> None:
     p.add_argument("--points-space", choices=["ras", "lps"], default="ras",
                    help="world convention of a .csv point set (default ras)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("-q", "--quiet", action="store_true", help="no message (apply shows no progress bar: it is quick)")
     p.set_defaults(func=run)
 
 
@@ -64,13 +63,13 @@ def run(args) -> int:
         coords, header, rows = read_points_csv(args.image)
         moved = apply_to_points(tx, coords, inverse=args.inverse, space=args.points_space)
         write_points_csv(out, moved, header, rows)
-        if not args.quiet:
+        if args.progress:
             print(f"moved {len(coords)} points ({'fixed -> moving' if args.inverse else 'moving -> fixed'}) to {out}")
         return 0
     result = apply_transform(tx, args.image, inverse=args.inverse, interpolation=args.interpolation,
                              reference=args.reference)
     save_image(result, out, overwrite=True, inputs=[args.image, args.reference])
     grid = "x".join(str(s) for s in result.array.shape[:3])
-    if not args.quiet:
+    if args.progress:
         print(f"wrote {out} ({grid}, {'moving' if args.inverse else 'fixed'} space, {args.interpolation})")
     return 0

@@ -64,7 +64,6 @@ def register(subparsers) -> None:
     p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
     p.add_argument("--threads-per-worker", type=int, default=None,
                    help="torch/OMP threads per Dask worker (default 1); with --sequential the default keeps torch's")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--weights", default=None, help="model weights (register/segment-neurons/gaze)")
     p.add_argument("--iterations", type=int, default=None, help="register: instance-optimisation steps (default: register()'s, 120)")
@@ -99,7 +98,7 @@ def run(args) -> int:
     if args.method:
         options["method"] = args.method
     workers = 0 if args.sequential else args.workers
-    kw = dict(resume=args.resume, workers=workers, scheduler=args.scheduler, progress=not args.quiet,
+    kw = dict(resume=args.resume, workers=workers, scheduler=args.scheduler, progress=args.progress,
               threads_per_worker=args.threads_per_worker, options=options)
     try:
         if args.input:

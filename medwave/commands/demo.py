@@ -30,16 +30,15 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", default="demo_output", help="output folder (default: demo_output)")
     p.add_argument("--parts", nargs="+", choices=DEMO_PARTS, default=list(DEMO_PARTS), metavar="PART",
                    help=f"which parts to run, in order (default: all of {' '.join(DEMO_PARTS)})")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from medwave.demo import run_demos
 
-    report = run_demos(args.output, parts=args.parts, progress=not args.quiet)
+    report = run_demos(args.output, parts=args.parts, progress=args.progress)
     failed = [p for p, r in report.items() if r["status"] != "ok"]
-    if not args.quiet:
+    if args.progress:
         for part, r in report.items():
             print(f"{part:13s} {r['status']:6s} {r['seconds']:7.1f} s" + (f"  {r['error']}" if r["status"] != "ok" else ""))
         print(f"results in {args.output}/ (summary.json)")

@@ -38,30 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medwave.gaze.api import predict_gaze, save_summary
+    from medwave.gaze.api import GazePrediction, predict_gaze
     from medwave.utils import check_output_path
 
+    # predict_gaze() checks the radiograph, the sentences, the weights and -k; here only the outputs, before any work
     image = Path(args.image).expanduser()
-    from medwave.io.guard import check_input_file
-
-    try:
-        check_input_file(image, what="radiograph", dir_hint="give a radiograph file (.dcm, .png, .jpg)")
-    except FileNotFoundError:
-        raise UserError(f"{image}: no such radiograph. Check the path.") from None
-    if args.k < 1:
-        raise UserError(f"-k must be >= 1, got {args.k}")
     out = Path(args.outdir).expanduser()
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose another -o.")
-    check_output_path(out / "summary.json", overwrite=args.overwrite, inputs=[image])
-    n = len(args.report)
-    prefixes = ["gaze"] if n == 1 else [f"gaze_{i + 1:02d}" for i in range(n)]
-    for prefix in prefixes:  # every output checked before any work is done
-        for suffix in ("points.csv", "heatmap.npy", "heatmap.png", "overlay.png"):
-            check_output_path(out / f"{prefix}_{suffix}", overwrite=args.overwrite, inputs=[image])
+    for path in GazePrediction.output_paths_for(out, len(args.report)):
+        check_output_path(path, overwrite=args.overwrite, inputs=[image])
     results = predict_gaze(image, list(args.report), weights=args.weights, k=args.k, device=args.device)
-    files = [res.save(out, prefix=prefix, overwrite=args.overwrite) for res, prefix in zip(results, prefixes)]
-    save_summary(out / "summary.json", results, files)
+    files = results.save(out, overwrite=args.overwrite)["sentences"]
     for res, f in zip(results, files):
         print(f"{res.sentence!r}: {len(res.points)} points -> {f['points']}, {f['overlay']}")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from medwave.utils.errors import UserError
 
 HELP = """Deformably register MOVING onto FIXED (3D NIfTI) and write warped.nii.gz, jacdet.nii.gz,
-warped_seg.nii.gz (with --moving-seg), metrics.json (folding %%, SDlogJ, Dice with both segmentations, run time)
+warped_seg.nii.gz (with --moving-seg), metrics.json (folding %, SDlogJ, Dice with both segmentations, run time)
 and the transform: ddf_monai_voxel.nii.gz (MONAI DDF, voxel units), transform_itk_lps_mm.nii.gz (ITK/ANTs
 displacement, LPS mm), affine_itk_lps.mat (with --affine), their inverses and transform.json (the manifest).
 `medwave apply OUT IMAGE` applies it to another image, label map or point set.
@@ -61,7 +61,6 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)
 
 

@@ -9,8 +9,6 @@ from pathlib import Path
 from medwave.utils.errors import UserError
 
 FORMATS = ("auto", "tiff", "nifti", "zarr")
-_EXT = {"tiff": ".tif", "nifti": ".nii.gz", "zarr": ".zarr"}
-_BIG = 512 * 1024**2  # voxels*4 bytes above which auto output goes to zarr
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "probability map and a mask, and trace the mask into an SWC.\n"
             "Inputs: TIFF (read lazily), zarr, NIfTI. Outputs in OUTDIR: probability, mask (same format as "
             "the input; zarr, written chunk by chunk, for zarr inputs or stacks over 512 MB), neuron.swc, and "
-            "metrics.json when --gt-swc/--gt-mask is given.\n\n"
+            "summary.json, and metrics.json when --gt-swc/--gt-mask is given.\n\n"
             "Example: medwave segment-neurons stack.tif -o results/stack1 --gt-swc stack1.swc\n"
             "         medwave segment-neurons big.zarr -o results/big --no-trace --cube 32 128 128 --overlap 0.25"
         ),
@@ -47,29 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt-swc", help="ground-truth SWC (in --swc-units coordinates): ESA/DSA/PDS and voxel metrics")
     p.add_argument("--gt-mask", help="ground-truth mask stack: voxel Dice/IoU/precision/recall")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from medwave.neuron.api import segment_neurons
-    from medwave.neuron.stacks import create_zarr, finalize_zarr, open_stack, write_volume
+    from medwave.neuron.api import NeuronSegmentation, segment_neurons
+    from medwave.neuron.stacks import create_zarr, open_stack
     from medwave.utils.atomic import atomic_path, check_output_path
 
+    # segment_neurons() checks the stack, cube, overlap, threshold and batch size; here only what it does not see
     stack = open_stack(args.stack)
-    if len(stack.shape) != 3:
-        raise UserError(f"{args.stack}: shape {stack.shape}; segment-neurons needs a 3D (Z, Y, X) stack.")
-    if not 0 <= args.overlap < 1:
-        raise UserError(f"--overlap must be in [0, 1), got {args.overlap}.")
-    if any(c < 1 for c in args.cube):
-        raise UserError(f"--cube {' '.join(str(c) for c in args.cube)}: every cube size (Z Y X) must be at least 1 "
-                        f"voxel, e.g. --cube 32 128 128.")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}.")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise UserError(f"--threshold must be a probability in [0, 1], got {args.threshold}.")
     for name in ("gt_swc", "gt_mask"):
         v = getattr(args, name)
         if v:
@@ -90,57 +77,41 @@ def run(args: argparse.Namespace) -> int:
         from medwave.neuron.swc import read_swc
 
         gt_swc = read_swc(args.gt_swc)
-    fmt = args.format
-    if fmt == "auto":
-        big = int(np.prod(stack.shape)) * 4 > _BIG
-        fmt = "zarr" if stack.kind == "zarr" or big else ("nifti" if stack.kind == "nifti" else "tiff")
-    if fmt == "nifti" and stack.affine is None and stack.kind != "nifti":
-        pass  # NIfTI from a TIFF gets a diagonal affine from the spacing
     out = Path(args.output)
-    ext = _EXT[fmt]
-    targets = {"probability": out / f"probability{ext}", "mask": out / f"mask{ext}"}
+    # every output is checked before any work (the result's own names, before it exists)
+    plan = NeuronSegmentation(np.empty(0), np.empty(0), None, stack, (0.0, 1.0), 0, 0.0)
+    fmt = plan.output_format(args.format)
+    targets = plan.output_paths(out, fmt)
     if not args.no_trace:
         targets["swc"] = out / "neuron.swc"
     if args.gt_swc or args.gt_mask:
         targets["metrics"] = out / "metrics.json"
     for t in targets.values():
         check_output_path(t, overwrite=args.overwrite, inputs=[args.stack, args.gt_swc, args.gt_mask])
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
 
     prob_out = mask_out = None
-    tmp = {}
-    if fmt == "zarr":
-        prob_out, tmp["probability"] = create_zarr(targets["probability"], stack.shape, "float32", overwrite=args.overwrite)
-        mask_out, tmp["mask"] = create_zarr(targets["mask"], stack.shape, "uint8", overwrite=args.overwrite)
+    tmp = []
+    if fmt == "zarr":  # big stacks: written chunk by chunk into temporaries that save() moves into place
+        prob_out, t = create_zarr(targets["probability"], stack.shape, "float32", overwrite=args.overwrite)
+        tmp.append(t)
+        mask_out, t = create_zarr(targets["mask"], stack.shape, "uint8", overwrite=args.overwrite)
+        tmp.append(t)
     try:
         res = segment_neurons(
             stack, weights=args.weights, cube=tuple(args.cube), overlap=args.overlap, device=args.device,
-            trace=not args.no_trace, progress=not args.quiet, threshold=args.threshold, batch_size=args.batch_size,
+            trace=not args.no_trace, progress=args.progress, threshold=args.threshold, batch_size=args.batch_size,
             prob_out=prob_out, mask_out=mask_out, swc_units=args.swc_units,
         )
-        if fmt == "zarr":
-            for key, arr in (("probability", prob_out), ("mask", mask_out)):
-                arr.attrs.update({"spacing": list(stack.spacing), "axes": "ZYX", "source": str(stack.path),
-                                  "unit": stack.unit, "affine": stack.grid_affine().tolist()})
-                finalize_zarr(tmp.pop(key), targets[key])
+        written = res.save(out, overwrite=args.overwrite, format=fmt)
     finally:
         import shutil
 
-        for t in tmp.values():
+        for t in tmp:  # left only when the run stopped before save() moved them into place
             shutil.rmtree(t, ignore_errors=True)
-    if fmt != "zarr":
-        write_volume(res.probability, targets["probability"], like=stack, overwrite=args.overwrite)
-        write_volume(res.mask, targets["mask"], like=stack, overwrite=args.overwrite)
-    if res.swc is not None:
-        from medwave.neuron.swc import write_swc
-
-        write_swc(res.swc, targets["swc"])
-    # one axis convention in what the user reads (as `medwave info`): x, y, z; TIFF stacks have no orientation
-    summary = {"stack": str(stack.path), "axes": "x, y, z", "shape": list(stack.shape[::-1]),
-               "spacing": [float(v) for v in stack.spacing[::-1]], "unit": stack.unit or "pixel",
-               "swc_units": args.swc_units if not args.no_trace else None, "cubes": res.n_cubes,
-               "seconds": round(res.seconds, 2), "normalization": list(res.normalization), "threshold": res.info.get("threshold"),
-               "outputs": {k: str(v) for k, v in targets.items()}}
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run stopped by bad input leaves nothing behind
+    summary = dict(res.summary, outputs={k: str(v) for k, v in written.items()})
     if "metrics" in targets:
         from medwave.neuron.metrics import neuron_distance, voxel_metrics
 
@@ -162,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 metrics["tracing_note"] = "the traced or ground-truth SWC has no segment"
         with atomic_path(targets["metrics"]) as t:
             t.write_text(json.dumps(metrics, indent=1))
+        summary["outputs"]["metrics"] = str(targets["metrics"])
         summary["metrics"] = metrics
     print(json.dumps(summary, indent=1))
     return 0

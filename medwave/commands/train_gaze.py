@@ -51,7 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTDIR/gem.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -74,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
-        model_options={"k": args.k, "encoder_width": args.encoder_width, "dim": args.dim, "use_text": not args.no_text, "use_image": not args.no_image,
-                       "use_matching": not args.no_matching, "use_graph": not args.no_graph},
+        progress=args.progress,
+        model_options={"k": args.k, "encoder_width": args.encoder_width, "dim": args.dim, "use_text": not args.no_text,
+                       "use_image": not args.no_image, "use_matching": not args.no_matching,
+                       "use_graph": not args.no_graph},
     )
     val = res["val"]
     extra = f"; validation mean distance {val['mean_distance_px']:.2f} px" if val else ""

@@ -45,7 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-calibrate", action="store_true",
                    help="skip the threshold calibration on held-out stacks (threshold 0.5)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg.model.update(variant=args.variant, wavelet=args.wavelet, channels=list(args.channels),
                          bottleneck=args.bottleneck)
-    result = train_neurons(args.output, config=cfg, resume=args.resume, device=args.device, progress=not args.quiet,
+    result = train_neurons(args.output, config=cfg, resume=args.resume, device=args.device, progress=args.progress,
                            stop_after=args.stop_after)
     print(json.dumps(result, indent=1))
     return 0

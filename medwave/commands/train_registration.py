@@ -47,7 +47,6 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=run)
 
 

@@ -4,8 +4,10 @@ Example:
     >>> import medwave
     >>> from pydicom.data import get_testdata_file
     >>> res = medwave.predict_gaze(get_testdata_file("RG1_UNCR.dcm"), "Opacity in the left lung base.")
-    >>> res.points.shape, res.heatmap.shape
+    >>> res.points.shape, res.heatmap.shape           # one sentence: its result's attributes directly
     ((8, 2), (1955, 1841))
+    >>> len(res), res[0].sentence
+    (1, 'Opacity in the left lung base.')
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import torch
 
 from medwave.utils import atomic_write_bytes, check_output_path
 
-__all__ = ["GazeResult", "predict_gaze", "default_weights_path", "load_gem", "load_gem_with_meta", "render_overlay", "save_summary"]
+__all__ = ["GazeResult", "GazePrediction", "predict_gaze", "default_weights_path", "load_gem", "load_gem_with_meta",
+           "render_overlay", "save_summary"]
 
 PathLike = Union[str, os.PathLike]
 ImageLike = Union[PathLike, np.ndarray, torch.Tensor]
@@ -186,6 +189,78 @@ def _as_image(image: ImageLike) -> tuple[np.ndarray, Optional[str]]:
     return out, (str(src) if src else None)
 
 
+class GazePrediction(Sequence[GazeResult]):
+    """What :func:`predict_gaze` returns, always: one :class:`GazeResult` per sentence, in order.
+
+    A sequence (``len``, indexing, iteration, unpacking: ``a, b = predict_gaze(img, [s1, s2])``) with one
+    :meth:`save` for all sentences. With a single sentence the result's own attributes are reachable directly
+    (``predict_gaze(img, "Opacity.").points`` is ``[0].points``); with several, name the sentence by index.
+    """
+
+    def __init__(self, results: Sequence[GazeResult]) -> None:
+        self._results = list(results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._results[i]
+
+    def __repr__(self) -> str:
+        return f"GazePrediction({[r.sentence for r in self._results]!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if len(self._results) == 1 and hasattr(self._results[0], name):
+            return getattr(self._results[0], name)
+        if hasattr(GazeResult, name) or name in GazeResult.__dataclass_fields__:
+            raise AttributeError(f"this prediction holds {len(self._results)} sentences; take one first "
+                                 f"(result[i].{name}).")
+        raise AttributeError(f"'GazePrediction' object has no attribute {name!r}")
+
+    @staticmethod
+    def prefixes_for(n: int) -> list[str]:
+        """File prefixes of ``n`` sentences: ``gaze`` for one, ``gaze_01``, ``gaze_02``, ... for several."""
+        return ["gaze"] if n == 1 else [f"gaze_{i + 1:02d}" for i in range(n)]
+
+    @staticmethod
+    def output_paths_for(outdir: PathLike, n: int) -> list[Path]:
+        """Every file :meth:`save` writes for ``n`` sentences (a command checks them before any work)."""
+        out = Path(outdir).expanduser()
+        names = [out / f"{p}_{suffix}" for p in GazePrediction.prefixes_for(n) for suffix in _SUFFIXES]
+        return names + [out / "summary.json"]
+
+    def prefixes(self) -> list[str]:
+        """File prefixes :meth:`save` uses (see :meth:`prefixes_for`)."""
+        return self.prefixes_for(len(self._results))
+
+    def output_paths(self, outdir: PathLike) -> list[Path]:
+        """Every file :meth:`save` writes (checked before any is written)."""
+        return self.output_paths_for(outdir, len(self._results))
+
+    def save(self, outdir: PathLike, *, overwrite: bool = False) -> dict[str, Any]:
+        """Write each sentence's points CSV, heatmap (``.npy``, ``.png``) and overlay, and ``summary.json``.
+
+        Returns:
+            ``{"sentences": [files of each sentence (see GazeResult.save)], "summary": path}``.
+
+        Raises:
+            FileExistsError: An output exists and ``overwrite`` is False (every output checked before writing).
+        """
+        out = Path(outdir).expanduser()
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"{out} exists and is not a folder; choose another output folder.")
+        srcs = [r.meta.get("source") for r in self._results if r.meta.get("source")]
+        for p in self.output_paths(out):
+            check_output_path(p, overwrite=overwrite, inputs=srcs or None)
+        files = [r.save(out, prefix=p, overwrite=True) for r, p in zip(self._results, self.prefixes())]
+        return {"sentences": files, "summary": save_summary(out / "summary.json", self._results, files)}
+
+
+_SUFFIXES = ("points.csv", "heatmap.npy", "heatmap.png", "overlay.png")
+
+
 def predict_gaze(
     image: ImageLike,
     sentence: Union[str, Sequence[str]],
@@ -193,7 +268,9 @@ def predict_gaze(
     weights: Optional[PathLike] = None,
     k: int = 8,
     device: str = "cpu",
-) -> Union[GazeResult, list[GazeResult]]:
+    seed: Optional[int] = None,
+    progress: bool = False,
+) -> GazePrediction:
     """Predict the ``k`` gaze points (and a fixation heatmap) for a radiograph and report sentence(s).
 
     Args:
@@ -201,14 +278,17 @@ def predict_gaze(
             ``(rows, columns)`` (min-max scaled), or a MONAI MetaTensor ``(1, W, H)`` / :class:`medwave.io.Image`
             / nibabel image (x first, read by :func:`medwave.io.as_image`). The same radiograph in any of
             these forms gives the same points. Never modified.
-        sentence: One sentence, or a list (then a list of results is returned).
+        sentence: One sentence or a list of sentences.
         weights: A checkpoint from ``medwave train-gaze``; default the shipped weights (trained on
             medwave's synthetic set, see ``medwave/gaze/weights/README.md``).
         k: Number of points; must match the weights.
         device: Torch device.
+        seed: Unused (inference is deterministic); present so every front door has the same signature.
+        progress: Unused (one forward pass); as ``seed``.
 
     Returns:
-        A :class:`GazeResult` (or a list) with points in input-image pixels.
+        A :class:`GazePrediction`, always (one :class:`GazeResult` per sentence, points in input-image
+        pixels); ``.save(outdir)`` writes them all.
 
     Raises:
         FileNotFoundError: The image or weights do not exist.
@@ -221,8 +301,7 @@ def predict_gaze(
     from medwave.utils.validate import gaze_options
 
     k = gaze_options(k=k)["k"]
-    single = isinstance(sentence, str)
-    sentences = [sentence] if single else list(sentence)
+    sentences = [sentence] if isinstance(sentence, str) else list(sentence)
     if not sentences or any(not str(s).strip() for s in sentences):
         raise ValueError("give a non-empty report sentence (e.g. 'Opacity in the left lung base.')")
     img, src = _as_image(image)
@@ -256,7 +335,7 @@ def predict_gaze(
                 },
             )
         )
-    return results[0] if single else results
+    return GazePrediction(results)
 
 
 def save_summary(path: PathLike, results: Sequence[GazeResult], files: Sequence[dict[str, Path]]) -> Path:

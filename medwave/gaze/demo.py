@@ -59,21 +59,17 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, n_eval: 
     from pydicom.data import get_testdata_file
     from skimage.segmentation import find_boundaries
 
-    from medwave.gaze.api import load_gem_with_meta, predict_gaze, render_overlay, save_summary
+    from medwave.gaze.api import load_gem_with_meta, predict_gaze, render_overlay
     from medwave.gaze.findings import make_finding_gaze
     from medwave.gaze.io import save_png
     from medwave.gaze.metrics import mean_point_distance, peak_distance, render_fixation_map
     from medwave.gaze.training import collate
-    from medwave.utils import progress_bar
 
     out = Path(outdir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     image = get_testdata_file("RG1_UNCR.dcm")
     results = predict_gaze(image, DEMO_SENTENCES, weights=weights)
-    files = []
-    for i, res in enumerate(progress_bar(results, total=len(results), desc="gaze demo: writing", enabled=progress)):
-        files.append(res.save(out, prefix=f"gaze_{i + 1:02d}", overwrite=True))
-    save_summary(out / "summary.json", results, files)
+    files = results.save(out, overwrite=True)["sentences"]
 
     # a rendered finding (test split: anatomy never seen in training) and a small evaluation
     net, meta = load_gem_with_meta(weights)

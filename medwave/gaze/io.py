@@ -230,7 +230,7 @@ def save_png(path: PathLike, image: np.ndarray, *, overwrite: bool = True) -> Pa
 
 
 # ---------------------------------------------------------------------------------- gaze CSV
-_GAZE_COLUMNS = ("index", "x", "y", "duration", "time")
+_GAZE_COLUMNS = ("index", "x", "y", "duration", "time", "sentence")
 
 
 def write_gaze_csv(
@@ -242,14 +242,17 @@ def write_gaze_csv(
     sentence: Optional[str] = None,
     overwrite: bool = True,
 ) -> Path:
-    """Write gaze points to a CSV (``index,x,y,duration,time``), atomically.
+    """Write gaze points to a plain CSV (``index,x,y,duration,time,sentence``), atomically.
+
+    Plain CSV: one header row, one row per point, no comment lines, so ``csv``, pandas and spreadsheets read
+    it as it is. The sentence is a column (the same text on every row; empty when there is none).
 
     Args:
         path: Output ``.csv``.
         points: ``(N, 2)`` array of ``(x, y)`` image pixel positions, in order.
         durations: Optional fixation durations (s); empty cells when missing.
         times: Optional start times (s).
-        sentence: Optional report sentence, stored in a leading ``# sentence: ...`` comment line.
+        sentence: Optional report sentence (whitespace collapsed), stored in the ``sentence`` column.
         overwrite: Replace an existing file.
 
     Returns:
@@ -265,8 +268,7 @@ def write_gaze_csv(
     p = check_output_path(path, overwrite=overwrite)
     with atomic_path(p) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            if sentence is not None:
-                fh.write("# sentence: " + " ".join(str(sentence).split()) + "\n")
+            text = "" if sentence is None else " ".join(str(sentence).split())
             w = csv.writer(fh)
             w.writerow(_GAZE_COLUMNS)
             for i in range(n):
@@ -277,6 +279,7 @@ def write_gaze_csv(
                         repr(float(pts[i, 1])),
                         "" if durations is None else repr(float(durations[i])),
                         "" if times is None else repr(float(times[i])),
+                        text,
                     ]
                 )
     return p
@@ -286,7 +289,8 @@ def read_gaze_csv(path: PathLike) -> dict[str, Any]:
     """Read gaze points written by :func:`write_gaze_csv` (or any CSV with ``x`` and ``y`` columns).
 
     REFLACX (``x_position``/``y_position``) and EGD-CXR (``X_ORIGINAL``/``Y_ORIGINAL``) column names
-    are also accepted.
+    are also accepted. The sentence comes from the ``sentence`` column, or from a leading
+    ``# sentence: ...`` line (files written by medwave before it wrote plain CSV).
 
     Returns:
         ``{"points": (N, 2) float array, "durations": (N,) or None, "times": (N,) or None,
@@ -318,9 +322,12 @@ def read_gaze_csv(path: PathLike) -> dict[str, Any]:
     if xcol is None or ycol is None:
         raise ValueError(f"{p}: no x/y columns (found {fields}); write it with medwave.gaze.io.write_gaze_csv.")
     dcol = _first(fields, ("duration", "FPOGD"))
+    scol = _first(fields, ("sentence",))
     tcol = _first(fields, ("time", "timestamp_start_fixation", "Time (in secs)"))
     pts, durs, times = [], [], []
     for lineno, row in enumerate(reader, start=2):
+        if scol and sentence is None and row.get(scol):
+            sentence = row[scol]
         try:
             pts.append((float(row[xcol]), float(row[ycol])))
             durs.append(float(row[dcol]) if dcol and row.get(dcol) not in (None, "") else np.nan)

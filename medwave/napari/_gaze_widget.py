@@ -111,7 +111,7 @@ class GazeWidget(WorkerWidget):
 
         def job():
             yield 0
-            res = medwave.predict_gaze(data, sentence, weights=weights, k=k)
+            res = medwave.predict_gaze(data, sentence, weights=weights, k=k)[0]  # one sentence
             yield 1
             match = match_points(res.points, gt_xy) if gt_xy is not None and len(gt_xy) else None
             return res, match

@@ -34,8 +34,14 @@ from medwave.neuron.cubes import DEFAULT_CUBE, sliding_window_segment
 from medwave.neuron.model import DEFAULT_WEIGHTS, NeuronModel, load_default_model, load_model, make_predictor, normalize_params
 from medwave.neuron.stacks import Stack, open_stack, stack_from_image
 from medwave.neuron.swc import SWC
+from medwave.utils.errors import OptionError
 
 __all__ = ["segment_neurons", "load_default_model", "make_predictor", "NeuronSegmentation", "DEFAULT_WEIGHTS"]
+
+PathLike = Union[str, os.PathLike]
+OutputFormat = Literal["auto", "tiff", "nifti", "zarr"]
+_EXT = {"tiff": ".tif", "nifti": ".nii.gz", "zarr": ".zarr"}
+_BIG = 512 * 1024**2  # bytes of a float32 probability above which "auto" writes zarr
 
 
 @dataclass
@@ -61,6 +67,116 @@ class NeuronSegmentation:
     n_cubes: int
     seconds: float
     info: dict = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """What the run did, JSON-ready (``summary.json``; one row of a batch ``summary.csv``)."""
+        n_edges = len(self.swc.edges()) if self.swc is not None else None
+        fg = sum(int(np.count_nonzero(np.asarray(self.mask[z]))) for z in range(int(self.mask.shape[0])))
+        # one axis convention in what the user reads (as `medwave info`): x, y, z; TIFF stacks have no orientation
+        return {"stack": str(self.stack.path) if self.stack.path is not None else None, "axes": "x, y, z",
+                "shape": [int(v) for v in self.stack.shape[::-1]], "spacing": [float(v) for v in self.stack.spacing[::-1]],
+                "unit": self.stack.unit or "pixel", "swc_units": self.info.get("swc_units"),
+                "cubes": int(self.n_cubes), "seconds": round(float(self.seconds), 3), "foreground_voxels": fg,
+                "normalization": [float(v) for v in self.normalization], "threshold": self.info.get("threshold"),
+                "swc_nodes": int(len(self.swc)) if self.swc is not None else None, "swc_edges": n_edges}
+
+    def output_format(self, format: OutputFormat = "auto") -> str:
+        """The format :meth:`save` uses: ``auto`` is zarr for zarr inputs, for results already held in zarr
+        (``prob_out``) and for stacks over 512 MB as float32, NIfTI for NIfTI inputs, else TIFF."""
+        if format != "auto":
+            return format
+        big = int(np.prod(self.stack.shape)) * 4 > _BIG
+        if self.stack.kind == "zarr" or big or not isinstance(self.probability, np.ndarray):
+            return "zarr"
+        return "nifti" if self.stack.kind == "nifti" else "tiff"
+
+    def output_paths(self, outdir: PathLike, format: OutputFormat = "auto") -> dict[str, Path]:
+        """The files :meth:`save` writes: ``probability``, ``mask`` (extension by format), ``swc``
+        (``neuron.swc``, when traced) and ``summary`` (``summary.json``)."""
+        out = Path(outdir).expanduser()
+        ext = _EXT[self.output_format(format)]
+        paths = {"probability": out / f"probability{ext}", "mask": out / f"mask{ext}"}
+        if self.swc is not None:
+            paths["swc"] = out / "neuron.swc"
+        paths["summary"] = out / "summary.json"
+        return paths
+
+    def save(self, outdir: PathLike, *, overwrite: bool = False, format: OutputFormat = "auto") -> dict[str, Path]:
+        """Write the probability, the mask (on the input's grid: NIfTI affine, TIFF spacing), the SWC and
+        ``summary.json`` into ``outdir``, each atomically; every output is checked before any is written.
+
+        zarr outputs are written chunk by chunk; results computed into zarr temporaries made by
+        :func:`medwave.neuron.stacks.create_zarr` beside ``outdir/probability.zarr`` (what ``medwave
+        segment-neurons`` does for big stacks) are moved into place instead of copied.
+
+        Args:
+            outdir: Output folder (created).
+            overwrite: Replace existing outputs (the input stack is never overwritten).
+            format: ``"auto"`` (see :meth:`output_format`), ``"tiff"``, ``"nifti"`` or ``"zarr"``.
+
+        Returns:
+            The written paths (keys as :meth:`output_paths`).
+
+        Raises:
+            FileExistsError: An output exists and ``overwrite`` is False.
+            ValueError: An output is the input.
+        """
+        import json
+
+        from medwave.neuron.stacks import write_volume
+        from medwave.utils.atomic import atomic_write_bytes, check_output_path
+
+        fmt = self.output_format(format)
+        if fmt not in _EXT:
+            raise ValueError(f"format={format!r}: use 'auto', 'tiff', 'nifti' or 'zarr'.")
+        paths = self.output_paths(outdir, fmt)
+        for t in paths.values():
+            check_output_path(t, overwrite=overwrite, inputs=[self.stack.path])
+        Path(outdir).expanduser().mkdir(parents=True, exist_ok=True)
+        for key, arr, dtype in (("probability", self.probability, np.float32), ("mask", self.mask, np.uint8)):
+            if fmt == "zarr":
+                _save_zarr(arr, paths[key], dtype, self.stack)
+            else:
+                write_volume(np.asarray(arr[...], dtype=dtype), paths[key], like=self.stack, overwrite=True)
+        if self.swc is not None:
+            from medwave.neuron.swc import write_swc
+            from medwave.utils.atomic import atomic_path
+
+            with atomic_path(paths["swc"]) as tmp:
+                write_swc(self.swc, tmp)
+        summary = dict(self.summary, outputs={k: str(v) for k, v in paths.items()})
+        atomic_write_bytes(paths["summary"], (json.dumps(summary, indent=1) + "\n").encode())
+        return paths
+
+
+def _zarr_folder(arr: Any) -> Optional[Path]:
+    """The folder of a zarr array stored on the local disk (zarr 2 and 3), else None."""
+    store = getattr(arr, "store", None)
+    for attr in ("root", "path", "dir_path"):
+        v = getattr(store, attr, None)
+        v = v() if callable(v) else v
+        if v:
+            return Path(str(v))
+    return None
+
+
+def _save_zarr(arr: Any, target: Path, dtype: Any, stack: Stack) -> Path:
+    """Write ``arr`` as the zarr array ``target``: move it there if it is a temporary made for ``target``,
+    else copy it slab by slab into a new temporary and move that."""
+    from medwave.neuron.stacks import create_zarr, finalize_zarr
+
+    folder = _zarr_folder(arr)
+    attrs = {"spacing": [float(v) for v in stack.spacing], "axes": "ZYX", "source": str(stack.path),
+             "unit": stack.unit, "affine": stack.grid_affine().tolist()}
+    if not (folder is not None and folder.parent == target.parent and folder.name.startswith(f".{target.name}.")):
+        z, folder = create_zarr(target, tuple(int(v) for v in arr.shape), np.dtype(dtype).str, overwrite=True)
+        step = int(z.chunks[0])
+        for z0 in range(0, int(arr.shape[0]), step):
+            z[z0:z0 + step] = np.asarray(arr[z0:z0 + step], dtype=dtype)
+        arr = z
+    arr.attrs.update(attrs)
+    return finalize_zarr(folder, target)
 
 
 def _as_stack(stack: Any) -> Stack:
@@ -147,6 +263,7 @@ def segment_neurons(
     cube: Sequence[int] = DEFAULT_CUBE,
     overlap: float = 0.25,
     device: str = "cpu",
+    seed: Optional[int] = None,
     trace: bool = True,
     progress: bool = True,
     threshold: Optional[float] = None,
@@ -167,6 +284,8 @@ def segment_neurons(
         cube: Cube size ``(Z, Y, X)`` (NeuCuDa: 32 x 128 x 128).
         overlap: Overlap between neighbouring cubes (fraction, default 0.25).
         device: ``"cpu"``, ``"cuda"``, ...
+        seed: Unused (inference and tracing are deterministic); present so every front door has the same
+            signature ``(inputs, *, weights, device, seed, progress)``.
         trace: Trace the mask into an SWC (needs the mask in memory).
         progress: Progress bar over cubes.
         threshold: Foreground probability threshold of the mask; None uses the threshold stored in
@@ -181,7 +300,7 @@ def segment_neurons(
             indices. The SWC's comment lines and ``result.info["swc_units"]`` say which.
 
     Returns:
-        A :class:`NeuronSegmentation`.
+        A :class:`NeuronSegmentation`; ``.save(outdir)`` writes it.
 
     Raises:
         FileNotFoundError: Missing stack or weights.
@@ -191,7 +310,7 @@ def segment_neurons(
     """
     t0 = time.time()
     if swc_units not in ("physical", "voxel"):
-        raise ValueError(f"swc_units={swc_units!r}: use 'physical' (the stack's unit, default) or 'voxel'.")
+        raise OptionError("swc_units", swc_units, ": use 'physical' (the stack's unit, default) or 'voxel'.")
     from medwave.utils.validate import segment_options
 
     opts = segment_options(cube=cube, overlap=overlap, threshold=threshold, batch_size=batch_size)
@@ -203,10 +322,6 @@ def segment_neurons(
     from medwave.neuron.cubes import partition
 
     n_cubes = len(partition(st.shape, cube, overlap))
-    if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"threshold={threshold}: a foreground probability threshold must be in [0, 1].")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size={batch_size}: give at least 1 cube per forward pass.")
     name = str(st.path) if st.path is not None else "the stack"
     dtype = np.dtype(getattr(st.data, "dtype", np.float32))
     if dtype.kind == "c":

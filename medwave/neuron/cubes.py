@@ -30,6 +30,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from medwave.utils.errors import OptionError
+
 from medwave.utils.progress import progress_bar
 
 __all__ = ["axis_starts", "partition", "gaussian_weight", "sliding_window_segment", "DEFAULT_CUBE", "Predictor"]
@@ -46,13 +48,13 @@ def _check(shape: Sequence[int], cube: Sequence[int], overlap: float) -> tuple[t
     shape = tuple(int(s) for s in shape)
     cube = tuple(int(c) for c in cube)
     if len(cube) != len(shape):
-        raise ValueError(f"cube {cube} must have one size per stack axis (stack shape {shape}).")
+        raise OptionError("cube", cube, f": give one size per stack axis (stack shape {shape}).")
     if any(c < 1 for c in cube):
-        raise ValueError(f"cube={cube}: every cube size must be at least 1 voxel (Z, Y, X), e.g. cube=(32, 128, 128).")
+        raise OptionError("cube", cube, ": every cube size must be at least 1 voxel (Z, Y, X), e.g. 32 128 128.")
     if any(s < 1 for s in shape):
         raise ValueError(f"the stack is empty (shape {shape}); nothing to segment.")
     if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}.")
+        raise OptionError("overlap", overlap, ": the cube overlap must be a fraction in [0, 1).")
     from medwave.io.guard import check_memory
 
     # the network's activations on one cube: about 256 bytes per voxel (float32, up to 64 feature maps alive)

@@ -3,14 +3,14 @@
 * :class:`WaveletDecompose` / :class:`WaveletReconstruct`: multi-level decomposition into channels on
   the coarsest grid (invertible, affine updated), and back.
 * :class:`WaveletDenoise`: BayesShrink / VisuShrink shrinkage, as ``skimage.restoration.denoise_wavelet``;
-  functional core :func:`denoise_volume` (also behind ``medwave denoise`` and the napari widget).
+  thin over :func:`medwave.denoise.denoise_volume`, the core behind ``medwave.denoise()`` and ``medwave denoise``.
 * :class:`RandWaveletHighFreqDropout`: random removal of detail subbands (augmentation).
 * :class:`WaveletSWT` / :class:`WaveletPacket` (and ``...d``): stationary transform and wavelet packets as
   channels, invertible.
 """
 
 from medwave.transforms.array import RandWaveletHighFreqDropout, WaveletDecompose, WaveletDenoise, WaveletReconstruct
-from medwave.transforms.denoise import denoise_volume, estimate_noise_sigma, wavelet_thresholds
+from medwave.denoise.shrinkage import denoise_volume, estimate_noise_sigma, wavelet_thresholds
 from medwave.transforms.dictionary import (
     RandWaveletHighFreqDropoutd,
     RandWaveletHighFreqDropoutD,

@@ -27,7 +27,7 @@ from monai.transforms.inverse import TraceableTransform
 from monai.utils import TransformBackends, convert_to_tensor
 from monai.utils.enums import TraceKeys
 
-from medwave.transforms.denoise import DenoiseMethod, ThresholdMode, denoise_volume
+from medwave.denoise.shrinkage import DenoiseMethod, ThresholdMode, denoise_volume
 from medwave.transforms.wavelet import coarse_grid_affine, wavelet_decompose, wavelet_reconstruct
 from medwave.wavelets import dwt_max_level, dwt_packed, get_filter_bank, idwt_packed
 

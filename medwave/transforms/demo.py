@@ -91,7 +91,7 @@ def run_demo(outdir: Union[str, os.PathLike], *, progress: bool = True, wavelet:
 
     from medwave.io import Image, save_image
     from medwave.registration.synthetic import mni_atlas
-    from medwave.transforms.denoise import denoise_volume
+    from medwave.denoise import denoise_volume
     from medwave.transforms.wavelet import coarse_grid_affine
     from medwave.utils.atomic import atomic_path
     from medwave.wavelets import dwt, idwt, wavedec, waverec

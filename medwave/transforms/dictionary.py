@@ -32,7 +32,7 @@ from medwave.transforms.array import (
     _plain,
     _spatial_dims,
 )
-from medwave.transforms.denoise import DenoiseMethod, ThresholdMode
+from medwave.denoise.shrinkage import DenoiseMethod, ThresholdMode
 
 __all__ = [
     "WaveletDecomposed",

@@ -18,16 +18,18 @@ Kernels are compiled once and cached on disk by numba (``make install`` compiles
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
 import threading
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
-__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "compiled_accepts", "set_compiled", "load_kernels", "parallel_call"]
+__all__ = ["NUMBA_AVAILABLE", "compiled_enabled", "compiled_accepts", "set_compiled", "compiled_off", "load_kernels",
+           "parallel_call"]
 
 #: Whether numba can be imported (it is a dependency; without it every computation takes its torch path).
 NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -35,11 +37,27 @@ NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
 _ENABLED = os.environ.get("MEDWAVE_FUSED", "1").strip().lower() not in ("0", "false", "no", "off")
 _LOCK = threading.Lock()
 _MODULES: dict[str, ModuleType] = {}
+_LOCAL = threading.local()
 
 
 def compiled_enabled() -> bool:
-    """Whether the compiled kernels are available (numba importable) and switched on."""
-    return _ENABLED and NUMBA_AVAILABLE
+    """Whether the compiled kernels are available (numba importable) and switched on (in this thread)."""
+    return _ENABLED and NUMBA_AVAILABLE and not getattr(_LOCAL, "off", False)
+
+
+@contextlib.contextmanager
+def compiled_off() -> Iterator[None]:
+    """Take the torch paths in this thread for the ``with`` block (other threads are not affected).
+
+    For callers that know a computation is too small to repay numba's start-up (importing numba and loading
+    the cached kernels costs a fresh process about half a second).
+    """
+    prev = getattr(_LOCAL, "off", False)
+    _LOCAL.off = True
+    try:
+        yield
+    finally:
+        _LOCAL.off = prev
 
 
 def compiled_accepts(t: torch.Tensor) -> bool:

@@ -2,15 +2,16 @@
 
 The pipelines' option sets (:func:`register_options`, :func:`segment_options`, :func:`denoise_options`,
 :func:`gaze_options`) are checked once, by the functional core *and* by ``medwave batch`` before any item runs,
-so the single-file and batch paths accept and refuse exactly the same values. Errors are ``ValueError`` naming
-the option, the value and what is accepted (exit code 2 in the CLI).
+so the single-file and batch paths accept and refuse exactly the same values. Errors are
+:class:`~medwave.utils.errors.OptionError` (a ``ValueError``) naming the option, the value and what is accepted;
+the CLI prints them with the option as its flag (``--overlap 1.5: ...``), exit code 2.
 
 Example:
     >>> from medwave.utils.validate import number
     >>> number("smoothness", float("nan"), lo=0)
     Traceback (most recent call last):
     ...
-    ValueError: smoothness=nan: must be a finite number >= 0.
+    medwave.utils.errors.OptionError: smoothness=nan: must be a finite number >= 0.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import math
 import numbers
 from typing import Any, Iterable, Optional, Sequence, Union
+
+from medwave.utils.errors import OptionError
 
 __all__ = ["number", "integer", "choice", "int_tuple", "register_options", "segment_options", "denoise_options",
            "gaze_options", "OPTION_CHECKS"]
@@ -42,17 +45,17 @@ def number(name: str, value: Any, *, lo: Optional[float] = None, hi: Optional[fl
     rng = _range_text(lo, hi, lo_open, hi_open)
     want = f"a finite number{' ' + rng if rng else ''}"
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
-        raise ValueError(f"{name}={value!r}: must be {want}.")
+        raise OptionError(name, value, f": must be {want}.")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r}: must be {want}.") from None
+        raise OptionError(name, value, f": must be {want}.") from None
     if not math.isfinite(v):
-        raise ValueError(f"{name}={value!r}: must be {want}.")
+        raise OptionError(name, value, f": must be {want}.")
     if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ValueError(f"{name}={value!r}: must be {want}.")
+        raise OptionError(name, value, f": must be {want}.")
     if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise ValueError(f"{name}={value!r}: must be {want}.")
+        raise OptionError(name, value, f": must be {want}.")
     return v
 
 
@@ -61,16 +64,16 @@ def integer(name: str, value: Any, *, lo: Optional[int] = None, hi: Optional[int
     rng = _range_text(lo, hi, False, False)
     want = f"a whole number{' ' + rng if rng else ''}"
     if isinstance(value, bool):
-        raise ValueError(f"{name}={value!r}: must be {want}.")
+        raise OptionError(name, value, f": must be {want}.")
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r}: must be {want}.") from None
+        raise OptionError(name, value, f": must be {want}.") from None
     if not math.isfinite(f) or f != int(f):
-        raise ValueError(f"{name}={value!r}: must be {want}.")
+        raise OptionError(name, value, f": must be {want}.")
     v = int(f)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ValueError(f"{name}={value!r}: must be {want}.")
+        raise OptionError(name, value, f": must be {want}.")
     return v
 
 
@@ -79,18 +82,21 @@ def choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     options = list(choices)
     if value not in options:
         shown = ", ".join(map(str, options[:12])) + (" ..." if len(options) > 12 else "")
-        raise ValueError(f"{name}={value!r}: choose one of {shown}.")
+        raise OptionError(name, value, f": choose one of {shown}.")
     return value
 
 
 def int_tuple(name: str, value: Any, n: int, *, lo: int = 1) -> tuple[int, ...]:
     """``n`` whole numbers >= ``lo`` (e.g. a cube size)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise ValueError(f"{name}={value!r}: give {n} whole numbers >= {lo}.")
+        raise OptionError(name, value, f": give {n} whole numbers >= {lo}.")
     vals = list(value)
     if len(vals) != n:
-        raise ValueError(f"{name}={tuple(vals)!r}: give {n} whole numbers >= {lo}, got {len(vals)}.")
-    return tuple(integer(f"{name}[{i}]", v, lo=lo) for i, v in enumerate(vals))
+        raise OptionError(name, tuple(vals), f": give {n} whole numbers >= {lo}, got {len(vals)}.")
+    try:
+        return tuple(integer(name, v, lo=lo) for v in vals)
+    except OptionError:
+        raise OptionError(name, tuple(vals), f": give {n} whole numbers >= {lo}.") from None
 
 
 # --------------------------------------------------------------------------- the pipelines' option sets
@@ -104,8 +110,8 @@ def register_options(*, iterations: Union[int, Sequence[int], None] = None, smoo
     if iterations is not None:
         if isinstance(iterations, (list, tuple)):
             if len(iterations) != 4:
-                raise ValueError(f"iterations={tuple(iterations)!r}: give one total or 4 numbers (one per pyramid "
-                                 "level, coarsest first), each a whole number >= 0.")
+                raise OptionError("iterations", tuple(iterations), ": give one total or 4 numbers (one per pyramid "
+                                  "level, coarsest first), each a whole number >= 0.", cli_value=",".join(map(str, iterations)))
             out["iterations"] = tuple(integer("iterations", v, lo=0) for v in iterations)
         else:
             out["iterations"] = integer("iterations", iterations, lo=0)

@@ -9,6 +9,7 @@ from pydicom.data import get_testdata_file
 
 import medwave
 from medwave.gaze.api import default_weights_path, predict_gaze, render_overlay
+from medwave.gaze.api import GazePrediction
 from medwave.gaze.io import read_gaze_csv
 from medwave.networks import GEM
 from medwave.networks.checkpoint import save_checkpoint
@@ -34,7 +35,11 @@ def test_predict_on_array_and_path(tiny_weights, tmp_path):
     assert res.heatmap.sum() == pytest.approx(1.0, rel=1e-4)
     assert (res.points[:, 0] >= -0.5).all() and (res.points[:, 0] <= 69.5).all()
     many = predict_gaze(img, ["a", "b c"], weights=tiny_weights, k=4)
-    assert isinstance(many, list) and len(many) == 2
+    # one result type, always (issue 17): a GazePrediction, a sequence of per-sentence results
+    assert type(many) is type(res) is GazePrediction and len(many) == 2 and len(res) == 1
+    assert [r.sentence for r in many] == ["a", "b c"] and res[0].points is res.points
+    with pytest.raises(AttributeError, match="holds 2 sentences"):
+        many.points
     with pytest.raises(ValueError, match="k=4"):
         predict_gaze(img, "x", weights=tiny_weights, k=8)
     with pytest.raises(ValueError, match="non-empty"):
@@ -47,7 +52,9 @@ def test_predict_on_array_and_path(tiny_weights, tmp_path):
 
 def test_save_outputs(tiny_weights, tmp_path):
     res = predict_gaze(np.random.default_rng(1).random((40, 30)), "The heart is enlarged.", weights=tiny_weights, k=4)
-    files = res.save(tmp_path / "o")
+    saved = res.save(tmp_path / "o")
+    files = saved["sentences"][0]
+    assert files["points"].name == "gaze_points.csv" and saved["summary"].name == "summary.json"
     back = read_gaze_csv(files["points"])
     np.testing.assert_allclose(back["points"], res.points)
     assert back["sentence"] == "The heart is enlarged."

@@ -132,6 +132,25 @@ def test_gaze_csv_round_trip_and_foreign_columns(tmp_path):
         gio.write_gaze_csv(tmp_path / "h.csv", np.zeros((3, 3)))
 
 
+def test_gaze_csv_is_plain_csv_and_old_files_still_read(tmp_path):
+    """The CSV has no comment line (plain CSV readers take it as is); files of the old layout (a leading
+    ``# sentence:`` line) still read."""
+    import csv
+
+    pts = np.array([[1.0, 2.0], [3.0, 4.0]])
+    p = gio.write_gaze_csv(tmp_path / "g.csv", pts, sentence="Opacity, left base.")
+    rows = list(csv.DictReader(p.open(newline="")))
+    assert p.read_text().splitlines()[0] == "index,x,y,duration,time,sentence"
+    assert [(float(r["x"]), float(r["y"])) for r in rows] == [(1.0, 2.0), (3.0, 4.0)]
+    assert {r["sentence"] for r in rows} == {"Opacity, left base."}
+    assert gio.read_gaze_csv(p)["sentence"] == "Opacity, left base."
+    assert gio.read_gaze_csv(gio.write_gaze_csv(tmp_path / "n.csv", pts))["sentence"] is None
+    old = tmp_path / "old.csv"
+    old.write_text("# sentence: Heart is enlarged.\nindex,x,y,duration,time\n0,5.0,6.0,,\n")
+    r = gio.read_gaze_csv(old)
+    assert r["sentence"] == "Heart is enlarged." and r["points"].tolist() == [[5.0, 6.0]]
+
+
 def test_resample_points():
     pts = np.arange(10, dtype=float).reshape(5, 2)
     np.testing.assert_array_equal(gio.resample_points(pts, 3), pts[[0, 2, 4]])

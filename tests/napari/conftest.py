@@ -4,6 +4,9 @@ napari registers its pytest plugin (``napari.utils._testsupport``, entry point `
 installed, which provides ``make_napari_viewer``; pytest-qt provides ``qtbot``. Without an X display
 Qt would abort the whole run, so every ``napari``-marked test is skipped with the reason instead; run
 them as ``xvfb-run -a python -m pytest tests/napari`` (``make test`` does).
+
+Screenshots go to a temporary folder, so the test suite leaves the repository as it found it; ``make
+docs-images`` sets ``MEDWAVE_DOCS_IMAGES=docs/images`` to refresh the README's pictures on purpose.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+#: Where ``make docs-images`` writes the screenshots (the README shows them); tests alone write to a temporary folder.
+DOCS_IMAGES_ENV = "MEDWAVE_DOCS_IMAGES"
 _HAS_DISPLAY = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
@@ -45,19 +49,19 @@ def wait_for_worker(qtbot, widget, timeout: int = 120_000):
         raise widget.last_error
 
 
-def save_screenshot(viewer, name: str) -> Path:
-    """Save the whole window (canvas + docked widgets) to docs/images/<name>.png and return the path.
+def save_screenshot(viewer, name: str, folder: Path) -> Path:
+    """Save the whole window (canvas + docked widgets) to ``folder/<name>.png`` and return the path.
 
     Also asserts that the canvas itself is not blank (an empty or unrendered canvas is one flat colour,
     while the window around it never is).
     """
     from skimage.io import imsave
 
-    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     canvas = np.asarray(viewer.screenshot(canvas_only=True, flash=False), dtype=np.float64)[..., :3]
     assert canvas.std() > 5.0, f"the canvas rendered blank for {name} (pixel std {canvas.std():.2f})"
     img = viewer.screenshot(canvas_only=False, flash=False)
-    path = DOCS_IMAGES / f"{name}.png"
+    path = folder / f"{name}.png"
     tmp = path.with_name(f".{path.stem}.tmp.png")
     imsave(tmp, img, check_contrast=False)
     os.replace(tmp, path)
@@ -81,11 +85,14 @@ def wait_worker(qtbot):
 
 
 @pytest.fixture
-def screenshot():
-    """``screenshot(viewer, name)``: save docs/images/<name>.png, check it is not blank, return its path."""
+def screenshot(tmp_path_factory):
+    """``screenshot(viewer, name)``: save ``<name>.png`` (in a temporary folder, or in ``$MEDWAVE_DOCS_IMAGES``
+    under ``make docs-images``), check it is not blank, return its path."""
+    target = os.environ.get(DOCS_IMAGES_ENV)
+    folder = Path(target).resolve() if target else tmp_path_factory.mktemp("screenshots")
 
     def _shot(viewer, name: str) -> Path:
-        path = save_screenshot(viewer, name)
+        path = save_screenshot(viewer, name, folder)
         assert_not_blank(path)
         return path
 

@@ -106,3 +106,40 @@ def test_calibrate_threshold_picks_the_best_dice(rng):
 
     thr, dice = calibrate_threshold(M(), [(x, lab)], cube=(16, 32, 32))
     assert 0.1 <= thr < 0.3 and dice == pytest.approx(1.0)
+
+
+def test_result_save_writes_every_output_on_the_input_grid(tmp_path):
+    """NeuronSegmentation.save: the one writer behind the CLI, batch and bundle (issue 17)."""
+    import json
+
+    import nibabel as nib
+    import tifffile
+
+    from medwave.neuron.synthetic import synthetic_neuron
+
+    s = synthetic_neuron((24, 48, 40), seed=2)
+    aff = np.diag([0.5, 0.6, 2.0, 1.0])
+    src = tmp_path / "stack.nii.gz"
+    nib.save(nib.Nifti1Image(s.stack.transpose(2, 1, 0).astype(np.float32), aff), src)
+    r = segment_neurons(src, weights=Threshold(), cube=(16, 32, 32), progress=False)
+    paths = r.save(tmp_path / "out")
+    assert set(paths) == {"probability", "mask", "swc", "summary"}
+    assert paths["probability"].name == "probability.nii.gz"  # NIfTI in, NIfTI out
+    prob = nib.load(paths["probability"])
+    np.testing.assert_allclose(prob.affine, aff)
+    np.testing.assert_allclose(np.asarray(prob.dataobj).transpose(2, 1, 0), r.probability, atol=1e-6)
+    assert np.array_equal(np.asarray(nib.load(paths["mask"]).dataobj).transpose(2, 1, 0) > 0, r.mask)
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["cubes"] == r.n_cubes and summary["foreground_voxels"] == int(r.mask.sum())
+    assert paths["swc"].read_text().count("\n") > len(r.swc)  # comments + one line per node
+    with pytest.raises(FileExistsError):
+        r.save(tmp_path / "out")
+    # TIFF for arrays, zarr on request (copied chunk by chunk)
+    a = segment_neurons(s.stack, weights=Threshold(), cube=(16, 32, 32), progress=False, trace=False)
+    tp = a.save(tmp_path / "tif")
+    assert set(tp) == {"probability", "mask", "summary"} and tp["mask"].name == "mask.tif"
+    np.testing.assert_array_equal(tifffile.imread(tp["mask"]) > 0, a.mask)
+    zarr = pytest.importorskip("zarr")
+    zp = a.save(tmp_path / "z", format="zarr")
+    np.testing.assert_allclose(zarr.open_array(str(zp["probability"]), mode="r")[:], a.probability)
+    assert not [q for q in (tmp_path / "z").iterdir() if q.name.startswith(".")]

@@ -1,14 +1,15 @@
-"""denoise_volume against skimage.restoration.denoise_wavelet (the reference) and its own contracts."""
+"""denoise_volume / wavelet_shrinkage against skimage.restoration.denoise_wavelet (the reference) and their contracts."""
 
 from __future__ import annotations
 
 import numpy as np
+import pywt
 import pytest
 import torch
 from skimage.restoration import denoise_wavelet
 
-from medwave.transforms import denoise_volume, estimate_noise_sigma
-from medwave.transforms.denoise import median_abs_nonzero
+from medwave.denoise import denoise_volume, estimate_noise_sigma, wavelet_shrinkage
+from medwave.denoise.shrinkage import median_abs_nonzero
 
 
 def _phantom(shape, rng, noise=0.1, dtype=np.float32):
@@ -63,7 +64,7 @@ def test_sigma_estimate_matches_skimage_and_truth(rng):
     from skimage.restoration import estimate_sigma
 
     noise = 0.3 * rng.standard_normal((64, 64, 64))
-    _, sig = denoise_volume(noise, wavelet="db2", return_sigma=True)  # estimate_sigma uses db2
+    _, sig, _ = wavelet_shrinkage(noise, wavelet="db2")  # estimate_sigma uses db2
     assert abs(float(sig[0]) - estimate_sigma(noise)) < 1e-9
     assert abs(float(sig[0]) - 0.3) < 0.01
 
@@ -83,7 +84,8 @@ def test_leading_axes_are_independent_images(rng):
     _, a = _phantom((32, 36), rng, noise=0.05)
     _, b = _phantom((32, 36), rng, noise=0.3)
     both = np.stack([a, b])
-    out, sig = denoise_volume(both, spatial_dims=2, return_sigma=True)
+    out, sig, levels = wavelet_shrinkage(both, spatial_dims=2)
+    assert isinstance(out, np.ndarray) and levels == max(pywt.dwt_max_level(32, 2) - 3, 1) == 2
     np.testing.assert_allclose(out[0], denoise_volume(a), atol=1e-6)
     np.testing.assert_allclose(out[1], denoise_volume(b), atol=1e-6)
     assert sig.shape == (2,) and sig[1] > 3 * sig[0]
