@@ -118,7 +118,7 @@ def load_radiograph(path: PathLike, *, return_meta: bool = False) -> Union[np.nd
         >>> img.shape, img.dtype, float(img.min()), float(img.max())
         ((1955, 1841), dtype('float32'), 0.0, 1.0)
     """
-    from medwave.io.guard import guard_image
+    from medwave.io.guard import check_input_file, guard_image
     from medwave.io.image import read_image_file
 
     p = Path(path).expanduser()
@@ -126,6 +126,8 @@ def load_radiograph(path: PathLike, *, return_meta: bool = False) -> Union[np.nd
         raise FileNotFoundError(f"{p}: no such file. Check the path to the radiograph.")
     if p.is_dir():
         raise IsADirectoryError(f"{p} is a folder; give a radiograph file (.dcm, .png, .jpg).")
+    if not p.is_file():  # a pipe, device or symlink loop is named as such, before its extension is judged
+        check_input_file(p, what="radiograph")
     # a regular readable file; its pixel count from the header, checked against the memory limit before decoding
     # (reading, grey conversion, float copies and the heatmap cost about 64 bytes per pixel)
     ext = p.suffix.lower()
