@@ -43,10 +43,15 @@ def register(subparsers) -> None:
     p.add_argument("--optimize", dest="optimize", action=argparse.BooleanOptionalAction, default=True,
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
     p.add_argument("--iterations", default=None,
-                   help="instance-optimisation steps: a total, or 4 comma-separated numbers coarse to fine "
-                        "(default: register()'s, 120 = 60,60,0,0)")
+                   help="instance-optimisation iterations: a total, or 4 comma-separated numbers coarse to fine "
+                        "(images averaged by 8,4,2,1; default: register()'s 120 = 0,60,48,12 greedy, 60,60,0,0 wavelet)")
     p.add_argument("--smoothness", type=float, default=None,
-                   help="lambda of the diffusion regulariser (default: register()'s, 0.5)")
+                   help="regularisation (default: register()'s, 0.5): greedy: Gaussian sigma (voxels) smoothing the "
+                        "displacement after each update; wavelet: lambda of the diffusion term")
+    p.add_argument("--optimizer", choices=["auto", "greedy", "wavelet"], default="auto",
+                   help="instance optimisation: greedy (compiled LNCC gradient, Gaussian smoothing, composition), "
+                        "wavelet (Adam on the wavelet coefficients of a velocity; MI/MIND, masks) or auto (default: "
+                        "greedy for lncc without masks, else wavelet)")
     p.add_argument("--similarity", choices=["lncc", "mi", "mind", "mse"], default="lncc",
                    help="similarity of the instance optimisation: lncc (default, same modality), mi (mutual "
                         "information) or mind (MIND-SSC descriptors) for different modalities (T1/T2, CT/MR)")
@@ -104,7 +109,7 @@ def run(args) -> int:
                           fixed_seg=args.fixed_seg, similarity=args.similarity, fixed_mask=args.fixed_mask,
                           moving_mask=args.moving_mask, hd95=args.hd95, device=args.device, seed=args.seed,
                           smoothness=DEFAULT_SMOOTHNESS if args.smoothness is None else args.smoothness,
-                          progress=args.progress)
+                          progress=args.progress, optimizer=args.optimizer)
     result.metrics["inputs"] = {"fixed": str(args.fixed), "moving": str(args.moving),
                                 "moving_seg": args.moving_seg, "fixed_seg": args.fixed_seg,
                                 "fixed_mask": args.fixed_mask, "moving_mask": args.moving_mask}

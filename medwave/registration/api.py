@@ -43,6 +43,9 @@ DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "winet_mni_small.pt"
 DEFAULT_ITERATIONS = 120
 #: Default lambda of the diffusion regulariser of the instance optimisation.
 DEFAULT_SMOOTHNESS = 0.5
+#: Instance-optimisation schemes: ``"auto"`` (greedy for LNCC without masks, else wavelet), ``"greedy"``
+#: (:func:`medwave.registration.greedy.greedy_lncc`) or ``"wavelet"`` (:func:`~medwave.registration.instance.optimize_pair`).
+OPTIMIZERS = ("auto", "greedy", "wavelet")
 #: Levels of the instance-optimisation pyramid and the smallest axis (voxels) it needs.
 PYRAMID_LEVELS = 3
 MIN_SIZE = 2**PYRAMID_LEVELS
@@ -182,13 +185,16 @@ def register(
     device: str = "cpu",
     seed: int = 0,
     progress: bool = True,
+    optimizer: str = "auto",
 ) -> RegistrationResult:
     """Deformably register ``moving`` onto ``fixed`` (3D).
 
-    With no ``weights`` the field is found by instance optimisation of its wavelet coefficients
-    (coarse to fine, LNCC + diffusion, Adam): no training needed. With ``weights`` a WiNet predicts
-    the field, and ``optimize=True`` refines that prediction on this pair. ``optimize=False`` without
-    weights uses the small WiNet shipped with medwave.
+    With no ``weights`` the field is found by instance optimisation, coarse to fine, no training needed: for
+    LNCC without masks (the default) by the compiled greedy scheme (:func:`medwave.registration.greedy.greedy_lncc`:
+    analytic LNCC gradient, Gaussian smoothing of each update and of the field, composition; levels 1/4, 1/2
+    and full resolution), otherwise by Adam on the wavelet coefficients of a stationary velocity (LNCC, MI or
+    MIND + diffusion). With ``weights`` a WiNet predicts the field, and ``optimize=True`` refines that
+    prediction on this pair. ``optimize=False`` without weights uses the small WiNet shipped with medwave.
 
     Args:
         fixed: Fixed image: a file path, array ``(X, Y, Z)``, nibabel image, MetaTensor ``(1, X, Y, Z)``
@@ -197,8 +203,10 @@ def register(
             differ (or through an affine pre-alignment when ``affine=True``).
         weights: ``None``, ``"default"`` (the shipped WiNet), a checkpoint path, or a ``WiNet``.
         optimize: Run instance optimisation (from zero, or from the network's prediction).
-        iterations: Adam steps of the instance optimisation: a total, or one number per pyramid level
-            (coarsest first, 4 numbers; default 60, 60, 0, 0).
+        iterations: Iterations of the instance optimisation: a total, or one number per pyramid level
+            (coarsest first, 4 numbers: images averaged by 8, 4, 2, 1). The default total 120 is split
+            0, 60, 50, 10 by the greedy scheme (:func:`~medwave.registration.greedy.greedy_iterations`) and
+            60, 60, 0, 0 by the wavelet scheme (fields on levels 3 and 2).
         affine: Affine pre-alignment (:func:`medwave.io.prealign.affine_prealign`: SimpleITK, Mattes mutual
             information, rigid then affine) before the deformable step; the 4x4 RAS transform goes to
             ``metrics["prealign_transform_ras"]``.
@@ -206,7 +214,9 @@ def register(
         fixed_seg: Label map on the fixed grid; with ``moving_seg`` gives Dice per label.
         diffeomorphic: Stationary velocity + scaling and squaring (instance optimisation only; a network
             uses the variant it was trained as).
-        smoothness: lambda of the diffusion regulariser in instance optimisation.
+        smoothness: Regularisation of the instance optimisation: with the greedy scheme the sigma (voxels of
+            each level) of the Gaussian that smooths the whole displacement after each update (the update
+            itself is smoothed with sigma 2); with the wavelet scheme lambda of the diffusion regulariser.
         similarity: Similarity of the instance optimisation: ``"lncc"`` (default; one modality, local
             contrast changes), ``"mi"`` (mutual information: different modalities, e.g. T1 to T2, CT to MR)
             or ``"mind"`` (MIND-SSC descriptors: different modalities, local structure). ``"mse"`` also works
@@ -219,6 +229,8 @@ def register(
         device: ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
         seed: Seed for every random choice (pre-alignment sampling, optimisation).
         progress: Show progress bars.
+        optimizer: ``"auto"`` (default: ``"greedy"`` for ``similarity="lncc"`` without masks, else
+            ``"wavelet"``), ``"greedy"`` (LNCC only, no masks) or ``"wavelet"``.
 
     Returns:
         A :class:`RegistrationResult`; ``result.save(outdir)`` writes the files.
@@ -251,6 +263,13 @@ def register(
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity {similarity!r} is not known; use one of {', '.join(SIMILARITIES)} "
                          "('mi' or 'mind' for images of different modalities).")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r} is not known; use one of {', '.join(OPTIMIZERS)}.")
+    greedy = optimizer == "greedy" or (optimizer == "auto" and similarity == "lncc" and fixed_mask is None
+                                       and moving_mask is None)
+    if greedy and (similarity != "lncc" or fixed_mask is not None or moving_mask is not None):
+        raise ValueError("optimizer 'greedy' registers with similarity 'lncc' and no masks; use optimizer 'wavelet' "
+                         "(or 'auto') for other similarities or masks.")
     fmask = _read_mask(fixed_mask, "fixed_mask", fimg) if fixed_mask is not None else None
     mmask = _read_mask(moving_mask, "moving_mask", mimg) if moving_mask is not None else None
     fseg = as_image(fixed_seg, name="fixed_seg") if fixed_seg is not None else None
@@ -312,7 +331,19 @@ def register(
             ddf = net(m_t, f_t)
         diffeomorphic = net.diffeomorphic
         timings["network_seconds"] = time.perf_counter() - t
-    if optimize:
+    if optimize and greedy:
+        from medwave.registration.greedy import greedy_iterations, greedy_lncc
+
+        t = time.perf_counter()
+        caller_threads = torch.get_num_threads()
+        ddf, info = greedy_lncc(f_t.cpu(), m_t.cpu(), iterations=greedy_iterations(iterations),
+                                sigma_elastic=smoothness, init_ddf=None if ddf is None else ddf.detach().cpu(),
+                                progress=progress)
+        torch.set_num_threads(caller_threads)
+        ddf = ddf.to(device)
+        timings["optimisation_seconds"] = time.perf_counter() - t
+        init_field = None  # no velocity: the inverse starts from -ddf
+    elif optimize:
         from medwave.registration.instance import optimize_pair
 
         t = time.perf_counter()
@@ -347,6 +378,7 @@ def register(
         "prealign": prealign,
         "prealign_transform_ras": None if prealign_T is None else np.asarray(prealign_T).tolist(),
         "iterations": list(iterations) if not isinstance(iterations, int) else iterations,
+        "optimizer": ("greedy" if greedy else "wavelet") if optimize else None,
         "similarity": similarity,
         "fixed_mask": fixed_mask is not None,
         "moving_mask": moving_mask is not None,

@@ -35,7 +35,10 @@ import torch.nn.functional as F
 from medwave.utils import progress_bar
 from medwave.utils.compiled import load_kernels, parallel_call
 
-__all__ = ["greedy_lncc", "lncc_gradient", "gaussian_kernel"]
+__all__ = ["greedy_lncc", "greedy_iterations", "lncc_gradient", "gaussian_kernel", "GREEDY_SPLIT"]
+
+#: How :func:`greedy_iterations` splits a total over the levels averaged by 8, 4, 2 and 1 (coarsest first).
+GREEDY_SPLIT = (0.0, 0.5, 0.4, 0.1)
 
 _KERNELS = "medwave.networks.blocks.kernels_lncc"
 
@@ -110,6 +113,16 @@ def lncc_gradient(fixed: torch.Tensor, moving: torch.Tensor, ddf: torch.Tensor, 
     lv = _Level(f, m, radius)
     val, g = lv.gradient(u)
     return val, torch.from_numpy(g.copy())[None]
+
+
+def greedy_iterations(iterations) -> tuple[int, ...]:
+    """Iterations per level for :func:`greedy_lncc`, coarsest first (images averaged by 8, 4, 2, 1).
+
+    A total is split by :data:`GREEDY_SPLIT` (120 -> 0, 60, 48, 12); a sequence is returned as integers.
+    """
+    if isinstance(iterations, (int, np.integer)):
+        return tuple(int(round(int(iterations) * w)) for w in GREEDY_SPLIT)
+    return tuple(int(i) for i in iterations)
 
 
 def _down(x: np.ndarray, k: int) -> np.ndarray:

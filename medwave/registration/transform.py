@@ -222,7 +222,7 @@ def invert_ddf(ddf: torch.Tensor, *, velocity: Optional[torch.Tensor] = None, it
     Returns:
         ``(u_inv, info)`` with ``info = {"method", "iterations", "residual_max_voxels", "residual_mean_voxels"}``.
     """
-    from medwave.networks.blocks.fields import integrate_velocity, warp
+    from medwave.networks.blocks.fields import integrate_velocity, pull_field
 
     import time
 
@@ -235,7 +235,7 @@ def invert_ddf(ddf: torch.Tensor, *, velocity: Optional[torch.Tensor] = None, it
         else:
             inv = -u
             method = "fixed-point iteration from -u"
-        pulled = warp(u, inv)  # u(x + u_inv(x)): the residual and the next iterate from one sampling
+        pulled = pull_field(u, inv)  # u(x + u_inv(x)): the residual and the next iterate from one sampling
         done = 0
         previous = (float("inf"), float("inf"))
         while True:
@@ -250,7 +250,7 @@ def invert_ddf(ddf: torch.Tensor, *, velocity: Optional[torch.Tensor] = None, it
                 break
             previous = (largest, mean)
             inv = -pulled
-            pulled = warp(u, inv)
+            pulled = pull_field(u, inv)
             done += 1
     return inv, {"method": method, "iterations": done, "residual_max_voxels": float(norm.max()),
                  "residual_mean_voxels": float(norm.mean()), "seconds": time.perf_counter() - t0}

@@ -287,3 +287,20 @@ def test_diffusion_loss_equals_monai() -> None:
     torch.manual_seed(0)
     for f in (torch.randn(2, 3, 9, 10, 11), torch.randn(1, 2, 12, 13)):
         assert abs(float(DiffusionLoss()(f) - diffusion_loss(f))) < 1e-6
+
+
+@pytest.mark.skipif(not NUMBA_AVAILABLE, reason="the compiled path needs numba")
+def test_pull_field_kernel_equals_warp_with_border_padding() -> None:
+    from medwave.networks.blocks.fields import pull_field
+
+    g = torch.Generator().manual_seed(7)
+    u = torch.randn(1, 3, 9, 8, 10, generator=g)
+    s = 3.0 * torch.randn(1, 3, 9, 8, 10, generator=g)  # many points outside: the edges are replicated
+    ref = warp(u, s, padding_mode="border")
+    out = pull_field(u, s)
+    assert torch.allclose(out, ref, atol=1e-5)
+    prev = set_compiled(False)
+    try:
+        assert torch.equal(pull_field(u, s), ref)
+    finally:
+        set_compiled(prev)

@@ -21,7 +21,7 @@ import torch
 
 from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
 
-__all__ = ["warp", "integrate_velocity", "jacobian_determinant", "identity_grid", "grid_sample_parallel"]
+__all__ = ["warp", "integrate_velocity", "jacobian_determinant", "identity_grid", "grid_sample_parallel", "pull_field"]
 
 
 def _check_field(ddf: torch.Tensor) -> int:
@@ -117,6 +117,26 @@ def warp(image: torch.Tensor, ddf: torch.Tensor, *, mode: Literal["bilinear", "n
     out = grid_sample_parallel(src, grid, mode=mode_, padding_mode=padding_mode)
     del d
     return out if image.is_floating_point() else out.to(image.dtype)
+
+
+def pull_field(field: torch.Tensor, ddf: torch.Tensor) -> torch.Tensor:
+    """``field(x + ddf(x))``: :func:`warp` with edges replicated, for a 3D field without autograd in one compiled
+    kernel (numba; the same trilinear values up to float rounding; ``MEDWAVE_FUSED=0`` keeps the torch path).
+
+    ``field (1, C, X, Y, Z)`` and ``ddf (1, 3, X, Y, Z)`` float32 (the fixed-point inversion of a displacement
+    samples the field this way at every iteration: a fifth of the ``grid_sample`` time on CPU).
+    """
+    grad = torch.is_grad_enabled() and (field.requires_grad or ddf.requires_grad)
+    if (field.ndim == 5 and ddf.ndim == 5 and field.shape[0] == ddf.shape[0] == 1 and ddf.shape[1] == 3
+            and field.shape[2:] == ddf.shape[2:] and min(field.shape[2:]) >= 2 and not grad
+            and field.dtype == ddf.dtype == torch.float32 and compiled_accepts(field) and compiled_accepts(ddf)):
+        kern = load_kernels("medwave.networks.blocks.kernels_numba").pull_border
+        f = field[0].detach().contiguous()
+        s = ddf[0].detach().contiguous()
+        out = torch.empty_like(f)
+        parallel_call(kern, f.numpy(), s.numpy(), out.numpy())
+        return out[None]
+    return warp(field, ddf, padding_mode="border")
 
 
 def integrate_velocity(velocity: torch.Tensor, *, steps: int = 7) -> torch.Tensor:

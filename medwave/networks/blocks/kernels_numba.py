@@ -85,3 +85,38 @@ def square_steps(u, nxt, steps):  # pragma: no cover - compiled
                     nxt[i, j, k, 2] = u[i, j, k, 2] + a2
         u, nxt = nxt, u
     return u
+
+
+@njit(parallel=True, cache=True)
+def pull_border(u, s, out):  # pragma: no cover - compiled
+    """``out(x) = u(x + s(x))`` for channels-first fields ``(C, X, Y, Z)``, trilinear, coordinates clamped to the
+    grid (``grid_sample(padding_mode="border", align_corners=True)`` on the voxel grid)."""
+    c, n0, n1, n2 = u.shape
+    for i in prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                p0 = min(max(i + s[0, i, j, k], 0.0), n0 - 1.0)
+                p1 = min(max(j + s[1, i, j, k], 0.0), n1 - 1.0)
+                p2 = min(max(k + s[2, i, j, k], 0.0), n2 - 1.0)
+                if not (math.isfinite(p0) and math.isfinite(p1) and math.isfinite(p2)):
+                    for ci in range(c):
+                        out[ci, i, j, k] = math.nan
+                    continue
+                x0 = min(int(p0), n0 - 2) if n0 > 1 else 0
+                y0 = min(int(p1), n1 - 2) if n1 > 1 else 0
+                z0 = min(int(p2), n2 - 2) if n2 > 1 else 0
+                t0 = p0 - x0
+                t1 = p1 - y0
+                t2 = p2 - z0
+                x1 = min(x0 + 1, n0 - 1)
+                y1 = min(y0 + 1, n1 - 1)
+                z1 = min(z0 + 1, n2 - 1)
+                for ci in range(c):
+                    c00 = u[ci, x0, y0, z0] + t2 * (u[ci, x0, y0, z1] - u[ci, x0, y0, z0])
+                    c01 = u[ci, x0, y1, z0] + t2 * (u[ci, x0, y1, z1] - u[ci, x0, y1, z0])
+                    c10 = u[ci, x1, y0, z0] + t2 * (u[ci, x1, y0, z1] - u[ci, x1, y0, z0])
+                    c11 = u[ci, x1, y1, z0] + t2 * (u[ci, x1, y1, z1] - u[ci, x1, y1, z0])
+                    c0 = c00 + t1 * (c01 - c00)
+                    c1 = c10 + t1 * (c11 - c10)
+                    out[ci, i, j, k] = c0 + t0 * (c1 - c0)
+    return out
