@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from medwave.networks.blocks.fields import integrate_velocity, pull_field
+from medwave.networks.blocks.fields import integrate_velocity, inverse_step
 from medwave.registration.greedy import greedy_lncc
 from medwave.utils.compiled import compiled_enabled
 from medwave.wavelets.filters import get_filter_bank
@@ -46,7 +46,7 @@ def warm() -> float:
         warm_circular()  # the stationary transform's kernels
         for dtype in (torch.float32, torch.float64):
             integrate_velocity(torch.zeros(1, 3, 4, 4, 4, dtype=dtype), steps=1)  # scaling and squaring
-        pull_field(torch.zeros(1, 3, 4, 4, 4), torch.zeros(1, 3, 4, 4, 4))  # the inverse's fixed-point sampling
+        inverse_step(torch.zeros(1, 3, 4, 4, 4), torch.zeros(1, 3, 4, 4, 4))  # the inverse's fixed-point step
         x = torch.rand(1, 1, 8, 8, 8, generator=torch.Generator().manual_seed(0))
         greedy_lncc(x, x.flip(2), iterations=(1,), progress=False)  # the greedy LNCC kernels (float32 only)
     return time.perf_counter() - t0

@@ -65,14 +65,14 @@ def run_denoise(inputs: dict, outdir: Path, options: dict) -> dict:
 
 def run_register(inputs: dict, outdir: Path, options: dict) -> dict:
     """Deformable registration of one pair -> warped/ddf/jacdet(/warped_seg).nii.gz + metrics.json."""
-    from medwave.registration.api import DEFAULT_ITERATIONS, DEFAULT_SMOOTHNESS, _load_net, register
+    from medwave.registration.api import DEFAULT_SMOOTHNESS, _load_net, register
 
     weights = options.get("weights")
     device = options.get("device", "cpu")
     if weights is not None:
         weights = cached_model(("winet", _weights_key(weights), device), lambda: _load_net(weights, device))
     res = register(inputs["fixed"], inputs["moving"], weights=weights, optimize=options.get("optimize", True),
-                   iterations=options.get("iterations", DEFAULT_ITERATIONS), affine=options.get("affine", False),
+                   iterations=options.get("iterations"), affine=options.get("affine", False),
                    moving_seg=inputs.get("moving_seg"), fixed_seg=inputs.get("fixed_seg"),
                    smoothness=options.get("smoothness", DEFAULT_SMOOTHNESS), device=device, seed=options.get("seed", 0),
                    progress=False)

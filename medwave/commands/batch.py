@@ -66,7 +66,7 @@ def register(subparsers) -> None:
                    help="torch/OMP threads per Dask worker (default 1); with --sequential the default keeps torch's")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--weights", default=None, help="model weights (register/segment-neurons/gaze)")
-    p.add_argument("--iterations", type=int, default=None, help="register: instance-optimisation steps (default: register()'s, 120)")
+    p.add_argument("--iterations", type=int, default=None, help="register: instance-optimisation iterations (default: register()'s, 0,30,30,15 with the greedy scheme)")
     p.add_argument("--wavelet", default=None, help="denoise: wavelet (default db1)")
     p.add_argument("--method", choices=["BayesShrink", "VisuShrink"], default=None, help="denoise: threshold rule")
     p.set_defaults(func=run)

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
     p.add_argument("--iterations", default=None,
                    help="instance-optimisation iterations: a total, or 4 comma-separated numbers coarse to fine "
-                        "(images averaged by 8,4,2,1; default: register()'s 120 = 0,60,48,12 greedy, 60,60,0,0 wavelet)")
+                        "(images averaged by 8,4,2,1; default: 0,30,30,15 greedy, 120 = 60,60,0,0 wavelet)")
     p.add_argument("--smoothness", type=float, default=None,
                    help="regularisation (default: register()'s, 0.5): greedy: Gaussian sigma (voxels) smoothing the "
                         "displacement after each update; wavelet: lambda of the diffusion term")
@@ -82,7 +82,7 @@ def _parse_iterations(text: str):
 def run(args) -> int:
     from medwave.io.guard import check_input_file
 
-    from medwave.registration.api import DEFAULT_ITERATIONS, DEFAULT_SMOOTHNESS
+    from medwave.registration.api import DEFAULT_SMOOTHNESS
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
 
@@ -102,7 +102,7 @@ def run(args) -> int:
                 raise UserError(f"{nm} {path}: no such file. Check the path.") from None
     if args.fixed_seg and not args.moving_seg:
         raise UserError("--fixed-seg needs --moving-seg as well (Dice compares the warped moving segmentation with it).")
-    iterations = _parse_iterations(args.iterations) if args.iterations is not None else DEFAULT_ITERATIONS
+    iterations = _parse_iterations(args.iterations) if args.iterations is not None else None  # the scheme's own
     # register() reads and checks both volumes (3D, real, finite, >= 8 voxels per axis, not constant) before any work
     result = api_register(args.fixed, args.moving, weights=args.weights, optimize=args.optimize,
                           iterations=iterations, affine=args.affine, moving_seg=args.moving_seg,

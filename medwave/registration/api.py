@@ -172,7 +172,7 @@ def register(
     *,
     weights: Union[None, str, Path, Any] = None,
     optimize: bool = True,
-    iterations: Union[int, Sequence[int]] = DEFAULT_ITERATIONS,
+    iterations: Union[int, Sequence[int], None] = None,
     affine: bool = False,
     moving_seg: Optional[ImageLike] = None,
     fixed_seg: Optional[ImageLike] = None,
@@ -204,9 +204,10 @@ def register(
         weights: ``None``, ``"default"`` (the shipped WiNet), a checkpoint path, or a ``WiNet``.
         optimize: Run instance optimisation (from zero, or from the network's prediction).
         iterations: Iterations of the instance optimisation: a total, or one number per pyramid level
-            (coarsest first, 4 numbers: images averaged by 8, 4, 2, 1). The default total 120 is split
-            0, 60, 50, 10 by the greedy scheme (:func:`~medwave.registration.greedy.greedy_iterations`) and
-            60, 60, 0, 0 by the wavelet scheme (fields on levels 3 and 2).
+            (coarsest first, 4 numbers: images averaged by 8, 4, 2, 1). ``None`` (default): the scheme's
+            default, 0, 30, 30, 15 for the greedy scheme, ``DEFAULT_ITERATIONS`` (120 = 60, 60, 0, 0: fields
+            on levels 3 and 2) for the wavelet scheme. A total is split 0.4, 0.4, 0.2 over levels 2-0 by the
+            greedy scheme (:func:`~medwave.registration.greedy.greedy_iterations`).
         affine: Affine pre-alignment (:func:`medwave.io.prealign.affine_prealign`: SimpleITK, Mattes mutual
             information, rigid then affine) before the deformable step; the 4x4 RAS transform goes to
             ``metrics["prealign_transform_ras"]``.
@@ -244,7 +245,7 @@ def register(
     from medwave.utils.validate import register_options
 
     opts = register_options(iterations=iterations, smoothness=smoothness, seed=seed)
-    iterations, smoothness, seed = opts["iterations"], opts["smoothness"], opts["seed"]
+    iterations, smoothness, seed = opts.get("iterations"), opts["smoothness"], opts["seed"]
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
         raise ValueError(f"device {device!r} is not available on this machine; use device='cpu'.")
     fimg, mimg = as_image(fixed, name="fixed"), as_image(moving, name="moving")
@@ -335,17 +336,18 @@ def register(
         from medwave.registration.greedy import greedy_iterations, greedy_lncc
 
         t = time.perf_counter()
-        caller_threads = torch.get_num_threads()
-        ddf, info = greedy_lncc(f_t.cpu(), m_t.cpu(), iterations=greedy_iterations(iterations),
+        iterations = greedy_iterations(iterations)
+        ddf, info = greedy_lncc(f_t.cpu(), m_t.cpu(), iterations=iterations,
                                 sigma_elastic=smoothness, init_ddf=None if ddf is None else ddf.detach().cpu(),
                                 progress=progress)
-        torch.set_num_threads(caller_threads)
         ddf = ddf.to(device)
         timings["optimisation_seconds"] = time.perf_counter() - t
         init_field = None  # no velocity: the inverse starts from -ddf
     elif optimize:
         from medwave.registration.instance import optimize_pair
 
+        if iterations is None:
+            iterations = DEFAULT_ITERATIONS
         t = time.perf_counter()
         mask_t = [None if mk is None else torch.as_tensor(np.asarray(mk.array, np.float32))[None, None].to(device)
                   for mk in (fmask, mmask_on_f)]
@@ -377,7 +379,7 @@ def register(
         "diffeomorphic": bool(diffeomorphic),
         "prealign": prealign,
         "prealign_transform_ras": None if prealign_T is None else np.asarray(prealign_T).tolist(),
-        "iterations": list(iterations) if not isinstance(iterations, int) else iterations,
+        "iterations": iterations if iterations is None or isinstance(iterations, int) else list(iterations),
         "optimizer": ("greedy" if greedy else "wavelet") if optimize else None,
         "similarity": similarity,
         "fixed_mask": fixed_mask is not None,

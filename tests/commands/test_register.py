@@ -99,3 +99,18 @@ def test_register_cli_similarity_and_masks(pair, tmp_path, capsys) -> None:
     nib.save(nib.Nifti1Image(np.zeros((16, 16, 16), np.uint8), aff), empty)
     assert main(base + [str(tmp_path / "o4"), "--fixed-mask", str(empty)]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_register_cli_optimizer(pair, tmp_path, capsys) -> None:
+    p, _ = pair
+    base = ["register", str(p["fixed"]), str(p["moving"]), "--no-progress", "-o"]
+    assert main(base + [str(tmp_path / "w"), "--optimizer", "wavelet", "--iterations", "5,5,0,0"]) == 0
+    assert json.loads((tmp_path / "w" / "metrics.json").read_text())["optimizer"] == "wavelet"
+    assert main(base + [str(tmp_path / "g"), "--iterations", "0,5,5,2"]) == 0
+    assert json.loads((tmp_path / "g" / "metrics.json").read_text())["optimizer"] == "greedy"
+    capsys.readouterr()
+    assert main(base + [str(tmp_path / "o1"), "--optimizer", "greedy", "--similarity", "mi"]) == 2
+    assert "optimizer 'greedy'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(base + [str(tmp_path / "o2"), "--optimizer", "adam"])
+    assert exc.value.code == 2 and "wavelet" in capsys.readouterr().err

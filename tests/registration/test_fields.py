@@ -290,17 +290,20 @@ def test_diffusion_loss_equals_monai() -> None:
 
 
 @pytest.mark.skipif(not NUMBA_AVAILABLE, reason="the compiled path needs numba")
-def test_pull_field_kernel_equals_warp_with_border_padding() -> None:
-    from medwave.networks.blocks.fields import pull_field
+def test_inverse_step_kernel_equals_warp_with_border_padding() -> None:
+    from medwave.networks.blocks.fields import inverse_step
 
     g = torch.Generator().manual_seed(7)
     u = torch.randn(1, 3, 9, 8, 10, generator=g)
-    s = 3.0 * torch.randn(1, 3, 9, 8, 10, generator=g)  # many points outside: the edges are replicated
-    ref = warp(u, s, padding_mode="border")
-    out = pull_field(u, s)
-    assert torch.allclose(out, ref, atol=1e-5)
+    inv = 3.0 * torch.randn(1, 3, 9, 8, 10, generator=g)  # many points outside: the edges are replicated
+    pulled = warp(u, inv, padding_mode="border")
+    norm = ((inv + pulled) ** 2).sum(1).sqrt()
+    out, largest, mean = inverse_step(u, inv)
+    assert torch.allclose(out, -pulled, atol=1e-5)
+    assert largest == pytest.approx(float(norm.max()), rel=1e-5) and mean == pytest.approx(float(norm.mean()), rel=1e-5)
     prev = set_compiled(False)
     try:
-        assert torch.equal(pull_field(u, s), ref)
+        ref = inverse_step(u, inv)
     finally:
         set_compiled(prev)
+    assert torch.equal(ref[0], -pulled) and ref[1] == pytest.approx(largest, rel=1e-5)

@@ -93,7 +93,8 @@ def test_greedy_recovers_a_shift_without_folding() -> None:
 
 
 def test_greedy_iterations_split() -> None:
-    assert greedy_iterations(120) == (0, 60, 48, 12)
+    assert greedy_iterations(None) == (0, 30, 30, 15)
+    assert greedy_iterations(120) == (0, 48, 48, 24)
     assert greedy_iterations((0, 5, 4, 3)) == (0, 5, 4, 3)
 
 

@@ -151,8 +151,8 @@ def lncc_maps(fixed, warped, si, sii, sj, out, n, eps):  # pragma: no cover - co
 
     ``si, sii`` are the window sums of the fixed image and its square, ``sj (3, ...)`` those of the warped
     image, its square and the product. With ``A = Sij - Si Sj / n``, ``B = Sii - Si^2 / n``, ``C = Sjj - Sj^2 / n``
-    (``B, C`` at least ``eps``), ``cc = A^2 / (B C)``; ``out (5, ...)`` receives ``a = 2A/(BC)``, ``a * mean_i``,
-    ``b = 2A^2/(B C^2)``, ``b * mean_j`` and ``cc``, so that ``d sum(cc) / d warped(y) = fixed(y) box(a) - box(a mean_i)
+    (``B, C`` at least ``eps``), ``cc = A^2 / (B C)``; ``out (4, ...)`` receives ``a = 2A/(BC)``, ``a * mean_i``,
+    ``b = 2A^2/(B C^2)`` and ``b * mean_j``, so that ``d sum(cc) / d warped(y) = fixed(y) box(a) - box(a mean_i)
     - warped(y) box(b) + box(b mean_j)``. Returns the sum of ``cc``.
     """
     n0, n1, n2 = fixed.shape
@@ -178,7 +178,6 @@ def lncc_maps(fixed, warped, si, sii, sj, out, n, eps):  # pragma: no cover - co
                 out[1, i, j, k] = al * s_i / n
                 out[2, i, j, k] = be
                 out[3, i, j, k] = be * s_j / n
-                out[4, i, j, k] = cc
                 acc += cc
         total += acc
     return total

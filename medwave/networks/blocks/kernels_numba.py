@@ -1,4 +1,4 @@
-"""numba kernel for scaling and squaring of 3D displacement fields.
+"""numba kernels for scaling and squaring of 3D displacement fields and the fixed-point step of their inversion.
 
 Loaded by :func:`medwave.utils.compiled.load_kernels` on first use; see
 :func:`medwave.networks.blocks.fields.integrate_velocity`.
@@ -88,19 +88,23 @@ def square_steps(u, nxt, steps):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def pull_border(u, s, out):  # pragma: no cover - compiled
-    """``out(x) = u(x + s(x))`` for channels-first fields ``(C, X, Y, Z)``, trilinear, coordinates clamped to the
-    grid (``grid_sample(padding_mode="border", align_corners=True)`` on the voxel grid)."""
-    c, n0, n1, n2 = u.shape
+def inverse_step(u, inv, out, rmax, rsum):  # pragma: no cover - compiled
+    """One fixed-point step of the inversion of ``u (3, X, Y, Z)``: ``out = -u(x + inv(x))`` (trilinear, edges
+    replicated), and per first-axis slab the largest and the summed norm of the residual ``inv + u(x + inv(x))``
+    (``rmax``, ``rsum``: float64 arrays of length X)."""
+    _, n0, n1, n2 = u.shape
     for i in prange(n0):
+        mx = 0.0
+        sm = 0.0
         for j in range(n1):
             for k in range(n2):
-                p0 = min(max(i + s[0, i, j, k], 0.0), n0 - 1.0)
-                p1 = min(max(j + s[1, i, j, k], 0.0), n1 - 1.0)
-                p2 = min(max(k + s[2, i, j, k], 0.0), n2 - 1.0)
+                p0 = min(max(i + inv[0, i, j, k], 0.0), n0 - 1.0)
+                p1 = min(max(j + inv[1, i, j, k], 0.0), n1 - 1.0)
+                p2 = min(max(k + inv[2, i, j, k], 0.0), n2 - 1.0)
                 if not (math.isfinite(p0) and math.isfinite(p1) and math.isfinite(p2)):
-                    for ci in range(c):
+                    for ci in range(3):
                         out[ci, i, j, k] = math.nan
+                    mx = math.inf
                     continue
                 x0 = min(int(p0), n0 - 2) if n0 > 1 else 0
                 y0 = min(int(p1), n1 - 2) if n1 > 1 else 0
@@ -111,12 +115,22 @@ def pull_border(u, s, out):  # pragma: no cover - compiled
                 x1 = min(x0 + 1, n0 - 1)
                 y1 = min(y0 + 1, n1 - 1)
                 z1 = min(z0 + 1, n2 - 1)
-                for ci in range(c):
+                r2 = 0.0
+                for ci in range(3):
                     c00 = u[ci, x0, y0, z0] + t2 * (u[ci, x0, y0, z1] - u[ci, x0, y0, z0])
                     c01 = u[ci, x0, y1, z0] + t2 * (u[ci, x0, y1, z1] - u[ci, x0, y1, z0])
                     c10 = u[ci, x1, y0, z0] + t2 * (u[ci, x1, y0, z1] - u[ci, x1, y0, z0])
                     c11 = u[ci, x1, y1, z0] + t2 * (u[ci, x1, y1, z1] - u[ci, x1, y1, z0])
                     c0 = c00 + t1 * (c01 - c00)
                     c1 = c10 + t1 * (c11 - c10)
-                    out[ci, i, j, k] = c0 + t0 * (c1 - c0)
+                    v = c0 + t0 * (c1 - c0)
+                    out[ci, i, j, k] = -v
+                    d = inv[ci, i, j, k] + v
+                    r2 += d * d
+                r = math.sqrt(r2)
+                sm += r
+                if r > mx:
+                    mx = r
+        rmax[i] = mx
+        rsum[i] = sm
     return out
