@@ -259,6 +259,15 @@ def make_set(name: str, seed: int) -> dict:
             "multimodal": synthetic.make_pair_multimodal}[name](seed)
 
 
+def _cpu() -> float:
+    """CPU seconds (user + sys) of this process plus its waited-for children: a method's cost on a shared machine,
+    where wall times are contended."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_set(name: str, seeds, methods, threads: int, workdir: Path, log=print) -> dict:
     """Run every method on every pair of one set; returns {method: {metric: [per pair]}} plus identity."""
     from medwave.registration.metrics import dice_per_label
@@ -277,6 +286,7 @@ def run_set(name: str, seeds, methods, threads: int, workdir: Path, log=print) -
         r["fold"].append(0.0), r["sdlogj"].append(0.0), r["sec"].append(0.0), r["extra"].append({})
         for m in methods:
             extra: dict = {}
+            cpu0 = _cpu()
             if m == "medwave":
                 opts = ["--similarity", "mi"] if multimodal else []
                 ddf, sec, met = run_medwave(fx, mv, folder / "medwave", threads, opts)
@@ -303,6 +313,7 @@ def run_set(name: str, seeds, methods, threads: int, workdir: Path, log=print) -
                 sec = time.perf_counter() - t
             else:
                 raise ValueError(m)
+            extra["cpu_s"] = round(_cpu() - cpu0, 2)  # user + sys of this process and its finished children
             ev = evaluate(ddf, pair)
             r = rows[m]
             for k, v in ev.items():
