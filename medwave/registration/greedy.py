@@ -54,7 +54,8 @@ def gaussian_kernel(sigma: float, *, truncate: float = 2.0) -> np.ndarray:
 
 
 def _smooth(x: np.ndarray, sigma: float, tmp: np.ndarray) -> np.ndarray:
-    """Separable Gaussian smoothing of the maps ``x (C, X, Y, Z)`` in place (``tmp``: a buffer like ``x``)."""
+    """Separable Gaussian smoothing of the maps ``x (C, X, Y, Z)``; returns the buffer holding the result, ``x`` or
+    ``tmp`` (a buffer like ``x``; the other one is overwritten)."""
     if sigma <= 0:
         return x
     kern = load_kernels(_KERNELS)
@@ -62,8 +63,7 @@ def _smooth(x: np.ndarray, sigma: float, tmp: np.ndarray) -> np.ndarray:
     parallel_call(kern.smooth_axis, x, tmp, k, 0)
     parallel_call(kern.smooth_axis, tmp, x, k, 1)
     parallel_call(kern.smooth_axis, x, tmp, k, 2)
-    x[...] = tmp
-    return x
+    return tmp
 
 
 class _Level:
@@ -232,7 +232,9 @@ def greedy_lncc(
                 s *= ramp
             parallel_call(kern.compose, u, s, nxt)
             u, nxt = nxt, u
-            _smooth(u, sigma_elastic, tmp)
+            sm = _smooth(u, sigma_elastic, nxt)  # the old field's buffer is the scratch
+            if sm is not u:
+                u, nxt = sm, u
             bar.update(1)
         bar.set_postfix(level=k, lncc=f"{hist[-1]:.4f}" if hist else "")
     bar.close()

@@ -208,8 +208,12 @@ def smooth_axis(x, out, kernel, axis):  # pragma: no cover - compiled
                 for j in range(n1):
                     for k in range(n2):
                         s = 0.0
-                        for t in range(-r, r + 1):
-                            s += kernel[t + r] * x[ci, i, j, min(max(k + t, 0), n2 - 1)]
+                        if k >= r and k + r < n2:  # interior: no clamping
+                            for t in range(-r, r + 1):
+                                s += kernel[t + r] * x[ci, i, j, k + t]
+                        else:
+                            for t in range(-r, r + 1):
+                                s += kernel[t + r] * x[ci, i, j, min(max(k + t, 0), n2 - 1)]
                         out[ci, i, j, k] = s
         elif axis == 1:
             for i in prange(n0):
