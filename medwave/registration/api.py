@@ -337,9 +337,9 @@ def register(
 
         t = time.perf_counter()
         iterations = greedy_iterations(iterations)
-        ddf, info = greedy_lncc(f_t.cpu(), m_t.cpu(), iterations=iterations,
-                                sigma_elastic=smoothness, init_ddf=None if ddf is None else ddf.detach().cpu(),
-                                progress=progress)
+        sigma = DEFAULT_SMOOTHNESS if smoothness is None else smoothness
+        ddf, info = greedy_lncc(f_t.cpu(), m_t.cpu(), iterations=iterations, sigma_elastic=sigma,
+                                init_ddf=None if ddf is None else ddf.detach().cpu(), progress=progress)
         ddf = ddf.to(device)
         timings["optimisation_seconds"] = time.perf_counter() - t
         init_field = None  # no velocity: the inverse starts from -ddf
