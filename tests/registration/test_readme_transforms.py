@@ -71,7 +71,10 @@ def test_readme_lines_run_and_agree(workdir, monkeypatch) -> None:
         assert main(argv[1:]) == 0, line
     ours = load_image(workdir / "out" / "warped.nii.gz").array
     t2 = load_image(workdir / "t2_on_fixed.nii.gz").array
-    assert _corr(t2, ours) < -0.99  # the other contrast went to the same place
+    # the other contrast went to the same place; voxels sampled outside the moving image are 0 in both (the
+    # inverted contrast too), so they are left out (0.4 % of the crop with the greedy scheme's field)
+    inside = (ours != 0) | (t2 != 0)
+    assert inside.mean() > 0.95 and _corr(t2[inside], ours[inside]) < -0.99
     assert (workdir / "landmarks_on_fixed.csv").read_text().startswith("name,x,y,z\nA,")
     assert load_image(workdir / "fixed_on_moving.nii.gz").array.shape == load_image(workdir / "moving.nii.gz").shape
     # SimpleITK
