@@ -159,33 +159,90 @@ def _taps_rows(src, i, offs, ws, dst, add):  # pragma: no cover - compiled
                 dst[q] += wk * row[q]
 
 
+@njit(cache=True, nogil=True)
+def _rows_to(src, i, offs, ws, dst):  # pragma: no cover - compiled
+    """``dst = sum_k ws[k] * src[(i + offs[k]) mod X]`` for ``src (X, M)`` and ``dst (M,)`` (``0 <= offs < X``)."""
+    x_len, m = src.shape
+    for k in range(offs.shape[0]):
+        r = i + offs[k]
+        if r >= x_len:
+            r -= x_len
+        row = src[r]
+        wk = ws[k]
+        if k == 0:
+            for q in range(m):
+                dst[q] = wk * row[q]
+        else:
+            for q in range(m):
+                dst[q] += wk * row[q]
+
+
+@njit(cache=True, nogil=True)
+def _halo(ext, h, n_len):  # pragma: no cover - compiled
+    """``ext[h:h + N]`` holds a line: fill ``ext[:h]`` and ``ext[h + N:]`` with its circular continuation."""
+    e_len = ext.shape[0]
+    if h <= n_len and e_len - h - n_len <= n_len:
+        for t in range(h):
+            ext[t] = ext[n_len + t]
+        for t in range(e_len - h - n_len):
+            ext[h + n_len + t] = ext[h + t]
+    else:
+        for t in range(h):
+            ext[t] = ext[h + (t - h) % n_len]
+        for t in range(h + n_len, e_len):
+            ext[t] = ext[h + (t - h) % n_len]
+
+
+@njit(cache=True, nogil=True)
+def _line_to(ext, dst, offs, ws, omin):  # pragma: no cover - compiled
+    """``dst[n] = sum_k ws[k] * ext[n + offs[k] - omin]``, one vectorised pass over ``dst`` per tap.
+
+    The source of each tap is a slice, so that the loop index is non-negative and numba emits no
+    wrap-around test for negative indices (which keeps LLVM from vectorising the loop).
+    """
+    n_len = dst.shape[0]
+    for k in range(offs.shape[0]):
+        a = offs[k] - omin
+        src = ext[a:a + n_len]
+        wk = ws[k]
+        if k == 0:
+            for n in range(n_len):
+                dst[n] = wk * src[n]
+        else:
+            for n in range(n_len):
+                dst[n] += wk * src[n]
+
+
 @njit(parallel=True, cache=True)
 def split3(x, out, o0a, w0a, o0d, w0d, o1a, w1a, o1d, w1d, s2a, w2a, s2d, w2d):  # pragma: no cover - compiled
     """One 3D level: ``x (X, Y, Z)`` to ``out (8, X, Y, Z)`` (bands in PyWavelets' key order), row by row.
 
-    Each task takes one output row along the first axis through all three axes in cache: the first axis
-    combines whole input planes, the second whole lines, the last axis runs on circularly extended lines.
+    Each task takes one output row along the first axis: the first axis combines whole input planes into
+    two ``(Y, Z)`` planes (they stay in L2), then for each line ``y`` the second axis combines lines of those
+    planes into four extended lines (L1), and the last axis writes the eight output lines from them. Every
+    output element is written once, by the thread that computes it (so first-touch faults are spread over
+    the threads), and nothing full-size but the output is allocated.
     """
     x_len, y_len, z_len = x.shape
     xf = x.reshape(x_len, y_len * z_len)
-    omin = min(s2a.min(), s2d.min())
-    omax = max(s2a.max(), s2d.max())
+    omin = min(0, min(s2a.min(), s2d.min()))
+    omax = max(0, max(s2a.max(), s2d.max()))
+    h = -omin
+    e_len = z_len + omax - omin
     for i in prange(x_len):
         a = np.empty((2, y_len, z_len), dtype=x.dtype)
-        _taps_rows(xf, i, o0a, w0a, a[0].reshape(y_len * z_len), False)
-        _taps_rows(xf, i, o0d, w0d, a[1].reshape(y_len * z_len), False)
-        b = np.empty((2, 2, y_len, z_len), dtype=x.dtype)
-        for bx in range(2):
-            _taps_block(a[bx], b[bx, 0], o1a, w1a, y_len)
-            _taps_block(a[bx], b[bx, 1], o1d, w1d, y_len)
-        ext = np.empty(z_len + omax - omin, dtype=x.dtype)
-        for bx in range(2):
-            for by in range(2):
-                band = 4 * bx + 2 * by
-                for y in range(y_len):
-                    _extend(b[bx, by, y], ext, omin)
-                    _taps_line(ext, out[band, i, y], s2a, w2a, omin, False)
-                    _taps_line(ext, out[band + 1, i, y], s2d, w2d, omin, False)
+        _rows_to(xf, i, o0a, w0a, a[0].reshape(y_len * z_len))
+        _rows_to(xf, i, o0d, w0d, a[1].reshape(y_len * z_len))
+        ext = np.empty((4, e_len), dtype=x.dtype)
+        for y in range(y_len):
+            for bx in range(2):
+                _rows_to(a[bx], y, o1a, w1a, ext[2 * bx, h:h + z_len])
+                _rows_to(a[bx], y, o1d, w1d, ext[2 * bx + 1, h:h + z_len])
+            for b in range(4):
+                e = ext[b]
+                _halo(e, h, z_len)
+                _line_to(e, out[2 * b, i, y], s2a, w2a, omin)
+                _line_to(e, out[2 * b + 1, i, y], s2d, w2d, omin)
 
 
 @njit(parallel=True, cache=True)
