@@ -384,10 +384,10 @@ def dtcwt_forward(
     if d == 3:
         from medwave.wavelets.dtcwt_fused import forward3_fused, fused_dtcwt_applicable
 
+        fused = None
         if nlevels >= 1 and not any(n % 2 for n in x.shape[-3:]) and fused_dtcwt_applicable(x):
-            lo, highs, scales = forward3_fused(x, nlevels, biort, qshift, include_scale)
-        else:
-            lo, highs, scales = _forward3(x, nlevels, biort, qshift)
+            fused = forward3_fused(x, nlevels, biort, qshift, include_scale)  # None: no kernel form for these sizes
+        lo, highs, scales = fused if fused is not None else _forward3(x, nlevels, biort, qshift)
         return DtcwtPyramid(lo, tuple(highs), tuple(scales) if include_scale else (), biort, qshift, 3)
     r, c = dims
     ll = _pad_even(_pad_even(x, r), c)

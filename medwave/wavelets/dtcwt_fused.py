@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Optional
 
 import numpy as np
 import torch
@@ -52,64 +53,53 @@ def fused_dtcwt_applicable(x: torch.Tensor) -> bool:
 
 @dataclass(frozen=True)
 class _Axis:
-    """One per-axis step with both bands (0: lowpass, 1: highpass) as CSR rows ``band * n_out + r``."""
+    """One per-axis step with both bands (0: lowpass, 1: highpass).
+
+    As CSR rows ``band * n_out + r`` of its exact matrix (first and second axes), and as taps on the line
+    extended by its edge rule (last axis): row ``P*q + p`` of band ``b`` is
+    ``sum_t iw[t] * line[emap[S*q + ik[t]]]`` over ``iptr[b*P + p] <= t < iptr[b*P + p + 1]``, for ``q < nq[p]``.
+    """
 
     n_out: int
     ptr: np.ndarray
     col: np.ndarray
     val: np.ndarray
-    # interior taps of each band and phase (entry ``band * P + p``) and the boundary rows of each band
     P: int
     S: int
-    lo: np.ndarray
-    hi: np.ndarray
+    nq: np.ndarray
+    emap: np.ndarray
     iptr: np.ndarray
     ik: np.ndarray
     iw: np.ndarray
-    bptr: np.ndarray
-    brows: np.ndarray
 
     def args(self) -> tuple:
         return self.ptr, self.col, self.val, self.n_out
 
     def last_args(self) -> tuple:
-        return self.P, self.S, self.lo, self.hi, self.iptr, self.ik, self.iw, self.bptr, self.brows
+        return self.n_out, self.P, self.S, self.nq, self.emap, self.iptr, self.ik, self.iw
 
 
-def _interior(m: np.ndarray, P: int, S: int) -> tuple[list, list, list, list]:
-    """For each phase ``p``: the widest range of ``q`` (around the middle) whose rows ``P*q + p`` are the
-    middle row's taps shifted by ``S*q`` (exact equality of columns and weights), and those taps."""
-    n_out, n_in = m.shape
-    los, his, ks, ws = [], [], [], []
-    for p in range(P):
-        nq = (n_out - p + P - 1) // P
-        if nq <= 0:
-            los.append(0), his.append(0), ks.append([]), ws.append([])
-            continue
-        qm = nq // 2
-        cols = np.flatnonzero(m[P * qm + p])
-        k = cols - S * qm
-        w = m[P * qm + p, cols]
+def _middle_taps(m: np.ndarray, P: int, S: int, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """The taps of the middle row of phase ``p`` relative to ``S*q``: columns offsets and weights."""
+    nq = (m.shape[0] - p + P - 1) // P
+    qm = nq // 2
+    cols = np.flatnonzero(m[P * qm + p])
+    return cols - S * qm, m[P * qm + p, cols]
 
-        def same(q: int) -> bool:
-            row = m[P * q + p]
-            c = S * q + k
-            if c.size and (c.min() < 0 or c.max() >= n_in):
-                return False
-            return np.count_nonzero(row) == c.size and bool(np.all(row[c] == w))
 
-        a = qm
-        while a - 1 >= 0 and same(a - 1):
-            a -= 1
-        z = qm + 1
-        while z < nq and same(z):
-            z += 1
-        los.append(a), his.append(z), ks.append(k.tolist()), ws.append(w.tolist())
-    return los, his, ks, ws
+def _edge_map(kind: str, n: int, u: np.ndarray) -> np.ndarray:
+    """Which sample of a length-``n`` line sits at (possibly outside) position ``u``, by ``dtcwt``'s edge rules."""
+    from medwave.wavelets.dtcwt import _sym_index
+
+    if kind == "filter" or n % 4 == 0:
+        return _sym_index(u, n)
+    padmap = np.r_[0, np.arange(n), n - 1]  # the two-sample extension of a decimating step, then symmetric
+    return padmap[_sym_index(u + 1, n + 2)]
 
 
 @lru_cache(maxsize=256)
-def _axis(kind: str, n: int, biort: str, qshift: str, dtype: str) -> _Axis:
+def _axis(kind: str, n: int, biort: str, qshift: str, dtype: str) -> Optional[_Axis]:
+    """The tables of one step (``None`` when the taps-on-extended-line form does not reproduce its matrix)."""
     from medwave.wavelets.dtcwt import _matrix
 
     if kind == "filter":
@@ -120,32 +110,38 @@ def _axis(kind: str, n: int, biort: str, qshift: str, dtype: str) -> _Axis:
         P, S = 2, 4
     n_out = mats[0].shape[0]
     ptr, col, val = [0], [], []
-    lo, hi, iptr, ik, iw, bptr, brows = [], [], [0], [], [], [0], []
     for m in mats:
         for row in m:
             nz = np.flatnonzero(row)
             col.extend(nz.tolist())
             val.extend(row[nz].tolist())
             ptr.append(len(col))
-        a, z, ks, ws = _interior(m, P, S)
-        for p in range(P):
-            lo.append(a[p]), hi.append(z[p])
-            ik.extend(ks[p]), iw.extend(ws[p])
+    nq = np.asarray([(n_out - p + P - 1) // P for p in range(P)], np.int64)
+    taps = [[_middle_taps(m, P, S, p) for p in range(P)] for m in mats]
+    umin = min(int(k.min()) for bt in taps for k, _ in bt)
+    umax = max(S * (int(nq[p]) - 1) + int(k.max()) for bt in taps for p, (k, _) in enumerate(bt))
+    length = -(-(umax - umin + 1) // S) * S
+    emap = _edge_map(kind, n, np.arange(length) + umin).astype(np.int64)
+    iptr, ik, iw = [0], [], []
+    for b, m in enumerate(mats):
+        rebuilt = np.zeros_like(m)
+        for p, (k, w) in enumerate(taps[b]):
+            for q in range(int(nq[p])):
+                np.add.at(rebuilt[P * q + p], emap[S * q + k - umin], w)
+            ik.extend((k - umin).tolist())
+            iw.extend(w.tolist())
             iptr.append(len(ik))
-        inner = np.zeros(n_out, bool)
-        for p in range(P):
-            inner[P * np.arange(a[p], z[p]) + p] = True
-        brows.extend(np.flatnonzero(~inner).tolist())
-        bptr.append(len(brows))
+        if not np.allclose(rebuilt, m, rtol=0, atol=1e-13):
+            return None
     i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
-    return _Axis(n_out, i64(ptr), i64(col), np.asarray(val, dtype), P, S, i64(lo), i64(hi), i64(iptr), i64(ik),
-                 np.asarray(iw, dtype), i64(bptr), i64(brows))
+    return _Axis(n_out, i64(ptr), i64(col), np.asarray(val, dtype), P, S, nq, emap, i64(iptr), i64(ik),
+                 np.asarray(iw, dtype))
 
 
 def _level(x3: np.ndarray, nb: int, xrows: int, xoff: int, shape_in: tuple, axes: tuple, i0: int, i1: int, h0: int,
            h1: int, high: np.ndarray, low: np.ndarray, lrows: int, loff: int) -> None:
     a0, a1, a2 = axes
-    parallel_call(kernels().level3, x3, nb, xrows, xoff, shape_in[1], shape_in[2], *a0.args(), *a1.args(), *a2.args(),
+    parallel_call(kernels().level3, x3, nb, xrows, xoff, shape_in[1], shape_in[2], *a0.args(), *a1.args(),
                   *a2.last_args(), i0, i1, h0, h1, high, low, lrows, loff)
 
 
@@ -156,13 +152,32 @@ def _cols(a: _Axis, r0: int, r1: int) -> tuple[int, int]:
     return int(c.min()), int(c.max()) + 1
 
 
+def _plan(shape: tuple, nlevels: int, biort: str, qshift: str, dtype: str) -> Optional[list]:
+    """The per-axis tables of every level (``None`` when a step has no kernel form: the torch path runs)."""
+    plan = []
+    for level in range(nlevels):
+        axes = tuple(_axis("filter" if level == 0 else "dfilter", n, biort, qshift, dtype) for n in shape)
+        if any(a is None for a in axes):
+            return None
+        plan.append(axes)
+        shape = tuple(a.n_out for a in axes)
+    return plan
+
+
 def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
-                   include_scale: bool) -> tuple[torch.Tensor, list, list]:
-    """The 3D forward (``nlevels >= 1``) of ``x (..., X, Y, Z)`` (even sizes): lowpass, highpasses, scales."""
+                   include_scale: bool) -> Optional[tuple[torch.Tensor, list, list]]:
+    """The 3D forward (``nlevels >= 1``) of ``x (..., X, Y, Z)`` (even sizes): lowpass, highpasses, scales.
+
+    Returns ``None`` (run the torch path) when a step of some level has no kernel form (axes too short for the
+    filters to have an interior).
+    """
     lead = tuple(x.shape[:-3])
     shape = tuple(int(s) for s in x.shape[-3:])
     nb = math.prod(lead)
     dt = np.dtype(str(x.dtype).replace("torch.", ""))
+    plan = _plan(shape, nlevels, biort, qshift, dt.str)
+    if plan is None:
+        return None
     cdt = torch.complex64 if x.dtype == torch.float32 else torch.complex128
     xn = x.detach().reshape(-1).contiguous().numpy() if nb else np.zeros(0, dt)
     no_low = np.zeros(0, dt)
@@ -170,8 +185,7 @@ def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
     src, src_shape = xn, shape
     level = 0
     while level < nlevels:
-        kind = "filter" if level == 0 else "dfilter"
-        axes = tuple(_axis(kind, n, biort, qshift, dt.str) for n in src_shape)
+        axes = plan[level]
         out_shape = tuple(a.n_out for a in axes)
         high_t = empty_large(lead + tuple(n // 2 for n in out_shape) + (28,), cdt)
         high = torch.view_as_real(high_t).numpy().reshape((nb,) + tuple(n // 2 for n in out_shape) + (28, 2))
@@ -188,7 +202,7 @@ def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
             continue
         # level 1 and 2 together: level 2 in chunks of its first axis, each from a buffer of the level-1 lowpass
         # rows it reads (level-1 highpasses of each row pair written once)
-        axes2 = tuple(_axis("dfilter", n, biort, qshift, dt.str) for n in out_shape)
+        axes2 = plan[1]
         out2 = tuple(a.n_out for a in axes2)
         high2_t = empty_large(lead + tuple(n // 2 for n in out2) + (28,), cdt)
         high2 = torch.view_as_real(high2_t).numpy().reshape((nb,) + tuple(n // 2 for n in out2) + (28, 2))

@@ -10,59 +10,64 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+#: Floating-point contraction (fused multiply-add) only: sums keep their order.
+FAST = {"contract"}
 #: The seven highpass octants in ``dtcwt``'s order, as ``4 * bit0 + 2 * bit1 + bit2`` (axis 0 most significant).
 OCTANT_CODES = np.array([2, 4, 6, 1, 3, 5, 7], np.int64)
 
 
-@njit(cache=True, nogil=True)
-def apply_last(src, dst, b, n_out, ptr, col, val, P, S, lo, hi, iptr, ik, iw, bptr, brows):  # pragma: no cover
-    """Band ``b`` of the last-axis operator on one line: ``dst[r] = sum_k val[k] * src[col[k]]``.
+@njit(cache=True, nogil=True, fastmath=FAST)
+def extend_line(src, emap, ext):  # pragma: no cover - compiled
+    """``ext[u % S, u // S] = src[emap[u]]``: the line extended by its edge rule, split into ``S`` phases."""
+    S = ext.shape[0]
+    for u in range(emap.shape[0]):
+        ext[u % S, u // S] = src[emap[u]]
 
-    Interior rows ``P*q + p`` (``lo[b*P+p] <= q < hi[b*P+p]``) run tap by tap as long multiply-adds
-    ``dst[P*q+p] += w * src[S*q + k]``; the boundary rows ``brows[bptr[b]:bptr[b+1]]`` from the exact operator rows.
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def apply_last(ext, dst, b, P, S, nq, iptr, ik, iw, tmp):  # pragma: no cover - compiled
+    """Band ``b`` of the last-axis step on one extended line: ``dst[P*q + p] = sum_t iw[t] * ext_u[S*q + ik[t]]``.
+
+    ``ext`` holds the extended line split into its ``S`` phases, so every tap is one contiguous multiply-add over
+    ``q`` (two taps per pass); phases of a decimating step (``P == 2``) are summed in ``tmp`` and interleaved.
     """
-    for t in range(bptr[b], bptr[b + 1]):
-        rr = brows[t]
-        row = b * n_out + rr
-        acc = 0.0
-        for k in range(ptr[row], ptr[row + 1]):
-            acc += val[k] * src[col[k]]
-        dst[rr] = acc
     for p in range(P):
         e = b * P + p
-        a = lo[e]
-        z = hi[e]
-        if z <= a:
-            continue
+        n = nq[p]
+        d = dst if P == 1 else tmp
         t0 = iptr[e]
         t1 = iptr[e + 1]
         if t1 == t0:
-            for q in range(a, z):
-                dst[P * q + p] = 0.0
-            continue
-        w = iw[t0]
-        kk = ik[t0]
-        for q in range(a, z):
-            dst[P * q + p] = w * src[S * q + kk]
-        t = t0 + 1
-        while t < t1:
-            if t + 1 < t1:
-                w = iw[t]
-                kk = ik[t]
-                w2 = iw[t + 1]
-                k2 = ik[t + 1]
-                for q in range(a, z):
-                    dst[P * q + p] += w * src[S * q + kk] + w2 * src[S * q + k2]
-                t += 2
-            else:
-                w = iw[t]
-                kk = ik[t]
-                for q in range(a, z):
-                    dst[P * q + p] += w * src[S * q + kk]
-                t += 1
+            for q in range(n):
+                d[q] = 0.0
+        else:
+            kk = ik[t0]
+            s0 = ext[kk % S, kk // S: kk // S + n]
+            w = iw[t0]
+            for q in range(n):
+                d[q] = w * s0[q]
+            t = t0 + 1
+            while t < t1:
+                k1 = ik[t]
+                s1 = ext[k1 % S, k1 // S: k1 // S + n]
+                w1 = iw[t]
+                if t + 1 < t1:
+                    k2 = ik[t + 1]
+                    s2 = ext[k2 % S, k2 // S: k2 // S + n]
+                    w2 = iw[t + 1]
+                    for q in range(n):
+                        d[q] += w1 * s1[q] + w2 * s2[q]
+                    t += 2
+                else:
+                    for q in range(n):
+                        d[q] += w1 * s1[q]
+                    t += 1
+        if P != 1:
+            for q in range(n):
+                dst[P * q + p] = tmp[q]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=FAST)
 def rows_sum(dst, x, base, stride, off, ptr, col, val, row, length):  # pragma: no cover - compiled
     """``dst[:length] = sum_k val[k] * x[base + (col[k] - off) * stride : ... + length]`` (x flat)."""
     k0 = ptr[row]
@@ -93,16 +98,16 @@ def rows_sum(dst, x, base, stride, off, ptr, col, val, row, length):  # pragma: 
             k += 1
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def level3(x, nb, xrows, xoff, yin, zin, p0, c0, v0, n0, p1, c1, v1, n1, p2, c2, v2, n2,
-           P, S, lo, hi, iptr, ik, iw, bptr, brows, i0, i1, h0, h1, high, low, lrows, loff):  # pragma: no cover
+@njit(parallel=True, cache=True, nogil=True, fastmath=FAST)
+def level3(x, nb, xrows, xoff, yin, zin, p0, c0, v0, n0, p1, c1, v1, n1, n2, P, S, nq, emap, iptr, ik, iw,
+           i0, i1, h0, h1, high, low, lrows, loff):  # pragma: no cover
     """One DTCWT level of ``nb`` volumes, output row pairs ``i0 <= I < i1`` along the first axis.
 
     Args:
         x: The input, flat ``(nb, xrows, yin, zin)``; its row ``r`` is row ``r + xoff`` of the level's input.
         p0, c0, v0: CSR of the first axis' operator, rows ``band * n0 + r`` (band 0 lowpass, 1 highpass);
-            p1.. / p2..: the second and last axes' (the last also as interior taps ``P, S, lo, hi, iptr, ik, iw``
-            and boundary rows ``bptr, brows``, see :func:`apply_last`).
+            p1, c1, v1: the second axis' (rows ``band * n1 + r``); the last axis' as taps on its line extended by
+            ``emap`` (see :func:`apply_last`).
         h0, h1: Pairs ``h0 <= I < h1`` also get their highpasses (the others only their lowpass rows).
         high: ``(nb, n0 // 2, n1 // 2, n2 // 2, 28, 2)``: the complex highpasses (real, imaginary).
         low: flat ``(nb, lrows, n1, n2)``, row ``r`` of the level's lowpass at ``r - loff``; ``lrows == 0``: none.
@@ -118,7 +123,9 @@ def level3(x, nb, xrows, xoff, yin, zin, p0, c0, v0, n0, p1, c1, v1, n1, p2, c2,
         for ip in range(2):
             for b0 in range(nbands):
                 rows_sum(planes[ip, b0], x, bb * xrows * plane, plane, xoff, p0, c0, v0, b0 * n0 + 2 * I + ip, plane)
-        q = np.empty((2, 2, 2, 2, zin), x.dtype)
+        q = np.empty(zin, x.dtype)
+        ext = np.empty((S, (emap.shape[0] + S - 1) // S), x.dtype)
+        tmp = np.empty(n2, x.dtype)
         r = np.empty((2, 2, 2, 2, 2, n2), x.dtype)
         for J in range(n1 // 2):
             for ip in range(2):
@@ -126,10 +133,10 @@ def level3(x, nb, xrows, xoff, yin, zin, p0, c0, v0, n0, p1, c1, v1, n1, p2, c2,
                     src = planes[ip, b0]
                     for yp in range(2):
                         for b1 in range(nbands):
-                            rows_sum(q[ip, b0, yp, b1], src, 0, zin, 0, p1, c1, v1, b1 * n1 + 2 * J + yp, zin)
+                            rows_sum(q, src, 0, zin, 0, p1, c1, v1, b1 * n1 + 2 * J + yp, zin)
+                            extend_line(q, emap, ext)
                             for b2 in range(nbands):
-                                apply_last(q[ip, b0, yp, b1], r[ip, b0, yp, b1, b2], b2, n2, p2, c2, v2, P, S, lo, hi,
-                                           iptr, ik, iw, bptr, brows)
+                                apply_last(ext, r[ip, b0, yp, b1, b2], b2, P, S, nq, iptr, ik, iw, tmp)
             if lrows > 0:
                 for ip in range(2):
                     for yp in range(2):
