@@ -265,10 +265,11 @@ def _c2cube(z: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str) -> tuple[torch.Tensor, list, list]:
+def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str, start: int = 0) -> tuple[torch.Tensor, list, list]:
+    """Levels ``start .. nlevels - 1`` of the 3D forward (``x``: the input, or the lowpass of level ``start``)."""
     highs, scales = [], []
     lo = x
-    for level in range(nlevels):
+    for level in range(start, nlevels):
         if level == 0:
             if any(n % 2 for n in x.shape[-3:]):
                 raise ValueError(f"The 3D DTCWT needs even sizes (as dtcwt), got {tuple(x.shape[-3:])}; pad first.")

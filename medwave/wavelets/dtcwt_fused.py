@@ -32,7 +32,7 @@ import torch
 from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
 from medwave.utils.memory import empty_large
 
-__all__ = ["fused_dtcwt_applicable", "forward3_fused", "kernels", "MIN_ELEMENTS", "CHUNK_FRACTION"]
+__all__ = ["fused_dtcwt_applicable", "forward3_fused", "kernels", "warm", "MIN_ELEMENTS", "CHUNK_FRACTION"]
 
 #: Smallest input (elements) sent to the fused kernel (below it the torch path's few ops cost less).
 MIN_ELEMENTS = 1 << 15
@@ -152,13 +152,14 @@ def _cols(a: _Axis, r0: int, r1: int) -> tuple[int, int]:
     return int(c.min()), int(c.max()) + 1
 
 
-def _plan(shape: tuple, nlevels: int, biort: str, qshift: str, dtype: str) -> Optional[list]:
-    """The per-axis tables of every level (``None`` when a step has no kernel form: the torch path runs)."""
+def _plan(shape: tuple, nlevels: int, biort: str, qshift: str, dtype: str) -> list:
+    """The per-axis tables of the first levels whose steps all have a kernel form (the coarser levels, whose axes
+    are too short for the filters to have an interior, run on the torch path)."""
     plan = []
     for level in range(nlevels):
         axes = tuple(_axis("filter" if level == 0 else "dfilter", n, biort, qshift, dtype) for n in shape)
         if any(a is None for a in axes):
-            return None
+            break
         plan.append(axes)
         shape = tuple(a.n_out for a in axes)
     return plan
@@ -168,15 +169,17 @@ def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
                    include_scale: bool) -> Optional[tuple[torch.Tensor, list, list]]:
     """The 3D forward (``nlevels >= 1``) of ``x (..., X, Y, Z)`` (even sizes): lowpass, highpasses, scales.
 
-    Returns ``None`` (run the torch path) when a step of some level has no kernel form (axes too short for the
-    filters to have an interior).
+    Levels from the first one without a kernel form (axes too short for the filters to have an interior) run on
+    the torch path; returns ``None`` (all on the torch path) when level 1 has none.
     """
+    from medwave.wavelets.dtcwt import _forward3
+
     lead = tuple(x.shape[:-3])
     shape = tuple(int(s) for s in x.shape[-3:])
     nb = math.prod(lead)
     dt = np.dtype(str(x.dtype).replace("torch.", ""))
     plan = _plan(shape, nlevels, biort, qshift, dt.str)
-    if plan is None:
+    if not plan:
         return None
     cdt = torch.complex64 if x.dtype == torch.float32 else torch.complex128
     xn = x.detach().reshape(-1).contiguous().numpy() if nb else np.zeros(0, dt)
@@ -184,13 +187,13 @@ def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
     highs, scales = [], []
     src, src_shape = xn, shape
     level = 0
-    while level < nlevels:
+    while level < len(plan):
         axes = plan[level]
         out_shape = tuple(a.n_out for a in axes)
         high_t = empty_large(lead + tuple(n // 2 for n in out_shape) + (28,), cdt)
         high = torch.view_as_real(high_t).numpy().reshape((nb,) + tuple(n // 2 for n in out_shape) + (28, 2))
         pairs = out_shape[0] // 2
-        chunked = level == 0 and nlevels >= 2 and not include_scale
+        chunked = level == 0 and len(plan) >= 2 and not include_scale
         if not chunked:
             low_t = empty_large(lead + out_shape, x.dtype)
             low = low_t.numpy().reshape(-1)
@@ -236,4 +239,22 @@ def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
         scales += [None, low2_t]
         src, src_shape = low2, out2
         level += 2
-    return scales[-1], highs, scales
+    lowpass = scales[-1]
+    if level < nlevels:  # the coarser levels on the torch path
+        lowpass, more_h, more_s = _forward3(lowpass, nlevels, biort, qshift, start=level)
+        highs += more_h
+        scales += more_s
+    return lowpass, highs, scales
+
+
+#: A volume whose steps all have a kernel form at two levels (used to compile the kernel).
+_WARM_SHAPE = (40, 40, 40)
+
+
+def warm() -> None:
+    """Compile the fused DTCWT kernel for float32 and float64 (part of :func:`medwave.warmup.warm`)."""
+    for dtype in (torch.float32, torch.float64):
+        x = torch.zeros((1, 1) + _WARM_SHAPE, dtype=dtype)
+        if len(_plan(_WARM_SHAPE, 2, "near_sym_a", "qshift_a", np.dtype(str(dtype)[6:]).str)) < 2:  # pragma: no cover
+            raise RuntimeError(f"the DTCWT warm-up volume {_WARM_SHAPE} has no kernel form")
+        forward3_fused(x, 2, "near_sym_a", "qshift_a", False)
