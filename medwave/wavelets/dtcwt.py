@@ -288,31 +288,43 @@ def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str, start: int
     return lo, highs, scales
 
 
+def _crops(hs: list, level: int) -> tuple[bool, bool, bool]:
+    """Whether the reconstruction of ``level`` (>= 1) loses one sample at each end of each axis (``dtcwt``'s
+    two-sample extension of the forward, where the finer level's size is not twice this level's)."""
+    if level == 0:
+        return (False, False, False)
+    prev = hs[level - 1].shape[-4:-1]
+    return tuple(bool(2 * hs[level].shape[-4 + i] != prev[i]) for i in range(3))
+
+
+def _inverse3_level(z: torch.Tensor, hs: list, level: int, biort: str, qshift: str) -> torch.Tensor:
+    """One level of the 3D inverse on the torch path: the lowpass of level ``level`` from ``z`` and ``hs[level]``."""
+    h = hs[level]
+    octs = {o: _c2cube(h[..., 4 * i: 4 * i + 4]) for i, o in enumerate(_OCTANTS)}
+    octs[(0, 0, 0)] = z
+    if level == 0:
+        step = lambda t, dim, hi: _op(t, "filter", dim, biort, qshift, "g1o" if hi else "g0o")  # noqa: E731
+    else:
+        step = lambda t, dim, hi: _op(  # noqa: E731
+            t, "ifilter", dim, biort, qshift, *(("g1b", "g1a") if hi else ("g0b", "g0a"))
+        )
+    for axis, dim in ((0, -3), (1, -2), (2, -1)):
+        merged = {}
+        for k, v in octs.items():
+            rest = k[1:]
+            t = step(v, dim, k[0])
+            merged[rest] = merged[rest] + t if rest in merged else t
+        octs = merged
+    z = octs[()]
+    for crop, dim in zip(_crops(hs, level), (-3, -2, -1)):
+        if crop:
+            z = z.narrow(dim, 1, z.shape[dim] - 2)
+    return z
+
+
 def _inverse3(z: torch.Tensor, hs: list, biort: str, qshift: str) -> torch.Tensor:
-    a = len(hs)
-    for level in reversed(range(a)):
-        h = hs[level]
-        octs = {o: _c2cube(h[..., 4 * i: 4 * i + 4]) for i, o in enumerate(_OCTANTS)}
-        octs[(0, 0, 0)] = z
-        if level == 0:
-            step = lambda t, dim, hi: _op(t, "filter", dim, biort, qshift, "g1o" if hi else "g0o")  # noqa: E731
-        else:
-            step = lambda t, dim, hi: _op(  # noqa: E731
-                t, "ifilter", dim, biort, qshift, *(("g1b", "g1a") if hi else ("g0b", "g0a"))
-            )
-        for axis, dim in ((0, -3), (1, -2), (2, -1)):
-            merged = {}
-            for k, v in octs.items():
-                rest = k[1:]
-                t = step(v, dim, k[0])
-                merged[rest] = merged[rest] + t if rest in merged else t
-            octs = merged
-        z = octs[()]
-        if level >= 1:
-            prev = hs[level - 1].shape[-4:-1]
-            for i, dim in enumerate((-3, -2, -1)):
-                if 2 * h.shape[-4 + i] != prev[i]:
-                    z = z.narrow(dim, 1, z.shape[dim] - 2)
+    for level in reversed(range(len(hs))):
+        z = _inverse3_level(z, hs, level, biort, qshift)
     return z
 
 
@@ -460,6 +472,10 @@ def dtcwt_inverse(
     if d == 3:
         if gain_mask is not None:
             raise ValueError("gain_mask is not supported by the 3D inverse (dtcwt.Transform3d has none either).")
+        from medwave.wavelets.dtcwt_fused import fused_inverse_applicable, inverse3_fused
+
+        if fused_inverse_applicable(z, hs):
+            return inverse3_fused(z, hs, biort, qshift)
         return _inverse3(z, hs, biort, qshift)
     gains = np.ones((6, a)) if gain_mask is None else np.asarray(gain_mask, dtype=np.float64)
     bp_b = "g2o" in BIORT[biort]

@@ -32,7 +32,8 @@ import torch
 from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
 from medwave.utils.memory import empty_large
 
-__all__ = ["fused_dtcwt_applicable", "forward3_fused", "kernels", "warm", "MIN_ELEMENTS", "CHUNK_FRACTION"]
+__all__ = ["fused_dtcwt_applicable", "forward3_fused", "fused_inverse_applicable", "inverse3_fused", "kernels", "warm",
+           "MIN_ELEMENTS", "CHUNK_FRACTION"]
 
 #: Smallest input (elements) sent to the fused kernel (below it the torch path's few ops cost less).
 MIN_ELEMENTS = 1 << 15
@@ -91,7 +92,7 @@ def _edge_map(kind: str, n: int, u: np.ndarray) -> np.ndarray:
     """Which sample of a length-``n`` line sits at (possibly outside) position ``u``, by ``dtcwt``'s edge rules."""
     from medwave.wavelets.dtcwt import _sym_index
 
-    if kind == "filter" or n % 4 == 0:
+    if kind != "dfilter" or n % 4 == 0:
         return _sym_index(u, n)
     padmap = np.r_[0, np.arange(n), n - 1]  # the two-sample extension of a decimating step, then symmetric
     return padmap[_sym_index(u + 1, n + 2)]
@@ -102,12 +103,18 @@ def _axis(kind: str, n: int, biort: str, qshift: str, dtype: str) -> Optional[_A
     """The tables of one step (``None`` when the taps-on-extended-line form does not reproduce its matrix)."""
     from medwave.wavelets.dtcwt import _matrix
 
-    if kind == "filter":
+    if kind == "filter":  # analysis, level 1
         mats = [_matrix("filter", n, biort, qshift, (name,)) for name in ("h0o", "h1o")]
         P, S = 1, 1
-    else:
+    elif kind == "gfilter":  # synthesis, level 1
+        mats = [_matrix("filter", n, biort, qshift, (name,)) for name in ("g0o", "g1o")]
+        P, S = 1, 1
+    elif kind == "dfilter":  # analysis, levels >= 2
         mats = [_matrix("dfilter", n, biort, qshift, names) for names in (("h0b", "h0a"), ("h1b", "h1a"))]
         P, S = 2, 4
+    else:  # "ifilter": synthesis, levels >= 2
+        mats = [_matrix("ifilter", n, biort, qshift, names) for names in (("g0b", "g0a"), ("g1b", "g1a"))]
+        P, S = 4, 2
     n_out = mats[0].shape[0]
     ptr, col, val = [0], [], []
     for m in mats:
@@ -247,14 +254,91 @@ def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
     return lowpass, highs, scales
 
 
+
+# ------------------------------------------------------------------------------ inverse
+
+
+def fused_inverse_applicable(z: torch.Tensor, hs: list) -> bool:
+    """Whether the fused kernels should run the 3D inverse of lowpass ``z`` and highpasses ``hs``: CPU float32/64
+    with matching complex highpasses, no autograd, consistent shapes, large enough."""
+    if not hs or not compiled_accepts(z) or z.ndim < 3:
+        return False
+    cdt = torch.complex64 if z.dtype == torch.float32 else torch.complex128
+    if torch.is_grad_enabled() and (z.requires_grad or any(h.requires_grad for h in hs)):
+        return False
+    lead = tuple(z.shape[:-3])
+    for h in hs:
+        if h.dtype != cdt or h.device != z.device or h.ndim != z.ndim + 1 or tuple(h.shape[:-4]) != lead \
+                or h.shape[-1] != 28:
+            return False
+    if tuple(z.shape[-3:]) != tuple(2 * int(n) for n in hs[-1].shape[-4:-1]):
+        return False
+    return z.numel() * 8 >= max(1, MIN_ELEMENTS)
+
+
+def _inverse_level(z: torch.Tensor, hs: list, level: int, biort: str, qshift: str) -> Optional[torch.Tensor]:
+    """One level of the 3D inverse in the kernels (``None``: no kernel form for these sizes)."""
+    from medwave.wavelets.dtcwt import _crops
+
+    lead = tuple(z.shape[:-3])
+    nb = math.prod(lead)
+    dt = np.dtype(str(z.dtype).replace("torch.", ""))
+    shape_in = tuple(int(n) for n in z.shape[-3:])
+    kind = "gfilter" if level == 0 else "ifilter"
+    axes = tuple(_axis(kind, n, biort, qshift, dt.str) for n in shape_in)
+    if any(a is None for a in axes):
+        return None
+    crops = _crops(hs, level)
+    keep = [(1, a.n_out - 1) if c else (0, a.n_out) for a, c in zip(axes, crops)]
+    out_shape = tuple(k1 - k0 for k0, k1 in keep)
+    h = hs[level]
+    if tuple(2 * int(n) for n in h.shape[-4:-1]) != shape_in:
+        return None
+    zn = z.detach().reshape(-1).contiguous().numpy()
+    high = torch.view_as_real(h.detach().contiguous()).numpy().reshape((nb,) + tuple(h.shape[-4:-1]) + (28, 2))
+    out_t = empty_large(lead + out_shape, z.dtype)
+    out = out_t.numpy().reshape(-1)
+    a0, a1, a2 = axes
+    plane = out_shape[1] * out_shape[2]
+    (ic0, ic1), (jc0, jc1), (kc0, kc1) = keep
+    n = ic1 - ic0
+    step = max(1, int(round(CHUNK_FRACTION * n)))
+    spans = []
+    for i0 in range(ic0, ic1, step):
+        i1 = min(ic1, i0 + step)
+        spans.append((i0, i1) + _cols(a0, i0, i1))
+    rows_max = max(r1 - r0 for _, _, r0, r1 in spans)
+    ubuf = np.empty(nb * 2 * rows_max * plane, dt)
+    k = kernels()
+    for i0, i1, r0, r1 in spans:
+        u = ubuf[: nb * 2 * (r1 - r0) * plane]
+        parallel_call(k.inv_rows, zn, high, nb, shape_in[0], shape_in[1], shape_in[2], r0, r1, a1.ptr, a1.col,
+                      a1.val, a1.n_out, jc0, jc1, *a2.last_args(), kc0, kc1, u)
+        parallel_call(k.inv_out, u, nb, r1 - r0, r0, plane, a0.ptr, a0.col, a0.val, a0.n_out, i0, i1, ic0, out,
+                      out_shape[0])
+    return out_t
+
+
+def inverse3_fused(z: torch.Tensor, hs: list, biort: str, qshift: str) -> torch.Tensor:
+    """The 3D inverse, level by level from the coarsest: in the kernels where the level's steps have a kernel form,
+    on the torch path otherwise (short axes)."""
+    from medwave.wavelets.dtcwt import _inverse3_level
+
+    for level in reversed(range(len(hs))):
+        y = _inverse_level(z, hs, level, biort, qshift)
+        z = y if y is not None else _inverse3_level(z, hs, level, biort, qshift)
+    return z
+
+
 #: A volume whose steps all have a kernel form at two levels (used to compile the kernel).
 _WARM_SHAPE = (40, 40, 40)
 
 
 def warm() -> None:
-    """Compile the fused DTCWT kernel for float32 and float64 (part of :func:`medwave.warmup.warm`)."""
+    """Compile the fused DTCWT kernels for float32 and float64 (part of :func:`medwave.warmup.warm`)."""
     for dtype in (torch.float32, torch.float64):
         x = torch.zeros((1, 1) + _WARM_SHAPE, dtype=dtype)
         if len(_plan(_WARM_SHAPE, 2, "near_sym_a", "qshift_a", np.dtype(str(dtype)[6:]).str)) < 2:  # pragma: no cover
             raise RuntimeError(f"the DTCWT warm-up volume {_WARM_SHAPE} has no kernel form")
-        forward3_fused(x, 2, "near_sym_a", "qshift_a", False)
+        lo, highs, _ = forward3_fused(x, 2, "near_sym_a", "qshift_a", False)
+        inverse3_fused(lo, highs, "near_sym_a", "qshift_a")

@@ -173,3 +173,94 @@ def level3(x, nb, xrows, xoff, yin, zin, p0, c0, v0, n0, p1, c1, v1, n1, n2, P, 
                         o[j + 2, 1] = 0.5 * (b + h - c + e)
                         o[j + 3, 0] = 0.5 * (a + g - d + f)
                         o[j + 3, 1] = 0.5 * (-b - h - c + e)
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def rows_add(dst, x, base, stride, off, ptr, col, val, row, length):  # pragma: no cover - compiled
+    """``dst[:length] += sum_k val[k] * x[base + (col[k] - off) * stride : ... + length]`` (x flat)."""
+    for k in range(ptr[row], ptr[row + 1]):
+        s = base + (col[k] - off) * stride
+        w = val[k]
+        for j in range(length):
+            dst[j] += w * x[s + j]
+
+
+#: ``_c2cube``'s real octant sample at parities (axis 0, axis 1, axis 2) from the four complex subbands p, q, r, s:
+#: ``0.5 * sum_k sign[k] * part(subband k)``, rows ``[part (0 real, 1 imaginary), sign_p, sign_q, sign_r, sign_s]``.
+C2CUBE = np.array([
+    [[[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]],  # (0,0,0), (0,0,1)
+     [[1, 1, -1, 1, -1], [0, -1, 1, -1, 1]]],  # (0,1,0), (0,1,1)
+    [[[1, 1, 1, -1, -1], [0, -1, -1, 1, 1]],  # (1,0,0), (1,0,1)
+     [[0, -1, 1, 1, -1], [1, -1, 1, 1, -1]]],  # (1,1,0), (1,1,1)
+], np.int64)
+#: The position of each octant code (``4 * bit0 + 2 * bit1 + bit2``) in ``dtcwt``'s order (code 0: the lowpass).
+OCTANT_INDEX = np.array([-1, 3, 0, 4, 1, 5, 2, 6], np.int64)
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=FAST)
+def inv_rows(z, high, nb, xin, yin, zin, r0, r1, p1, c1, v1, n1, jc0, jc1, n2, P, S, nq, emap, iptr, ik, iw, kc0,
+             kc1, u):  # pragma: no cover - compiled
+    """Inverse, first stage: coefficient rows ``r0 <= r < r1`` through the last two axes' synthesis, both bands of
+    the first axis: ``u[bb, b0, r - r0] = sum_{b1, b2} (G1_b1 x G2_b2) band(b0, b1, b2)[r]`` (output rows
+    ``jc0 <= j < jc1`` and samples ``kc0 <= k < kc1`` kept); band 0 is the lowpass ``z``, the others are rebuilt from
+    the complex ``high`` (``(nb, xin/2, yin/2, zin/2, 28, 2)``) as ``_c2cube`` does. ``u``: flat
+    ``(nb, 2, r1 - r0, jc1 - jc0, kc1 - kc0)``."""
+    rows = r1 - r0
+    ny = jc1 - jc0
+    nz = kc1 - kc0
+    for t in prange(nb * rows):
+        bb = t // rows
+        r = r0 + t % rows
+        rp = r & 1
+        coef = np.empty(zin, z.dtype)
+        ext = np.empty((S, (emap.shape[0] + S - 1) // S), z.dtype)
+        tmp = np.empty(n2, z.dtype)
+        line = np.empty(n2, z.dtype)
+        v = np.empty((2, yin * nz), z.dtype)
+        for b0 in range(2):
+            for s in range(yin):
+                sp = s & 1
+                for b1 in range(2):
+                    dv = v[b1, s * nz:(s + 1) * nz]
+                    for b2 in range(2):
+                        code = 4 * b0 + 2 * b1 + b2
+                        if code == 0:
+                            base = ((bb * xin + r) * yin + s) * zin
+                            for k in range(zin):
+                                coef[k] = z[base + k]
+                        else:
+                            j4 = 4 * OCTANT_INDEX[code]
+                            hl = high[bb, r >> 1, s >> 1]
+                            for tp in range(2):
+                                rule = C2CUBE[rp, sp, tp]
+                                part = rule[0]
+                                for k in range(tp, zin, 2):
+                                    hv = hl[k >> 1]
+                                    coef[k] = 0.5 * (rule[1] * hv[j4, part] + rule[2] * hv[j4 + 1, part]
+                                                     + rule[3] * hv[j4 + 2, part] + rule[4] * hv[j4 + 3, part])
+                        extend_line(coef, emap, ext)
+                        apply_last(ext, line, b2, P, S, nq, iptr, ik, iw, tmp)
+                        if b2 == 0:
+                            for k in range(nz):
+                                dv[k] = line[kc0 + k]
+                        else:
+                            for k in range(nz):
+                                dv[k] += line[kc0 + k]
+            ub = ((bb * 2 + b0) * rows + (r - r0)) * ny * nz
+            for j in range(jc0, jc1):
+                dst = u[ub + (j - jc0) * nz: ub + (j - jc0 + 1) * nz]
+                rows_sum(dst, v[0], 0, nz, 0, p1, c1, v1, j, nz)
+                rows_add(dst, v[1], 0, nz, 0, p1, c1, v1, n1 + j, nz)
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=FAST)
+def inv_out(u, nb, rows, r0, plane, p0, c0, v0, n0, i0, i1, ic0, out, xout):  # pragma: no cover - compiled
+    """Inverse, second stage: output rows ``i0 <= i < i1`` of the first axis, ``sum_b0 G0_b0 u[b0]``, written at row
+    ``i - ic0`` of ``out`` (flat ``(nb, xout, plane)``)."""
+    n = i1 - i0
+    for t in prange(nb * n):
+        bb = t // n
+        i = i0 + t % n
+        dst = out[(bb * xout + i - ic0) * plane:(bb * xout + i - ic0 + 1) * plane]
+        rows_sum(dst, u, (bb * 2) * rows * plane, plane, r0, p0, c0, v0, i, plane)
+        rows_add(dst, u, (bb * 2 + 1) * rows * plane, plane, r0, p0, c0, v0, n0 + i, plane)
