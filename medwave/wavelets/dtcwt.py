@@ -8,7 +8,9 @@ highpasses ``(*lead, h_l, w_l, 6)`` complex with the orientations in ``dtcwt``'s
 165 degrees), 3D highpasses ``(*lead, x_l, y_l, z_l, 28)`` (seven octants times four, ``dtcwt``'s order).
 Each per-axis step (filter, decimating and interpolating Q-shift filter, with its edge handling)
 is an exact linear operator along one axis, stored as a small dense matrix built once per axis length, so
-every output equals ``dtcwt``'s to float rounding and the adjoint (autograd) is exact.
+every output equals ``dtcwt``'s to float rounding and the adjoint (autograd) is exact. That torch path is the
+differentiable one; a 3D forward or inverse on the CPU that needs no gradient runs in compiled kernels instead
+(:mod:`medwave.wavelets.dtcwt_fused`: the same operators, no volume-sized temporaries).
 
 Example:
     >>> import torch
@@ -350,17 +352,17 @@ def dtcwt_forward(
     include_scale: bool = False,
     check_finite: bool = True,
 ) -> DtcwtPyramid:
-    """Forward DTCWT of the last ``spatial_dims`` (1 or 2) axes, as ``dtcwt.Transform1d/2d(biort, qshift).forward``.
+    """Forward DTCWT of the last ``spatial_dims`` (1-3) axes, as ``dtcwt.Transform1d/2d/3d(biort, qshift).forward``.
 
     Args:
-        x: ``(B, C, *spatial)`` real tensor. 1D: the length must be even (as ``dtcwt``); 2D: odd sizes are
+        x: ``(B, C, *spatial)`` real tensor. 1D and 3D: the sizes must be even (as ``dtcwt``); 2D: odd sizes are
             extended by their last row/column first (as ``dtcwt``).
         nlevels: Number of levels.
         biort: Level-1 filter set (:data:`BIORT_NAMES`: ``antonini``, ``legall``, ``near_sym_a``, ``near_sym_b``,
             ``near_sym_b_bp``).
         qshift: Filter set of levels >= 2 (:data:`QSHIFT_NAMES`: ``qshift_06``, ``qshift_a`` ... ``qshift_d``,
             ``qshift_b_bp``, ``qshift_32``).
-        spatial_dims: 1 or 2 (default ``x.ndim - 2``).
+        spatial_dims: 1, 2 or 3 (default ``x.ndim - 2``).
         include_scale: Also return the lowpass of every level (``Pyramid.scales``).
         check_finite: Raise on NaN/Inf input.
 
