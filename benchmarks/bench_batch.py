@@ -79,7 +79,7 @@ def main() -> int:
         for label, extra in (("sequential", ["--sequential"]), (f"{a.workers} workers", ["--workers", str(a.workers)])):
             out = d / f"out_{len(rows)}"
             dt = time_command(medwave + common + ["-o", str(out)] + extra, env)
-            n_out = len(list(out.glob("case_*_ddf.nii.gz")))
+            n_out = len(list(out.glob("case_*_transform/transform.json")))
             if n_out != a.n:
                 sys.exit(f"{label}: {n_out} of {a.n} cases written to {out}")
             rows.append((label, dt))

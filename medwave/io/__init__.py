@@ -10,7 +10,7 @@ from medwave.io.checks import (
     require_real,
     spatial_shape,
 )
-from medwave.io.image import Image, save_image
+from medwave.io.image import Image, save_image, save_images
 from medwave.io.convert import as_image, load_image
 from medwave.io.prealign import affine_prealign, apply_world_transform
 from medwave.io.resample import resample_array, resample_to_reference
@@ -20,6 +20,7 @@ __all__ = [
     "as_image",
     "load_image",
     "save_image",
+    "save_images",
     "resample_to_reference",
     "affine_prealign",
     "apply_world_transform",

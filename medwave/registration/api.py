@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
@@ -30,7 +31,7 @@ from medwave.io import (
     require_not_constant,
     require_real,
     resample_to_reference,
-    save_image,
+    save_images,
 )
 from medwave.networks.blocks.fields import jacobian_determinant
 from medwave.registration.metrics import dice_per_label, folding_percent, hd95_per_label, sdlogj
@@ -146,11 +147,15 @@ class RegistrationResult:
         names.update(tx.manifest()["files"], manifest=MANIFEST)
         paths = {k: check_output_path(out / v, overwrite=overwrite) for k, v in names.items()}
         out.mkdir(parents=True, exist_ok=True)
-        save_image(self.warped, paths["warped"], overwrite=True)
-        save_image(self.jacdet, paths["jacdet"], overwrite=True)
+        images = [(self.warped, paths["warped"], {"overwrite": True}), (self.jacdet, paths["jacdet"], {"overwrite": True})]
         if self.warped_seg is not None:
-            save_image(self.warped_seg, paths["warped_seg"], overwrite=True)
-        paths.update(tx.save(out, overwrite=True))  # computes the inverse if nothing asked for it yet
+            images.append((self.warped_seg, paths["warped_seg"], {"overwrite": True}))
+        # The images are compressed in a background thread while the transform computes its inverse and writes
+        # its fields (themselves in parallel): zlib releases the GIL.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medwave-save") as pool:
+            written = pool.submit(save_images, images, max_workers=1)
+            paths.update(tx.save(out, overwrite=True))  # computes the inverse if nothing asked for it yet
+            written.result()
         paths["ddf"] = paths["ddf_monai"]
         metrics = dict(self.metrics, inverse=dict(tx.inverse_info))
         with atomic_path(paths["metrics"]) as tmp:

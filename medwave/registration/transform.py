@@ -237,10 +237,18 @@ def invert_ddf(ddf: torch.Tensor, *, velocity: Optional[torch.Tensor] = None, it
             method = "fixed-point iteration from -u"
         pulled = warp(u, inv)  # u(x + u_inv(x)): the residual and the next iterate from one sampling
         done = 0
+        previous = (float("inf"), float("inf"))
         while True:
-            norm = (inv + pulled).norm(dim=1)
-            if done >= iterations or float(norm.max()) < tolerance:
+            r = inv + pulled
+            norm = (r * r).sum(1).sqrt()  # not Tensor.norm(dim=1): ~25x slower on CPU (torch 2.13)
+            largest, mean = float(norm.max()), float(norm.mean())
+            # Converged, or stalled: where x + u_inv(x) leaves the grid the residual cannot shrink (the field is
+            # only known inside), so when neither the largest nor the mean residual falls by 1 % any more the
+            # refinement ends instead of running out its budget (the interior converges geometrically first).
+            stalled = largest > 0.99 * previous[0] and mean > 0.99 * previous[1]
+            if done >= iterations or largest < tolerance or stalled:
                 break
+            previous = (largest, mean)
             inv = -pulled
             pulled = warp(u, inv)
             done += 1
@@ -496,7 +504,7 @@ class Transform:
         """Write the transform files and ``transform.json`` into ``outdir`` (atomically, file by file)."""
         import SimpleITK as sitk
 
-        from medwave.io.image import save_image
+        from medwave.io.image import save_images
         from medwave.io.record import Image
         from medwave.utils.atomic import atomic_path, check_output_path
 
@@ -508,10 +516,10 @@ class Transform:
         vec = {"vector": True, "intent": "vector"}
         inv = self.inverse_ddf()
         man["inverse"] = dict(self.inverse_info)
-        for key, arr in (("ddf_monai", self.ddf), ("displacement_itk", ddf_to_itk(self.ddf, self.fixed_affine)),
-                         ("inverse_ddf_monai", inv), ("inverse_displacement_itk", ddf_to_itk(inv, self.fixed_affine))):
-            save_image(Image(arr.astype(np.float32), affine=self.fixed_affine, meta=dict(vec)), paths[key],
-                       overwrite=True, vector=True)
+        fields = (("ddf_monai", self.ddf), ("displacement_itk", ddf_to_itk(self.ddf, self.fixed_affine)),
+                  ("inverse_ddf_monai", inv), ("inverse_displacement_itk", ddf_to_itk(inv, self.fixed_affine)))
+        save_images([(Image(arr.astype(np.float32), affine=self.fixed_affine, meta=dict(vec)), paths[key],
+                      {"overwrite": True, "vector": True}) for key, arr in fields])
         if self.prealign is not None:
             with atomic_path(paths["affine_itk"]) as tmp:  # the temporary keeps the .mat suffix ITK dispatches on
                 sitk.WriteTransform(affine_to_itk(self.prealign), str(tmp))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from medwave.io import Image, load_image, save_image
+from medwave.io import Image, load_image, save_image, save_images
 
 
 def _oblique_affine():
@@ -258,3 +258,22 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         save_image(Image(np.ones((3, 3, 3), np.float32)), target, overwrite=True)
     assert target.read_bytes() == before  # the old file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz"]  # no temp file left
+
+
+def test_save_images_writes_all_concurrently_and_reports_a_failure(tmp_path, rng):
+    aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    arrays = [rng.random((9, 8, 7)).astype(np.float32) for _ in range(4)]
+    jobs = [(Image(a, affine=aff), tmp_path / f"im{i}.nii.gz", {}) for i, a in enumerate(arrays)]
+    paths = save_images(jobs, max_workers=3)
+    assert paths == [tmp_path / f"im{i}.nii.gz" for i in range(4)]
+    for p, a in zip(paths, arrays):
+        np.testing.assert_array_equal(nib.load(p).get_fdata(dtype=np.float32), a)
+    # one job fails (an existing file without overwrite): the others are still written, the error is raised
+    (tmp_path / "taken.nii.gz").write_bytes(b"keep")
+    bad = [(Image(arrays[0], affine=aff), tmp_path / "new0.nii.gz", {}),
+           (Image(arrays[1], affine=aff), tmp_path / "taken.nii.gz", {"overwrite": False}),
+           (Image(arrays[2], affine=aff), tmp_path / "new2.nii.gz", {})]
+    with pytest.raises(FileExistsError):
+        save_images(bad, max_workers=2)
+    assert (tmp_path / "taken.nii.gz").read_bytes() == b"keep"
+    assert (tmp_path / "new0.nii.gz").exists() and (tmp_path / "new2.nii.gz").exists()
