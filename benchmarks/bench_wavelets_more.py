@@ -278,8 +278,8 @@ def bench_dtcwt(args: argparse.Namespace) -> int:
     mem = {"near_sym_a": _memory_probe("from medwave.wavelets import dtcwt_forward",
                                        "dtcwt_forward(x, nlevels=2)", "sum(t.numel() * (2 if t.is_complex() else 1) "
                                        "for t in [y.lowpass, *y.highpasses])")}
-    code = _report("DTCWT 3D, 2 levels, near_sym_a/qshift_a and near_sym_b/qshift_b (dtcwt.Transform3d in its own venv)",
-                   rows, mem, failures, args)
+    title = "DTCWT 3D, 2 levels, near_sym_a/qshift_a and near_sym_b/qshift_b (dtcwt.Transform3d in its own venv)"
+    code = _report(title, rows, mem, failures, args)
     print("process CPU time of the best rounds (ms, medwave / dtcwt): " + ", ".join(
         f"{k} {m:.0f} / {d:.0f} ({'fused kernels' if f else 'torch path'})" for k, (m, d, f) in cpu.items()))
     return code

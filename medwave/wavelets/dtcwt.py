@@ -34,6 +34,13 @@ import numpy as np
 import torch
 
 from medwave.wavelets.dtcwt_filters import BIORT, QSHIFT
+from medwave.wavelets.dtcwt_fused import (
+    forward3_fused,
+    fused_dtcwt_applicable,
+    fused_inverse_applicable,
+    inverse_level_fused,
+)
+from medwave.wavelets.dtcwt_matrices import _filters, _matrix, _sym_index
 from medwave.wavelets.functional import _as_float_tensor, _check_finite
 
 __all__ = ["DtcwtPyramid", "dtcwt_forward", "dtcwt_inverse", "BIORT_NAMES", "QSHIFT_NAMES"]
@@ -62,93 +69,7 @@ class DtcwtPyramid:
     meta: dict = field(default_factory=dict)
 
 
-# ------------------------------------------------------------------------------ 1D column operators (numpy)
-
-
-def _sym_index(i: np.ndarray, n: int) -> np.ndarray:
-    """Half-sample symmetric extension: index ``-1`` reads 0, ``n`` reads ``n - 1``."""
-    i = np.mod(i, 2 * n)
-    return np.where(i >= n, 2 * n - 1 - i, i)
-
-
-def _conv_valid(x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """'valid' convolution along axis 0: ``y[k] = sum_j h[j] x[k + m - 1 - j]``."""
-    m = h.shape[0]
-    n_out = x.shape[0] - m + 1
-    y = np.zeros((n_out,) + x.shape[1:])
-    for j in range(m):
-        y += h[j] * x[m - 1 - j : m - 1 - j + n_out]
-    return y
-
-
-def _filter(x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Non-decimating filter (odd-length biorthogonal filters), symmetric extension, same length."""
-    n, m = x.shape[0], h.shape[0]
-    m2 = m // 2
-    return _conv_valid(x[_sym_index(np.arange(-m2, n + m2), n)], h)
-
-
-def _dfilter(x: np.ndarray, ha: np.ndarray, hb: np.ndarray) -> np.ndarray:
-    """Decimate-by-2 Q-shift filter pair (trees a and b interleaved), symmetric extension; ``n % 4 == 0``."""
-    n, m = x.shape[0], ha.shape[0]
-    xe = _sym_index(np.arange(-m, n + m), n)
-    t = np.arange(5, n + 2 * m - 2, 4)
-    y = np.zeros((n // 2,) + x.shape[1:])
-    first, second = (slice(0, n // 2, 2), slice(1, n // 2, 2))
-    if np.sum(ha * hb) <= 0:
-        first, second = second, first
-    y[first] = _conv_valid(x[xe[t - 1]], ha[0::2]) + _conv_valid(x[xe[t - 3]], ha[1::2])
-    y[second] = _conv_valid(x[xe[t]], hb[0::2]) + _conv_valid(x[xe[t - 2]], hb[1::2])
-    return y
-
-
-def _ifilter(x: np.ndarray, ha: np.ndarray, hb: np.ndarray) -> np.ndarray:
-    """Interpolate-by-2 Q-shift filter pair (the synthesis of :func:`_dfilter`); ``n`` even."""
-    n, m = x.shape[0], ha.shape[0]
-    m2 = m // 2
-    y = np.zeros((2 * n,) + x.shape[1:])
-    xe = _sym_index(np.arange(-m2, n + m2), n)
-    same_sign = np.sum(ha * hb) > 0
-    s = np.arange(0, 2 * n, 4)
-    hao, hae, hbo, hbe = ha[0::2], ha[1::2], hb[0::2], hb[1::2]
-    if m2 % 2 == 0:
-        t = np.arange(3, n + m, 2)
-        ta, tb = (t, t - 1) if same_sign else (t - 1, t)
-        y[s] = _conv_valid(x[xe[tb - 2]], hae)
-        y[s + 1] = _conv_valid(x[xe[ta - 2]], hbe)
-        y[s + 2] = _conv_valid(x[xe[tb]], hao)
-        y[s + 3] = _conv_valid(x[xe[ta]], hbo)
-    else:
-        t = np.arange(2, n + m - 1, 2)
-        ta, tb = (t, t - 1) if same_sign else (t - 1, t)
-        y[s] = _conv_valid(x[xe[tb]], hao)
-        y[s + 1] = _conv_valid(x[xe[ta]], hbo)
-        y[s + 2] = _conv_valid(x[xe[tb]], hae)
-        y[s + 3] = _conv_valid(x[xe[ta]], hbe)
-    return y
-
-
-def _filters(biort: str, qshift: str) -> tuple[dict, dict]:
-    if biort not in BIORT:
-        raise ValueError(f"Unknown biorthogonal filter set {biort!r}; use one of {', '.join(BIORT)}.")
-    if qshift not in QSHIFT:
-        raise ValueError(f"Unknown Q-shift filter set {qshift!r}; use one of {', '.join(QSHIFT)}.")
-    return ({k: np.asarray(v) for k, v in BIORT[biort].items()}, {k: np.asarray(v) for k, v in QSHIFT[qshift].items()})
-
-
-@lru_cache(maxsize=512)
-def _matrix(kind: str, n: int, biort: str, qshift: str, names: tuple) -> np.ndarray:
-    """The exact matrix of one per-axis step on a length-``n`` axis (float64, ``(n_out, n)``)."""
-    b, q = _filters(biort, qshift)
-    eye = np.eye(n)
-    if kind == "filter":
-        return _filter(eye, b[names[0]])
-    if kind == "dfilter":  # with the two-sample edge extension of lengths that are not a multiple of 4
-        pad = eye if n % 4 == 0 else eye[np.r_[0, np.arange(n), n - 1]]
-        return _dfilter(pad, q[names[0]], q[names[1]])
-    if kind == "ifilter":
-        return _ifilter(eye, q[names[0]], q[names[1]])
-    raise ValueError(kind)
+# ------------------------------------------------------------------------------ per-axis steps
 
 
 #: Axes up to this length are transformed with the dense matrix of the step (one matmul).
@@ -267,7 +188,8 @@ def _c2cube(z: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str, start: int = 0) -> tuple[torch.Tensor, list, list]:
+def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
+              start: int = 0) -> tuple[torch.Tensor, list, list]:
     """Levels ``start .. nlevels - 1`` of the 3D forward (``x``: the input, or the lowpass of level ``start``)."""
     highs, scales = [], []
     lo = x
@@ -321,12 +243,6 @@ def _inverse3_level(z: torch.Tensor, hs: list, level: int, biort: str, qshift: s
     for crop, dim in zip(_crops(hs, level), (-3, -2, -1)):
         if crop:
             z = z.narrow(dim, 1, z.shape[dim] - 2)
-    return z
-
-
-def _inverse3(z: torch.Tensor, hs: list, biort: str, qshift: str) -> torch.Tensor:
-    for level in reversed(range(len(hs))):
-        z = _inverse3_level(z, hs, level, biort, qshift)
     return z
 
 
@@ -397,12 +313,16 @@ def dtcwt_forward(
             scales.append(lo)
         return DtcwtPyramid(lo, tuple(highs), tuple(scales) if include_scale else (), biort, qshift, 1)
     if d == 3:
-        from medwave.wavelets.dtcwt_fused import forward3_fused, fused_dtcwt_applicable
-
         fused = None
         if nlevels >= 1 and not any(n % 2 for n in x.shape[-3:]) and fused_dtcwt_applicable(x):
             fused = forward3_fused(x, nlevels, biort, qshift, include_scale)  # None: no kernel form for these sizes
-        lo, highs, scales = fused if fused is not None else _forward3(x, nlevels, biort, qshift)
+        if fused is None:
+            lo, highs, scales = _forward3(x, nlevels, biort, qshift)
+        else:
+            lo, highs, scales, done = fused
+            if done < nlevels:  # the coarser levels, whose axes are too short for a kernel form, on the torch path
+                lo, more_h, more_s = _forward3(lo, nlevels, biort, qshift, start=done)
+                highs, scales = highs + more_h, scales + more_s
         return DtcwtPyramid(lo, tuple(highs), tuple(scales) if include_scale else (), biort, qshift, 3)
     r, c = dims
     ll = _pad_even(_pad_even(x, r), c)
@@ -474,11 +394,11 @@ def dtcwt_inverse(
     if d == 3:
         if gain_mask is not None:
             raise ValueError("gain_mask is not supported by the 3D inverse (dtcwt.Transform3d has none either).")
-        from medwave.wavelets.dtcwt_fused import fused_inverse_applicable, inverse3_fused
-
-        if fused_inverse_applicable(z, hs):
-            return inverse3_fused(z, hs, biort, qshift)
-        return _inverse3(z, hs, biort, qshift)
+        fused = fused_inverse_applicable(z, hs)
+        for level in reversed(range(len(hs))):  # level by level: in the kernels where the level has a kernel form
+            y = inverse_level_fused(z, hs[level], _crops(hs, level), level, biort, qshift) if fused else None
+            z = y if y is not None else _inverse3_level(z, hs, level, biort, qshift)
+        return z
     gains = np.ones((6, a)) if gain_mask is None else np.asarray(gain_mask, dtype=np.float64)
     bp_b = "g2o" in BIORT[biort]
     bp_q = "g2a" in QSHIFT[qshift]

@@ -1,4 +1,4 @@
-"""Fused 3D DTCWT forward: one compiled (numba) kernel per level writes the complex highpasses in place.
+"""Fused 3D DTCWT forward and inverse: compiled (numba) kernels, no volume-sized temporaries.
 
 The torch path of :func:`medwave.wavelets.dtcwt_forward` (the differentiable one) runs each per-axis step on
 whole volumes: eight real octant bands of the input's size per level, then their 2x2x2 polyphase rearranged
@@ -8,15 +8,20 @@ complex output ``(..., x/2, y/2, z/2, 28)``:
 
 * first and second axis: every output plane/line is a short sum of input planes/lines, read from the exact
   operator matrix of the step (:func:`medwave.wavelets.dtcwt._matrix`, CSR), so every edge rule is ``dtcwt``'s;
-* last axis (contiguous): the interior rows of each phase are long multiply-adds ``w * src[S*q + k]``
-  (taps read off the same matrix and checked row by row against it), the few boundary rows the matrix rows.
+* last axis (contiguous): each line is extended by the step's edge rule (symmetric, with the two-sample
+  extension of decimating steps whose length is not a multiple of 4) and split into its phases, then every tap
+  is one contiguous multiply-add. The taps and the extension are checked against the step's matrix when the
+  tables are built; a step on an axis too short for an interior has no such form and its level runs on the
+  torch path.
 
 With two levels and no ``include_scale``, the level-1 lowpass (the size of the input) is never held whole:
 the second level runs in chunks of its first axis, each on a buffer of the level-1 lowpass rows it reads
 (computed for that chunk, the few overlapping rows twice), so the forward's memory beyond its output is a
-fraction of the input. Used for CPU float32/float64 3D forwards without autograd when the compiled kernels
-are on (:mod:`medwave.utils.compiled`); results equal the torch path's to float rounding (tests check both
-against the ``dtcwt`` package).
+fraction of the input. The inverse runs level by level in two stages over chunks of output rows: coefficient rows
+(the octants rebuilt from the complex highpasses as ``_c2cube`` does) through the last two axes' synthesis into a
+buffer, then the first axis. Used for CPU float32/float64 3D transforms without autograd when the compiled
+kernels are on (:mod:`medwave.utils.compiled`); results equal the torch path's to float rounding (tests check
+both against the ``dtcwt`` package).
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ import torch
 
 from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
 from medwave.utils.memory import empty_large
+from medwave.wavelets.dtcwt_matrices import _matrix, _sym_index
 
-__all__ = ["fused_dtcwt_applicable", "forward3_fused", "fused_inverse_applicable", "inverse3_fused", "kernels", "warm",
-           "MIN_ELEMENTS", "CHUNK_FRACTION"]
+__all__ = ["fused_dtcwt_applicable", "forward3_fused", "fused_inverse_applicable", "inverse_level_fused", "kernels",
+           "warm", "MIN_ELEMENTS", "CHUNK_FRACTION"]
 
 #: Smallest input (elements) sent to the fused kernel (below it the torch path's few ops cost less).
 MIN_ELEMENTS = 1 << 15
@@ -90,8 +96,6 @@ def _middle_taps(m: np.ndarray, P: int, S: int, p: int) -> tuple[np.ndarray, np.
 
 def _edge_map(kind: str, n: int, u: np.ndarray) -> np.ndarray:
     """Which sample of a length-``n`` line sits at (possibly outside) position ``u``, by ``dtcwt``'s edge rules."""
-    from medwave.wavelets.dtcwt import _sym_index
-
     if kind != "dfilter" or n % 4 == 0:
         return _sym_index(u, n)
     padmap = np.r_[0, np.arange(n), n - 1]  # the two-sample extension of a decimating step, then symmetric
@@ -101,8 +105,6 @@ def _edge_map(kind: str, n: int, u: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=256)
 def _axis(kind: str, n: int, biort: str, qshift: str, dtype: str) -> Optional[_Axis]:
     """The tables of one step (``None`` when the taps-on-extended-line form does not reproduce its matrix)."""
-    from medwave.wavelets.dtcwt import _matrix
-
     if kind == "filter":  # analysis, level 1
         mats = [_matrix("filter", n, biort, qshift, (name,)) for name in ("h0o", "h1o")]
         P, S = 1, 1
@@ -173,14 +175,13 @@ def _plan(shape: tuple, nlevels: int, biort: str, qshift: str, dtype: str) -> li
 
 
 def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
-                   include_scale: bool) -> Optional[tuple[torch.Tensor, list, list]]:
-    """The 3D forward (``nlevels >= 1``) of ``x (..., X, Y, Z)`` (even sizes): lowpass, highpasses, scales.
+                   include_scale: bool) -> Optional[tuple[torch.Tensor, list, list, int]]:
+    """The first levels of the 3D forward (``nlevels >= 1``) of ``x (..., X, Y, Z)`` (even sizes).
 
-    Levels from the first one without a kernel form (axes too short for the filters to have an interior) run on
-    the torch path; returns ``None`` (all on the torch path) when level 1 has none.
+    Returns the lowpass, highpasses and scales of the levels done and their number: the levels up to the first one
+    without a kernel form (axes too short for the filters to have an interior), which the caller runs on the torch
+    path; ``None`` when level 1 has none.
     """
-    from medwave.wavelets.dtcwt import _forward3
-
     lead = tuple(x.shape[:-3])
     shape = tuple(int(s) for s in x.shape[-3:])
     nb = math.prod(lead)
@@ -246,12 +247,7 @@ def forward3_fused(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
         scales += [None, low2_t]
         src, src_shape = low2, out2
         level += 2
-    lowpass = scales[-1]
-    if level < nlevels:  # the coarser levels on the torch path
-        lowpass, more_h, more_s = _forward3(lowpass, nlevels, biort, qshift, start=level)
-        highs += more_h
-        scales += more_s
-    return lowpass, highs, scales
+    return scales[-1], highs, scales, level
 
 
 
@@ -276,10 +272,11 @@ def fused_inverse_applicable(z: torch.Tensor, hs: list) -> bool:
     return z.numel() * 8 >= max(1, MIN_ELEMENTS)
 
 
-def _inverse_level(z: torch.Tensor, hs: list, level: int, biort: str, qshift: str) -> Optional[torch.Tensor]:
-    """One level of the 3D inverse in the kernels (``None``: no kernel form for these sizes)."""
-    from medwave.wavelets.dtcwt import _crops
-
+def inverse_level_fused(z: torch.Tensor, h: torch.Tensor, crops: tuple, level: int, biort: str,
+                        qshift: str) -> Optional[torch.Tensor]:
+    """One level of the 3D inverse in the kernels: the lowpass of the next finer level from this level's lowpass
+    ``z`` and highpasses ``h``, one sample cropped at each end of the axes where ``crops`` says (``dtcwt``'s
+    two-sample extension). ``None``: no kernel form for these sizes (the caller runs the torch path)."""
     lead = tuple(z.shape[:-3])
     nb = math.prod(lead)
     dt = np.dtype(str(z.dtype).replace("torch.", ""))
@@ -288,10 +285,8 @@ def _inverse_level(z: torch.Tensor, hs: list, level: int, biort: str, qshift: st
     axes = tuple(_axis(kind, n, biort, qshift, dt.str) for n in shape_in)
     if any(a is None for a in axes):
         return None
-    crops = _crops(hs, level)
     keep = [(1, a.n_out - 1) if c else (0, a.n_out) for a, c in zip(axes, crops)]
     out_shape = tuple(k1 - k0 for k0, k1 in keep)
-    h = hs[level]
     if tuple(2 * int(n) for n in h.shape[-4:-1]) != shape_in:
         return None
     zn = z.detach().reshape(-1).contiguous().numpy()
@@ -319,17 +314,6 @@ def _inverse_level(z: torch.Tensor, hs: list, level: int, biort: str, qshift: st
     return out_t
 
 
-def inverse3_fused(z: torch.Tensor, hs: list, biort: str, qshift: str) -> torch.Tensor:
-    """The 3D inverse, level by level from the coarsest: in the kernels where the level's steps have a kernel form,
-    on the torch path otherwise (short axes)."""
-    from medwave.wavelets.dtcwt import _inverse3_level
-
-    for level in reversed(range(len(hs))):
-        y = _inverse_level(z, hs, level, biort, qshift)
-        z = y if y is not None else _inverse3_level(z, hs, level, biort, qshift)
-    return z
-
-
 #: A volume whose steps all have a kernel form at two levels (used to compile the kernel).
 _WARM_SHAPE = (40, 40, 40)
 
@@ -340,5 +324,7 @@ def warm() -> None:
         x = torch.zeros((1, 1) + _WARM_SHAPE, dtype=dtype)
         if len(_plan(_WARM_SHAPE, 2, "near_sym_a", "qshift_a", np.dtype(str(dtype)[6:]).str)) < 2:  # pragma: no cover
             raise RuntimeError(f"the DTCWT warm-up volume {_WARM_SHAPE} has no kernel form")
-        lo, highs, _ = forward3_fused(x, 2, "near_sym_a", "qshift_a", False)
-        inverse3_fused(lo, highs, "near_sym_a", "qshift_a")
+        forward3_fused(x, 2, "near_sym_a", "qshift_a", False)
+        h = torch.zeros((1, 1) + tuple(n // 2 for n in _WARM_SHAPE) + (28,), dtype=torch.complex64 if dtype ==
+                        torch.float32 else torch.complex128)
+        inverse_level_fused(x, h, (False,) * 3, 0, "near_sym_a", "qshift_a")

@@ -1,4 +1,4 @@
-"""The numba kernel of the fused 3D DTCWT forward, compiled on first use and cached on disk.
+"""The numba kernels of the fused 3D DTCWT (forward and inverse), compiled on first use and cached on disk.
 
 Imported only by :func:`medwave.wavelets.dtcwt_fused.kernels` on the first 3D DTCWT that runs fused, so that
 ``import medwave`` does not import numba. The operator tables and the level schedule (which rows, which

@@ -1,5 +1,5 @@
-"""The fused (numba) 3D DTCWT forward and inverse against the torch path (itself checked against the dtcwt package's stored
-output in test_dtcwt.py) and, where the dtcwt venv exists, against ``dtcwt.Transform3d`` directly on volumes
+"""The fused (numba) 3D DTCWT forward and inverse against the torch path (itself checked against the dtcwt package's
+stored output in test_dtcwt.py) and, where the dtcwt venv exists, against ``dtcwt.Transform3d`` directly on volumes
 large enough for the kernel; which path runs when."""
 
 from __future__ import annotations
@@ -91,10 +91,12 @@ def test_chunked_second_level_and_float32(monkeypatch, rng) -> None:
 
 
 def test_paths_chosen(monkeypatch, rng) -> None:
+    import medwave.wavelets.dtcwt as dtcwt_mod
+
     calls, inv = [], []
-    real, real_inv = fused_mod.forward3_fused, fused_mod.inverse3_fused
-    monkeypatch.setattr(fused_mod, "forward3_fused", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(fused_mod, "inverse3_fused", lambda *a: inv.append(a) or real_inv(*a))
+    real, real_inv = fused_mod.forward3_fused, fused_mod.inverse_level_fused
+    monkeypatch.setattr(dtcwt_mod, "forward3_fused", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(dtcwt_mod, "inverse_level_fused", lambda *a: inv.append(a) or real_inv(*a))
     x = torch.as_tensor(rng.standard_normal((1, 1, 40, 40, 40)))
     dtcwt_forward(x, nlevels=2)
     assert len(calls) == 1  # large enough, no autograd: fused
@@ -110,13 +112,13 @@ def test_paths_chosen(monkeypatch, rng) -> None:
     assert len(calls) == 1
     q = dtcwt_forward(x, nlevels=2)
     dtcwt_inverse(q)
-    assert len(inv) == 1  # no autograd: fused
+    assert len(inv) == 2  # no autograd: fused, both levels
     hg = q.highpasses[0].clone().requires_grad_()
     dtcwt_inverse(DtcwtPyramid(q.lowpass, (hg, q.highpasses[1]), spatial_dims=3)).sum().backward()
-    assert len(inv) == 1 and hg.grad is not None  # a highpass needs its gradient: the torch path
+    assert len(inv) == 2 and hg.grad is not None  # a highpass needs its gradient: the torch path
     with torch.no_grad():
         dtcwt_inverse(DtcwtPyramid(q.lowpass, (hg, q.highpasses[1]), spatial_dims=3))
-    assert len(inv) == 2
+    assert len(inv) == 4
 
 
 @pytest.mark.skipif(not os.path.exists(DTCWT_PYTHON), reason="no dtcwt venv at /work/venvs/dtcwt")
@@ -132,8 +134,8 @@ def test_fused_equals_dtcwt_package(tmp_path, monkeypatch) -> None:
         "nl = rng.standard_normal(p.lowpass.shape)\n"
         "nh = [rng.standard_normal(h.shape) + 1j * rng.standard_normal(h.shape) for h in p.highpasses]\n"
         "z = t.inverse(dtcwt.Pyramid(nl, tuple(nh)))\n"
-        "np.savez(sys.argv[1], x=x, lowpass=p.lowpass, nl=nl, z=z, **{f'h{j}': h for j, h in enumerate(p.highpasses)},\n"
-        "         **{f'nh{j}': h for j, h in enumerate(nh)})\n"
+        "np.savez(sys.argv[1], x=x, lowpass=p.lowpass, nl=nl, z=z,\n"
+        "         **{f'h{j}': h for j, h in enumerate(p.highpasses)}, **{f'nh{j}': h for j, h in enumerate(nh)})\n"
     )
     out = tmp_path / "ref.npz"
     subprocess.run([DTCWT_PYTHON, "-c", script, str(out)], check=True, capture_output=True, cwd=str(tmp_path))
