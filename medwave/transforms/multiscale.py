@@ -276,7 +276,7 @@ class DTCWT(InvertibleTransform):
 
     def __init__(self, spatial_dims: Optional[int] = None, nlevels: int = 2, biort: str = "near_sym_a",
                  qshift: str = "qshift_a") -> None:
-        from medwave.wavelets.dtcwt import _filters
+        from medwave.wavelets.dtcwt_matrices import _filters
 
         _filters(biort, qshift)
         if int(nlevels) < 1:
