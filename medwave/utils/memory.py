@@ -108,11 +108,14 @@ def _give_back(raw: np.ndarray, pid: int) -> None:
 def _take(nbytes: int) -> Optional[np.ndarray]:
     """The smallest free buffer of ``nbytes`` to ``nbytes * 1.25`` bytes, removed from the free list."""
     with _LOCK:
-        best = None
-        for i, r in enumerate(_FREE):
-            if nbytes <= r.nbytes <= nbytes + nbytes // 4 and (best is None or r.nbytes < _FREE[best].nbytes):
-                best = i
-        return None if best is None else _FREE.pop(best)
+        fits = [r for r in list(_FREE) if nbytes <= r.nbytes <= nbytes + nbytes // 4]
+        best = min(fits, key=lambda r: r.nbytes) if fits else None
+        if best is not None:  # by identity: a finaliser may have changed the list meanwhile (same thread, RLock)
+            for i, r in enumerate(_FREE):
+                if r is best:
+                    del _FREE[i]
+                    return best
+        return None
 
 
 def pooled_empty(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
