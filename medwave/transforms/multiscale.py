@@ -52,10 +52,14 @@ def swt_channel_names(spatial_dims: int, level: int) -> list[str]:
 
 def _track(img: MetaTensor, y: torch.Tensor, info: dict, xform: Optional[torch.Tensor], who) -> MetaTensor:
     d = int(info["spatial_dims"])
+    if xform is None:
+        xform = torch.eye(d + 1, dtype=torch.float64)
+    if isinstance(img, MetaTensor):  # a 1D/2D image keeps MONAI's 4x4 affine: the grid change is embedded in it
+        xform = _embed(xform, img.affine.shape[-1])
     meta_info = TraceableTransform.track_transform_meta(
         img,
         sp_size=list(y.shape[1:]),
-        affine=xform if xform is not None else torch.eye(d + 1, dtype=torch.float64),
+        affine=xform,
         extra_info=info,
         orig_size=list(img.shape[1:]),
         transform_info=who.get_transform_info(),
@@ -321,7 +325,7 @@ class DTCWT(InvertibleTransform):
                 "lowpass_size": [int(s) for s in low.shape[1:]],
                 "highpass_sizes": [[int(s) for s in h.shape[1:-1]] for h in highs]}
         xform = torch.as_tensor(coarse_grid_affine(self.nlevels, d), dtype=torch.float64)
-        return _track(img, y, info, _embed(xform, img.affine.shape[-1]), self)  # embedded: 1D images keep 4x4
+        return _track(img, y, info, xform, self)
 
     @staticmethod
     def unpack(y: torch.Tensor, info: Mapping) -> "object":
