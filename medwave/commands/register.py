@@ -44,9 +44,9 @@ def register(subparsers) -> None:
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
     p.add_argument("--iterations", default=None,
                    help="instance-optimisation steps: a total, or 4 comma-separated numbers coarse to fine "
-                        "(default: register()'s, 120 = 60,60,0,0)")
+                        "(default: register()'s for the similarity, 120 = 60,60,0,0 for lncc)")
     p.add_argument("--smoothness", type=float, default=None,
-                   help="lambda of the diffusion regulariser (default: register()'s, 0.5)")
+                   help="lambda of the diffusion regulariser (default: register()'s for the similarity, 0.5 for lncc)")
     p.add_argument("--similarity", choices=["lncc", "mi", "mind", "mse"], default="lncc",
                    help="similarity of the instance optimisation: lncc (default, same modality), mi (mutual "
                         "information) or mind (MIND-SSC descriptors) for different modalities (T1/T2, CT/MR)")
@@ -77,7 +77,6 @@ def _parse_iterations(text: str):
 def run(args) -> int:
     from medwave.io.guard import check_input_file
 
-    from medwave.registration.api import DEFAULT_ITERATIONS, DEFAULT_SMOOTHNESS
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
 
@@ -97,13 +96,13 @@ def run(args) -> int:
                 raise UserError(f"{nm} {path}: no such file. Check the path.") from None
     if args.fixed_seg and not args.moving_seg:
         raise UserError("--fixed-seg needs --moving-seg as well (Dice compares the warped moving segmentation with it).")
-    iterations = _parse_iterations(args.iterations) if args.iterations is not None else DEFAULT_ITERATIONS
+    iterations = _parse_iterations(args.iterations) if args.iterations is not None else None  # None: the similarity's
     # register() reads and checks both volumes (3D, real, finite, >= 8 voxels per axis, not constant) before any work
     result = api_register(args.fixed, args.moving, weights=args.weights, optimize=args.optimize,
                           iterations=iterations, affine=args.affine, moving_seg=args.moving_seg,
                           fixed_seg=args.fixed_seg, similarity=args.similarity, fixed_mask=args.fixed_mask,
                           moving_mask=args.moving_mask, hd95=args.hd95, device=args.device, seed=args.seed,
-                          smoothness=DEFAULT_SMOOTHNESS if args.smoothness is None else args.smoothness,
+                          smoothness=args.smoothness,
                           progress=args.progress)
     result.metrics["inputs"] = {"fixed": str(args.fixed), "moving": str(args.moving),
                                 "moving_seg": args.moving_seg, "fixed_seg": args.fixed_seg,

@@ -143,6 +143,8 @@ class GlobalMutualInformation(nn.Module):
         self.register_buffer("centres", centres, persistent=False)
         self.preterm = 1.0 / (2.0 * sigma**2)
         self.smooth_nr, self.smooth_dr = float(smooth_nr), float(smooth_dr)
+        self._target_ref: Optional[torch.Tensor] = None  # the target whose bins _target_cache holds
+        self._target_cache: list = []
 
     def _parzen(self, img: torch.Tensor) -> torch.Tensor:
         x = img.clamp(0, 1).reshape(img.shape[0], -1, 1)
@@ -158,44 +160,55 @@ class GlobalMutualInformation(nn.Module):
         t = img / size - (lo / size - pad)
         return t.clamp(pad, self.num_bins - pad - 1).reshape(img.shape[0], -1)
 
-    def _joint_bspline(self, pred: torch.Tensor, target: torch.Tensor, v) -> tuple[torch.Tensor, torch.Tensor]:
-        """Joint histogram ``(B, bins, bins)`` (pred bins x target bins, sums to 1) and the voxel count."""
+    @torch.no_grad()
+    def _target_bins(self, target: torch.Tensor) -> list:
+        """``[(flat bin offset, weight or None), ...]`` of the target's box window; cached per target tensor."""
+        if self._target_ref is target and not target.requires_grad:
+            return self._target_cache
+        nb = self.num_bins
+        tt = self._bin_position(target.detach())
+        j0 = tt.floor()
+        ft = tt - j0
+        j0 = j0.long() + (torch.arange(tt.shape[0], device=tt.device) * nb * nb).view(-1, 1)  # batch offset
+        if bool(((ft == 0.5) | ((1 - ft) == 0.5)).any()):  # MONAI: half in each of two bins exactly half-way
+            w_lo = (ft < 0.5).to(tt) + 0.5 * (ft == 0.5).to(tt)
+            w_hi = ((1 - ft) < 0.5).to(tt) + 0.5 * ((1 - ft) == 0.5).to(tt)
+            bins = [(j0, w_lo), (j0 + 1, w_hi)]
+        else:  # the usual case: one target bin per voxel
+            bins = [(torch.where((1 - ft) < 0.5, j0 + 1, j0), None)]
+        self._target_ref, self._target_cache = target, bins
+        return bins
+
+    def _joint_bspline(self, pred: torch.Tensor, target: torch.Tensor, v) -> torch.Tensor:
+        """Joint histogram ``(B, bins, bins)`` (pred bins x target bins, sums to 1), voxels counted by ``v``."""
         nb = self.num_bins
         tp = self._bin_position(pred)
-        with torch.no_grad():  # the box window of the target is piecewise constant: no gradient
-            tt = self._bin_position(target.detach())
-            j0 = tt.floor()
-            ft = tt - j0
-            wt_lo = (ft < 0.5).to(tp) + 0.5 * (ft == 0.5).to(tp)
-            wt_hi = ((1 - ft) < 0.5).to(tp) + 0.5 * ((1 - ft) == 0.5).to(tp)
-            j0 = j0.long()
         i0 = tp.detach().floor()
         f = tp - i0
         g = 1.0 - f
         f2, g2 = f * f, g * g
-        wp = [g2 * g / 6.0, (4.0 - 6.0 * f2 + 3.0 * f2 * f) / 6.0, (4.0 - 6.0 * g2 + 3.0 * g2 * g) / 6.0, f2 * f / 6.0]
-        i0 = i0.long() - 1
+        # cubic B-spline weights of bins i0 - 1 .. i0 + 2 (distances 1 + f, f, 1 - f, 2 - f)
+        wp = torch.stack([g2 * g, 4.0 - 6.0 * f2 + 3.0 * f2 * f, 4.0 - 6.0 * g2 + 3.0 * g2 * g, f2 * f]) / 6.0
+        offs = (torch.arange(4, device=tp.device) * nb).view(4, 1, 1)
+        row = (i0.long() - 1) * nb
         b = tp.shape[0]
-        base = (torch.arange(b, device=tp.device) * nb * nb).view(b, 1)
-        if v is not None:
-            wt_lo, wt_hi = wt_lo * v, wt_hi * v
-            n = v.sum(1).clamp_min(1e-6)
-        else:
-            n = tp.new_full((b,), float(tp.shape[1]))
+        n = v.sum(1).clamp_min(1e-6) if v is not None else tp.new_full((b,), float(tp.shape[1]))
         idx, val = [], []
-        for o, w in enumerate(wp):
-            for dj, wt in ((0, wt_lo), (1, wt_hi)):
-                idx.append(base + (i0 + o) * nb + (j0 + dj))
-                val.append(w * wt)
-        hist = tp.new_zeros(b * nb * nb).scatter_add(0, torch.cat(idx, 1).reshape(-1), torch.cat(val, 1).reshape(-1))
-        return hist.view(b, nb, nb) / n.view(b, 1, 1), n
+        for j, wt in self._target_bins(target):
+            idx.append((row + j).unsqueeze(0) + offs)
+            wt = v if wt is None else (wt if v is None else wt * v)
+            val.append(wp if wt is None else wp * wt)
+        idx = idx[0] if len(idx) == 1 else torch.cat(idx)
+        val = val[0] if len(val) == 1 else torch.cat(val)
+        hist = tp.new_zeros(b * nb * nb).scatter_add(0, idx.reshape(-1), val.reshape(-1))
+        return hist.view(b, nb, nb) / n.view(b, 1, 1)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
         if pred.shape != target.shape:
             raise ValueError(f"GlobalMutualInformation: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ.")
         v = None if weight is None else weight.expand_as(pred).reshape(pred.shape[0], -1).to(pred)
         if self.kernel == "bspline":
-            pab, _ = self._joint_bspline(pred, target, v)
+            pab = self._joint_bspline(pred, target, v)
             pa, pb = pab.sum(2, keepdim=True), pab.sum(1, keepdim=True)
             papb = pa * pb
         else:
