@@ -5,9 +5,11 @@ Similarities:
 * ``"lncc"``: squared local normalised cross-correlation (window 9 by default), equal to MONAI's
   ``LocalNormalizedCrossCorrelationLoss`` (rectangular kernel), with cheaper local sums; one modality.
 * ``"mse"``: mean squared difference; one modality, same intensities.
-* ``"mi"``: global mutual information from Gaussian Parzen windows (differentiable), equal to MONAI's
-  ``GlobalMutualInformationLoss`` (gaussian kernel) without masks; any two modalities whose tissues
-  map to distinguishable intensities (T1 / T2, CT / MR).
+* ``"mi"``: global mutual information from Parzen windows (differentiable), equal to MONAI's
+  ``GlobalMutualInformationLoss`` without masks: Gaussian windows (MONAI's default) or Mattes' cubic
+  B-spline windows (``kernel="bspline"``, as ITK / elastix; ``medwave.register``'s default for ``"mi"``,
+  computed sparsely: 4 bins per voxel); any two modalities whose tissues map to distinguishable
+  intensities (T1 / T2, CT / MR).
 * ``"mind"``: mean squared difference of MIND-SSC descriptors (Heinrich et al., "Towards realtime
   multimodal fusion for image-guided interventions using self-similarities", MICCAI 2013): local
   self-similarity patterns that do not depend on the modality's intensities.
