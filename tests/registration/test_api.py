@@ -141,19 +141,20 @@ def test_affine_prealignment_recovers_a_shifted_object() -> None:
 @pytest.mark.parametrize("similarity", ["lncc", "mi"])
 def test_masks_restrict_the_similarity(similarity) -> None:
     fixed, moving = _box_pair()
-    free = medwave.register(fixed, moving, iterations=ITS, progress=False, similarity=similarity)
+    kw0 = {"iterations": ITS, "progress": False, "similarity": similarity, "smoothness": 0.5}
+    free = medwave.register(fixed, moving, **kw0)
     assert np.abs(free.ddf.array).max() > 0.5
     corner = np.zeros(fixed.shape, np.float32)
     corner[:4, :4, :4] = 1  # nothing to match in there: the field has no reason to move
     for kw in ({"fixed_mask": corner}, {"moving_mask": corner}):
-        res = medwave.register(fixed, moving, iterations=ITS, progress=False, similarity=similarity, **kw)
+        res = medwave.register(fixed, moving, **kw0, **kw)
         if similarity == "lncc":
             assert np.abs(res.ddf.array).max() < 0.2 * np.abs(free.ddf.array).max(), kw
         else:  # MI's gradient is ~1e-7 there (its stabilisers), which Adam's normalised steps still follow a little
             assert np.abs(res.ddf.array).max() < 0.5 * np.abs(free.ddf.array).max(), kw
         assert res.metrics["fixed_mask"] == ("fixed_mask" in kw)
     inside = (fixed + moving > 0).astype(np.uint8)  # a mask covering the objects changes little
-    res = medwave.register(fixed, moving, iterations=ITS, progress=False, fixed_mask=inside, similarity=similarity)
+    res = medwave.register(fixed, moving, **kw0, fixed_mask=inside)
     assert res.ddf.array[6:8, 10:14, 10:14, 0].mean() < -0.5
 
 
