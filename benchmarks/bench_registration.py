@@ -16,7 +16,8 @@ Every pair is written as NIfTI (with the MNI affine) and each method runs as its
 wall clock, at ``--threads`` threads:
 
 * ``medwave``: the ``medwave register FIXED MOVING -o OUT`` command in a subprocess (start-up, reading,
-  optimisation and writing included); ``--similarity mi`` on the multimodal set;
+  optimisation and writing included); ``--similarity mi`` on the multimodal set (its defaults from
+  ``SIMILARITY_DEFAULTS``, chosen on the ``tuning_multimodal`` seeds by benchmarks/tune_multimodal.py);
 * ``winet``: ``medwave register --weights default --no-optimize`` (the shipped network alone; its forward
   time is also read from metrics.json);
 * ``greedy``: ``picsl-greedy`` (Greedy3D.execute, in a subprocess) with its documented recipe: affine
@@ -30,7 +31,9 @@ wall clock, at ``--threads`` threads:
 * ``syn``: ANTs SyN (antspyx ``SyNOnly``) when antspyx is importable.
 
 Metrics, from each method's displacement converted to a voxel DDF on the fixed grid: mean Dice over 32
-pseudo-anatomical labels (one-hot linear warping, then argmax), % voxels with |J| <= 0, SDlogJ, s/pair.
+pseudo-anatomical labels (one-hot linear warping, then argmax), % voxels with |J| <= 0, SDlogJ, s/pair (wall
+clock) and, for medwave, Greedy and elastix, CPU s/pair (user + system of the process: less sensitive to a
+loaded machine than the wall clock).
 
 Targets (issue 15), on every pair set: medwave's mean Dice >= Greedy's, folding < 0.01 %, wall time per pair
 <= 0.5 x Greedy's (its whole recipe; its deformable step alone is printed beside); on the multimodal set
@@ -83,6 +86,14 @@ def _env(threads: int) -> dict:
     return env
 
 
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _run(cmd: list, threads: int) -> float:
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=_env(threads))
@@ -124,7 +135,9 @@ def run_medwave(fx: str, mv: str, out: Path, threads: int, extra=()) -> tuple[np
     exe = Path(sys.executable).with_name("medwave")
     cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "medwave.cli"])
     cmd += ["register", fx, mv, "-o", str(out), "--no-progress", "--overwrite", *extra]
+    cpu = _child_cpu()
     sec = _run(cmd, threads)
+    cpu = _child_cpu() - cpu
     import nibabel as nib
 
     ddf_path = out / "ddf_monai_voxel.nii.gz"
@@ -133,6 +146,7 @@ def run_medwave(fx: str, mv: str, out: Path, threads: int, extra=()) -> tuple[np
     arr = np.asarray(nib.load(str(ddf_path)).dataobj, dtype=np.float32)
     arr = arr.reshape(arr.shape[:3] + (3,))
     metrics = json.loads((out / "metrics.json").read_text())
+    metrics["cpu_s"] = cpu
     return np.moveaxis(arr, -1, 0)[None], sec, metrics
 
 
@@ -158,6 +172,7 @@ print(ta - t, td - ta, time.perf_counter() - td)
 
 def run_greedy(fx: str, mv: str, out: Path, threads: int, metric: str = "NCC") -> tuple[np.ndarray, float, dict]:
     out.mkdir(parents=True, exist_ok=True)
+    cpu = _child_cpu()
     t = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", GREEDY_CODE, fx, mv, str(out), str(threads), metric],
                          capture_output=True, text=True, env=_env(threads))
@@ -165,7 +180,8 @@ def run_greedy(fx: str, mv: str, out: Path, threads: int, metric: str = "NCC") -
     if res.returncode != 0:
         raise RuntimeError(f"greedy failed:\n{res.stderr[-3000:]}")
     ta, td, tr = (float(v) for v in res.stdout.strip().split()[-3:])
-    return _read_itk_vector(str(out / "composed.nii.gz")), sec, {"affine_s": ta, "deformable_s": td, "reslice_s": tr}
+    return _read_itk_vector(str(out / "composed.nii.gz")), sec, {"affine_s": ta, "deformable_s": td, "reslice_s": tr,
+                                                                 "cpu_s": _child_cpu() - cpu}
 
 
 def run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dict]:
@@ -181,7 +197,7 @@ def run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dict
 def _run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dict]:
     import itk
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     fixed, moving = itk.imread(fx, itk.F), itk.imread(mv, itk.F)
     po = itk.ParameterObject.New()
     pm = po.GetDefaultParameterMap("bspline", 3)
@@ -189,11 +205,11 @@ def _run_elastix(fx: str, mv: str, threads: int) -> tuple[np.ndarray, float, dic
     po.AddParameterMap(pm)
     _, tp = itk.elastix_registration_method(fixed, moving, parameter_object=po, log_to_console=False)
     field = itk.transformix_deformation_field(moving, tp)
-    sec = time.perf_counter() - t
+    sec, cpu = time.perf_counter() - t, time.process_time() - cpu
     arr = itk.array_from_image(field).transpose(2, 1, 0, 3)
     direction = np.array(fixed.GetDirection())
     spacing = np.array(fixed.GetSpacing())
-    return physical_to_voxel_ddf(arr, direction, spacing), sec, {"metric": pm["Metric"][0]}
+    return physical_to_voxel_ddf(arr, direction, spacing), sec, {"metric": pm["Metric"][0], "cpu_s": cpu}
 
 
 def demons(fixed: np.ndarray, moving: np.ndarray, *, shrink=(4, 2, 1), iters=(100, 60, 30), std=DEMONS_SIGMA):
@@ -290,7 +306,7 @@ def run_set(name: str, seeds, methods, threads: int, workdir: Path, log=print) -
             if m == "medwave":
                 opts = ["--similarity", "mi"] if multimodal else []
                 ddf, sec, met = run_medwave(fx, mv, folder / "medwave", threads, opts)
-                extra = {k: met.get(k) for k in ("optimisation_seconds", "total_seconds") if k in met}
+                extra = {k: met.get(k) for k in ("optimisation_seconds", "total_seconds", "cpu_s") if k in met}
             elif m == "winet":
                 ddf, sec, met = run_medwave(fx, mv, folder / "winet", threads,
                                             ["--weights", "default", "--no-optimize"])
@@ -334,12 +350,14 @@ def report_set(name: str, rows: dict, seeds, threads: int) -> list:
     mean = _mean(rows)
     ref = "greedy" if "greedy" in rows else None
     print(f"\n### {name}: {len(seeds)} held-out pairs (seeds {seeds[0]}-{seeds[-1]}), {threads} thread(s)")
-    print("| method | mean Dice | % abs(J)<=0 | SDlogJ | s / pair | time vs Greedy |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| method | mean Dice | % abs(J)<=0 | SDlogJ | s / pair | CPU s / pair | time vs Greedy |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for m, r in mean.items():
         ratio = f"{r['sec'] / mean[ref]['sec']:.2f}x" if ref and m != "identity" else ""
         sec = f"{r['sec']:.1f}" if m != "identity" else ""
-        print(f"| {m} | {r['dice']:.4f} | {r['fold']:.4f} | {r['sdlogj']:.3f} | {sec} | {ratio} |")
+        cpus = [e["cpu_s"] for e in rows[m]["extra"] if e.get("cpu_s") is not None]
+        cpu = f"{np.mean(cpus):.1f}" if cpus and len(cpus) == len(rows[m]["extra"]) else ""
+        print(f"| {m} | {r['dice']:.4f} | {r['fold']:.4f} | {r['sdlogj']:.3f} | {sec} | {cpu} | {ratio} |")
     if ref:
         dsec = float(np.mean([e["deformable_s"] for e in rows[ref]["extra"]]))
         print(f"Greedy's deformable step alone: {dsec:.1f} s / pair (medwave {mean['medwave']['sec'] / dsec:.2f}x of it)"

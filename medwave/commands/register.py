@@ -44,10 +44,12 @@ def register(subparsers) -> None:
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
     p.add_argument("--iterations", default=None,
                    help="instance-optimisation iterations: a total, or 4 comma-separated numbers coarse to fine "
-                        "(images averaged by 8,4,2,1; default: 0,30,30,15 greedy, 120 = 60,60,0,0 wavelet)")
+                        "(images averaged by 8,4,2,1; default: 0,30,30,15 with the greedy scheme; with the wavelet "
+                        "scheme the similarity's, 120 = 60,60,0,0 for lncc, 40,40,20,0 for mi)")
     p.add_argument("--smoothness", type=float, default=None,
-                   help="regularisation (default: register()'s, 0.5): greedy: Gaussian sigma (voxels) smoothing the "
-                        "displacement after each update; wavelet: lambda of the diffusion term")
+                   help="regularisation: greedy: Gaussian sigma (voxels) smoothing the displacement after each "
+                        "update (default 0.5); wavelet: lambda of the diffusion term (default: the similarity's, "
+                        "0.5 for lncc, 4 for mi)")
     p.add_argument("--optimizer", choices=["auto", "greedy", "wavelet"], default="auto",
                    help="instance optimisation: greedy (compiled LNCC gradient, Gaussian smoothing, composition), "
                         "wavelet (Adam on the wavelet coefficients of a velocity; MI/MIND, masks) or auto (default: "
@@ -82,7 +84,6 @@ def _parse_iterations(text: str):
 def run(args) -> int:
     from medwave.io.guard import check_input_file
 
-    from medwave.registration.api import DEFAULT_SMOOTHNESS
     from medwave.registration.api import register as api_register
     from medwave.utils import check_output_path
 
@@ -102,13 +103,13 @@ def run(args) -> int:
                 raise UserError(f"{nm} {path}: no such file. Check the path.") from None
     if args.fixed_seg and not args.moving_seg:
         raise UserError("--fixed-seg needs --moving-seg as well (Dice compares the warped moving segmentation with it).")
-    iterations = _parse_iterations(args.iterations) if args.iterations is not None else None  # the scheme's own
+    iterations = _parse_iterations(args.iterations) if args.iterations is not None else None  # None: the similarity's
     # register() reads and checks both volumes (3D, real, finite, >= 8 voxels per axis, not constant) before any work
     result = api_register(args.fixed, args.moving, weights=args.weights, optimize=args.optimize,
                           iterations=iterations, affine=args.affine, moving_seg=args.moving_seg,
                           fixed_seg=args.fixed_seg, similarity=args.similarity, fixed_mask=args.fixed_mask,
                           moving_mask=args.moving_mask, hd95=args.hd95, device=args.device, seed=args.seed,
-                          smoothness=DEFAULT_SMOOTHNESS if args.smoothness is None else args.smoothness,
+                          smoothness=args.smoothness,
                           progress=args.progress, optimizer=args.optimizer)
     result.metrics["inputs"] = {"fixed": str(args.fixed), "moving": str(args.moving),
                                 "moving_seg": args.moving_seg, "fixed_seg": args.fixed_seg,

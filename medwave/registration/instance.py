@@ -183,6 +183,7 @@ def optimize_pair(
     wavelet: WaveletLike = "haar",
     diffeomorphic: bool = True,
     similarity: str = "lncc",
+    similarity_options: Optional[dict] = None,
     smoothness: float = 0.5,
     lr: float = 0.25,
     init_field: Optional[torch.Tensor] = None,
@@ -212,6 +213,8 @@ def optimize_pair(
         diffeomorphic: Optimise a stationary velocity integrated by scaling and squaring (7 steps).
         similarity: ``"lncc"``, ``"mse"``, ``"mi"`` (global mutual information, any two modalities) or
             ``"mind"`` (MIND-SSC descriptors, 3D); see :mod:`medwave.registration.losses`.
+        similarity_options: Keyword arguments of :class:`~medwave.registration.losses.RegistrationLoss` for the
+            similarity (``num_bins``, ``mi_kernel``, ``mind_radius``, ``mind_dilation``).
         smoothness: lambda of the diffusion regulariser.
         lr: Adam learning rate (full-resolution voxels per step, roughly).
         init_field: Optional starting field ``(1, d, *spatial)`` (velocity if diffeomorphic), e.g. a
@@ -315,7 +318,8 @@ def optimize_pair(
             fmk = _down(fm_pad, ki) if fm_pad is not None else None
             mmk = _down(mm_pad, ki) if mm_pad is not None else None
             window = int(windows[levels - k]) if windows is not None else 5
-            loss_fn = RegistrationLoss(similarity, window=window, smoothness=smoothness, spatial_dims=d)
+            loss_fn = RegistrationLoss(similarity, window=window, smoothness=smoothness, spatial_dims=d,
+                                       **(similarity_options or {}))
             params = [wf.low] + [wf.high[j - 1] for j in range(k + 1, levels + 1)]
             opt = Adam(params, lr=lr)
             ramp = border_ramp(wf.field(k).shape[2:], border / 2**k) if diffeomorphic else 1.0

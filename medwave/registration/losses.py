@@ -5,9 +5,11 @@ Similarities:
 * ``"lncc"``: squared local normalised cross-correlation (window 9 by default), equal to MONAI's
   ``LocalNormalizedCrossCorrelationLoss`` (rectangular kernel), with cheaper local sums; one modality.
 * ``"mse"``: mean squared difference; one modality, same intensities.
-* ``"mi"``: global mutual information from Gaussian Parzen windows (differentiable), equal to MONAI's
-  ``GlobalMutualInformationLoss`` (gaussian kernel) without masks; any two modalities whose tissues
-  map to distinguishable intensities (T1 / T2, CT / MR).
+* ``"mi"``: global mutual information from Parzen windows (differentiable), equal to MONAI's
+  ``GlobalMutualInformationLoss`` without masks: Gaussian windows (MONAI's default) or Mattes' cubic
+  B-spline windows (``kernel="bspline"``, as ITK / elastix; ``medwave.register``'s default for ``"mi"``,
+  computed sparsely: 4 bins per voxel); any two modalities whose tissues map to distinguishable
+  intensities (T1 / T2, CT / MR).
 * ``"mind"``: mean squared difference of MIND-SSC descriptors (Heinrich et al., "Towards realtime
   multimodal fusion for image-guided interventions using self-similarities", MICCAI 2013): local
   self-similarity patterns that do not depend on the modality's intensities.
@@ -28,7 +30,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 from torch import nn
@@ -107,50 +109,122 @@ class LocalNCC(nn.Module):
 
 
 class GlobalMutualInformation(nn.Module):
-    """Negative global mutual information from Gaussian Parzen windows; equal to MONAI's without a weight.
+    """Negative global mutual information from Parzen windows; equal to MONAI's without a weight.
 
-    Computes what :class:`monai.losses.GlobalMutualInformationLoss` (``kernel_type="gaussian"``) computes:
-    intensities clamped to [0, 1], ``num_bins`` bin centres on [0, 1], Gaussian windows of width
-    ``sigma_ratio`` x the bin spacing normalised per voxel, joint histogram by a matrix product. With a
-    ``weight`` (mask) each voxel counts by its weight.
+    Computes what :class:`monai.losses.GlobalMutualInformationLoss` computes with the same ``kernel``:
+
+    * ``"gaussian"``: intensities clamped to [0, 1], ``num_bins`` bin centres on [0, 1], Gaussian windows of
+      width ``sigma_ratio`` x the bin spacing normalised per voxel, joint histogram by a matrix product
+      (every voxel touches every bin);
+    * ``"bspline"`` (MONAI's ``"b-spline"``, Mattes et al. 2001/2003 as in ITK/elastix): each image's range
+      spread over ``num_bins - 4`` bins with two padding bins on each side, a cubic B-spline window for
+      ``pred`` (4 bins per voxel, differentiable) and a box window for ``target``. Since every voxel touches
+      at most 4 x 2 bins, the joint histogram is gathered by one scatter-add instead of MONAI's dense
+      ``(voxels, bins)`` matrices: same value and gradient, about 5-10x less work.
+
+    With a ``weight`` (mask) each voxel counts by its weight.
 
     Args:
         num_bins: Histogram bins (MONAI's default 23).
-        sigma_ratio: Parzen window width over the bin spacing (0.5).
+        sigma_ratio: Gaussian window width over the bin spacing (0.5; ``"gaussian"`` only).
+        kernel: ``"gaussian"`` or ``"bspline"``.
         smooth_nr, smooth_dr: MONAI's stabilisers (1e-7).
     """
 
-    def __init__(self, num_bins: int = 23, sigma_ratio: float = 0.5, *, smooth_nr: float = 1e-7,
-                 smooth_dr: float = 1e-7) -> None:
+    def __init__(self, num_bins: int = 23, sigma_ratio: float = 0.5, *, kernel: str = "gaussian",
+                 smooth_nr: float = 1e-7, smooth_dr: float = 1e-7) -> None:
         super().__init__()
-        if num_bins < 2:
-            raise ValueError(f"GlobalMutualInformation: num_bins must be >= 2, got {num_bins}.")
+        if kernel not in ("gaussian", "bspline"):
+            raise ValueError(f"GlobalMutualInformation: kernel must be 'gaussian' or 'bspline', got {kernel!r}.")
+        if num_bins < (6 if kernel == "bspline" else 2):
+            raise ValueError(f"GlobalMutualInformation: num_bins must be >= {6 if kernel == 'bspline' else 2} for the "
+                             f"{kernel} kernel, got {num_bins}.")
+        self.kernel, self.num_bins = kernel, int(num_bins)
         centres = torch.linspace(0.0, 1.0, int(num_bins))
         sigma = float((centres[1:] - centres[:-1]).mean()) * float(sigma_ratio)
         self.register_buffer("centres", centres, persistent=False)
         self.preterm = 1.0 / (2.0 * sigma**2)
         self.smooth_nr, self.smooth_dr = float(smooth_nr), float(smooth_dr)
+        self._target_ref: Optional[torch.Tensor] = None  # the target whose bins _target_cache holds
+        self._target_cache: list = []
 
     def _parzen(self, img: torch.Tensor) -> torch.Tensor:
         x = img.clamp(0, 1).reshape(img.shape[0], -1, 1)
         w = torch.exp(-self.preterm * (x - self.centres.to(x)) ** 2)
         return w / w.sum(-1, keepdim=True)  # (B, N, bins)
 
+    def _bin_position(self, img: torch.Tensor) -> torch.Tensor:
+        """Continuous bin coordinate of every voxel, as MONAI's ``parzen_windowing_b_spline`` (B, N)."""
+        hi, lo = torch.max(img), torch.min(img)
+        pad = 2
+        size = (hi - lo) / (self.num_bins - 2 * pad)
+        size = torch.where(size > 0, size, torch.ones_like(size))  # a constant image: one bin (MONAI divides by 0)
+        t = img / size - (lo / size - pad)
+        return t.clamp(pad, self.num_bins - pad - 1).reshape(img.shape[0], -1)
+
+    @torch.no_grad()
+    def _target_bins(self, target: torch.Tensor) -> list:
+        """``[(flat bin offset, weight or None), ...]`` of the target's box window; cached per target tensor."""
+        if self._target_ref is target and not target.requires_grad:
+            return self._target_cache
+        nb = self.num_bins
+        tt = self._bin_position(target.detach())
+        j0 = tt.floor()
+        ft = tt - j0
+        j0 = j0.long() + (torch.arange(tt.shape[0], device=tt.device) * nb * nb).view(-1, 1)  # batch offset
+        if bool(((ft == 0.5) | ((1 - ft) == 0.5)).any()):  # MONAI: half in each of two bins exactly half-way
+            w_lo = (ft < 0.5).to(tt) + 0.5 * (ft == 0.5).to(tt)
+            w_hi = ((1 - ft) < 0.5).to(tt) + 0.5 * ((1 - ft) == 0.5).to(tt)
+            bins = [(j0, w_lo), (j0 + 1, w_hi)]
+        else:  # the usual case: one target bin per voxel
+            bins = [(torch.where((1 - ft) < 0.5, j0 + 1, j0), None)]
+        self._target_ref, self._target_cache = target, bins
+        return bins
+
+    def _joint_bspline(self, pred: torch.Tensor, target: torch.Tensor, v) -> torch.Tensor:
+        """Joint histogram ``(B, bins, bins)`` (pred bins x target bins, sums to 1), voxels counted by ``v``."""
+        nb = self.num_bins
+        tp = self._bin_position(pred)
+        i0 = tp.detach().floor()
+        f = tp - i0
+        g = 1.0 - f
+        f2, g2 = f * f, g * g
+        # cubic B-spline weights of bins i0 - 1 .. i0 + 2 (distances 1 + f, f, 1 - f, 2 - f)
+        wp = torch.stack([g2 * g, 4.0 - 6.0 * f2 + 3.0 * f2 * f, 4.0 - 6.0 * g2 + 3.0 * g2 * g, f2 * f]) / 6.0
+        offs = (torch.arange(4, device=tp.device) * nb).view(4, 1, 1)
+        row = (i0.long() - 1) * nb
+        b = tp.shape[0]
+        n = v.sum(1).clamp_min(1e-6) if v is not None else tp.new_full((b,), float(tp.shape[1]))
+        idx, val = [], []
+        for j, wt in self._target_bins(target):
+            idx.append((row + j).unsqueeze(0) + offs)
+            wt = v if wt is None else (wt if v is None else wt * v)
+            val.append(wp if wt is None else wp * wt)
+        idx = idx[0] if len(idx) == 1 else torch.cat(idx)
+        val = val[0] if len(val) == 1 else torch.cat(val)
+        hist = tp.new_zeros(b * nb * nb).scatter_add(0, idx.reshape(-1), val.reshape(-1))
+        return hist.view(b, nb, nb) / n.view(b, 1, 1)
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor, weight=None) -> torch.Tensor:
         if pred.shape != target.shape:
             raise ValueError(f"GlobalMutualInformation: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ.")
-        wa, wb = self._parzen(pred), self._parzen(target)
-        if weight is None:
-            n = wa.new_full((wa.shape[0], 1, 1), float(wa.shape[1]))
-            wa_w = wa
+        v = None if weight is None else weight.expand_as(pred).reshape(pred.shape[0], -1).to(pred)
+        if self.kernel == "bspline":
+            pab = self._joint_bspline(pred, target, v)
+            pa, pb = pab.sum(2, keepdim=True), pab.sum(1, keepdim=True)
+            papb = pa * pb
         else:
-            v = weight.expand_as(pred).reshape(pred.shape[0], -1, 1).to(wa)
-            n = v.sum(1, keepdim=True).clamp_min(1e-6)
-            wa_w = wa * v
-        pab = torch.bmm(wa_w.transpose(1, 2), wb) / n  # (B, bins, bins)
-        pa = wa_w.sum(1, keepdim=True) / n
-        pb = (wb * (v if weight is not None else 1.0)).sum(1, keepdim=True) / n
-        papb = torch.bmm(pa.transpose(1, 2), pb)
+            wa, wb = self._parzen(pred), self._parzen(target)
+            if v is None:
+                n = wa.new_full((wa.shape[0], 1, 1), float(wa.shape[1]))
+                wa_w = wa
+            else:
+                n = v.sum(1).clamp_min(1e-6).view(-1, 1, 1)
+                wa_w = wa * v.unsqueeze(-1)
+            pab = torch.bmm(wa_w.transpose(1, 2), wb) / n  # (B, bins, bins)
+            pa = wa_w.sum(1, keepdim=True) / n
+            pb = (wb * (v.unsqueeze(-1) if v is not None else 1.0)).sum(1, keepdim=True) / n
+            papb = torch.bmm(pa.transpose(1, 2), pb)
         mi = (pab * torch.log((pab + self.smooth_nr) / (papb + self.smooth_dr) + self.smooth_dr)).sum((1, 2))
         return mi.mean().neg()
 
@@ -220,10 +294,16 @@ class RegistrationLoss(nn.Module):
         smoothness: lambda, the weight of the first-order (diffusion) regulariser on the field.
         spatial_dims: 2 or 3.
         num_bins: Histogram bins of ``"mi"``.
+        mi_kernel: Parzen window of ``"mi"``: ``"gaussian"`` or ``"bspline"`` (see :class:`GlobalMutualInformation`).
+        mind_radius, mind_dilation: Patch radius and neighbour distance of ``"mind"`` (:func:`mind_ssc`).
+
+    The descriptors of the fixed image (``"mind"``) are computed once per fixed tensor and reused while the
+    same tensor object is passed (it does not change during an optimisation).
     """
 
     def __init__(self, similarity: Literal["lncc", "mse", "mi", "mind"] = "lncc", *, window: int = 9,
-                 smoothness: float = 1.0, spatial_dims: int = 3, num_bins: int = 23) -> None:
+                 smoothness: float = 1.0, spatial_dims: int = 3, num_bins: int = 23, mi_kernel: str = "gaussian",
+                 mind_radius: int = 1, mind_dilation: int = 2) -> None:
         super().__init__()
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}; got {similarity!r}.")
@@ -231,22 +311,36 @@ class RegistrationLoss(nn.Module):
             raise ValueError("similarity 'mind' (MIND-SSC) is defined for 3D images only.")
         if smoothness < 0:
             raise ValueError(f"smoothness (lambda) must be >= 0, got {smoothness}.")
+        if int(mind_radius) < 0 or int(mind_dilation) < 1:
+            raise ValueError(f"mind_radius must be >= 0 and mind_dilation >= 1, got {mind_radius}, {mind_dilation}.")
         self.similarity_name = similarity
         self.smoothness = float(smoothness)
+        self.mind_radius, self.mind_dilation = int(mind_radius), int(mind_dilation)
         if similarity == "lncc":
             self.sim = LocalNCC(spatial_dims, window)
         elif similarity == "mi":
-            self.sim = GlobalMutualInformation(num_bins)
+            self.sim = GlobalMutualInformation(num_bins, kernel=mi_kernel)
         else:
             self.sim = None
         self.reg = diffusion_loss
+        self._fixed_ref: Optional[torch.Tensor] = None
+        self._fixed_mind: Optional[torch.Tensor] = None
+
+    def _mind(self, image: torch.Tensor) -> torch.Tensor:
+        return mind_ssc(image, radius=self.mind_radius, dilation=self.mind_dilation)
 
     def similarity(self, warped: torch.Tensor, fixed: torch.Tensor, weight=None) -> torch.Tensor:
         """The similarity term alone (lower is better), ``weight``-weighted when a mask weight is given."""
         if self.similarity_name == "mse":
             return _weighted_mean((warped - fixed) ** 2, weight)
         if self.similarity_name == "mind":
-            return _weighted_mean((mind_ssc(warped) - mind_ssc(fixed)) ** 2, weight)
+            if self._fixed_ref is not fixed or fixed.requires_grad:
+                with torch.set_grad_enabled(fixed.requires_grad):
+                    desc = self._mind(fixed)
+                if fixed.requires_grad:
+                    return _weighted_mean((self._mind(warped) - desc) ** 2, weight)
+                self._fixed_ref, self._fixed_mind = fixed, desc
+            return _weighted_mean((self._mind(warped) - self._fixed_mind) ** 2, weight)
         return self.sim(warped, fixed, weight)
 
     def forward(self, warped: torch.Tensor, fixed: torch.Tensor, field: torch.Tensor, weight=None):

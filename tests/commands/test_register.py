@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from medwave.cli import main
+from medwave.registration.api import SIMILARITY_DEFAULTS
 
 
 @pytest.fixture
@@ -84,7 +85,16 @@ def test_register_cli_similarity_and_masks(pair, tmp_path, capsys) -> None:
                  "--similarity", "mi", "--fixed-mask", str(mask), "--moving-mask", str(mask), "--no-progress"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["similarity"] == "mi" and m["fixed_mask"] and m["moving_mask"]
+    # without --smoothness the similarity's own default applies (register()'s table), with it the given value
+    assert m["smoothness"] == SIMILARITY_DEFAULTS["mi"]["smoothness"]
+    assert m["similarity_options"] == SIMILARITY_DEFAULTS["mi"]["options"] and m["iterations"] == [5, 5, 0, 0]
+    assert main(["register", str(p["fixed"]), str(p["moving"]), "-o", str(tmp_path / "mi2"), "--iterations", "5,5,0,0",
+                 "--similarity", "mi", "--smoothness", "0.3", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "mi2" / "metrics.json").read_text())["smoothness"] == 0.3
     capsys.readouterr()
+    assert main(["register", str(p["fixed"]), str(p["moving"]), "-o", str(tmp_path / "o0"), "--similarity", "mi",
+                 "--smoothness", "-1", "--no-progress"]) == 2
+    assert "smoothness" in capsys.readouterr().err
     base = ["register", str(p["fixed"]), str(p["moving"]), "--no-progress", "-o"]
     with pytest.raises(SystemExit) as exc:  # argparse's own choice check: exit 2 with the choices named
         main(base + [str(tmp_path / "o1"), "--similarity", "ncc"])

@@ -30,6 +30,44 @@ def test_mutual_information_equals_monai_and_its_gradient() -> None:
     assert torch.allclose(ga, gr, atol=1e-7, rtol=1e-4)
 
 
+@pytest.mark.parametrize("num_bins", [23, 32])
+def test_mutual_information_bspline_equals_monai_and_its_gradient(num_bins) -> None:
+    # MONAI's "b-spline" kernel (Mattes: cubic window for pred, box window for target), computed densely there and
+    # by a scatter-add of 4 x 2 bins per voxel here; a batch of two checks the per-sample histograms
+    a, b = _images(4, shape=(2, 1, 12, 10, 8))
+    a.requires_grad_(True)
+    ours = GlobalMutualInformation(num_bins, kernel="bspline")(a, b)
+    (ga,) = torch.autograd.grad(ours, a)
+    a2 = a.detach().clone().requires_grad_(True)
+    ref = GlobalMutualInformationLoss(kernel_type="b-spline", num_bins=num_bins)(a2, b)
+    (gr,) = torch.autograd.grad(ref, a2)
+    assert torch.allclose(ours, ref, atol=1e-6)
+    assert torch.allclose(ga, gr, atol=1e-7, rtol=1e-4)
+    assert float(gr.abs().max()) > 1e-3  # a gradient to compare
+
+
+def test_mutual_information_bspline_weight_and_bad_options() -> None:
+    a, b = _images(5)
+    w = torch.rand(a.shape, generator=torch.Generator().manual_seed(6))
+    w[..., :6, :, :] = 0.0
+    mi = GlobalMutualInformation(32, kernel="bspline")
+    # reference: MONAI's dense Parzen weights, each voxel counted by its weight in the joint histogram
+    monai_mi = GlobalMutualInformationLoss(kernel_type="b-spline", num_bins=32)
+    wa, _ = monai_mi.parzen_windowing_b_spline(a, order=3)
+    wb, _ = monai_mi.parzen_windowing_b_spline(b, order=0)
+    v = w.reshape(1, -1, 1)
+    pab = torch.bmm((wa * v).transpose(1, 2), wb) / v.sum()
+    pa, pb = pab.sum(2, keepdim=True), pab.sum(1, keepdim=True)
+    ref = -(pab * torch.log((pab + 1e-7) / (pa * pb + 1e-7) + 1e-7)).sum()
+    masked = mi(a, b, w)
+    assert torch.allclose(masked, ref, atol=1e-6)
+    assert not torch.allclose(masked, mi(a, b), atol=1e-4)
+    with pytest.raises(ValueError, match="kernel"):
+        GlobalMutualInformation(kernel="parzen")
+    with pytest.raises(ValueError, match="num_bins"):
+        GlobalMutualInformation(4, kernel="bspline")
+
+
 def test_mutual_information_hand_computed_two_level_images() -> None:
     # two intensities on bin centres, exactly half the voxels each: with very narrow windows the joint histogram
     # of an image with itself is diag(1/2, 1/2) -> MI = log 2; with an independent image MI = 0
@@ -90,6 +128,31 @@ def test_registration_loss_similarities_prefer_the_aligned_image(name) -> None:
     aligned = float(loss(other, x, torch.zeros(1, 3, 20, 20, 20))[0])
     shifted = float(loss(torch.roll(other, 2, 2), x, torch.zeros(1, 3, 20, 20, 20))[0])
     assert aligned < shifted
+
+
+def test_mind_similarity_reuses_the_fixed_descriptors_only_for_the_same_tensor() -> None:
+    a, b = _images(7, shape=(1, 1, 12, 12, 12))
+    loss = RegistrationLoss("mind", smoothness=0.0, mind_radius=1, mind_dilation=1)
+    direct = ((mind_ssc(b, radius=1, dilation=1) - mind_ssc(a, radius=1, dilation=1)) ** 2).mean()
+    assert torch.allclose(loss.similarity(b, a), direct)
+    assert torch.allclose(loss.similarity(b, a), direct)  # second call: the cached descriptors of a
+    other = a.flip(2)  # a new fixed tensor is described anew
+    direct2 = ((mind_ssc(b, radius=1, dilation=1) - mind_ssc(other, radius=1, dilation=1)) ** 2).mean()
+    assert torch.allclose(loss.similarity(b, other), direct2)
+    assert not torch.allclose(direct, direct2)
+    # a fixed image that needs a gradient is never cached (and gets its gradient)
+    fx = a.clone().requires_grad_(True)
+    loss.similarity(b, fx).backward()
+    assert fx.grad is not None and float(fx.grad.abs().sum()) > 0
+
+
+def test_registration_loss_similarity_options() -> None:
+    a, b = _images(8)
+    mi = RegistrationLoss("mi", smoothness=0.0, num_bins=32, mi_kernel="bspline")
+    ref = GlobalMutualInformationLoss(kernel_type="b-spline", num_bins=32)(b, a)
+    assert torch.allclose(mi.similarity(b, a), ref, atol=1e-6)
+    with pytest.raises(ValueError, match="mind_dilation"):
+        RegistrationLoss("mind", mind_dilation=0)
 
 
 def test_registration_loss_rejects_unknown_similarity() -> None:
