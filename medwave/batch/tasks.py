@@ -156,8 +156,9 @@ def _voxels(path: str) -> float:
     p = Path(path)
     try:
         if p.name.lower().endswith((".nii", ".nii.gz")):
-            import nibabel as nib
+            from medwave.utils.nibabel_import import import_nibabel
 
+            nib = import_nibabel()
             n = 1.0
             for s in nib.load(str(p)).shape:
                 n *= s

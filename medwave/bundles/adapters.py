@@ -236,7 +236,9 @@ class GEMPoints(nn.Module):
 def _read_radiograph(path: PathLike) -> Union[np.ndarray, str]:
     name = str(path).lower()
     if name.endswith((".nii", ".nii.gz")):
-        import nibabel as nib
+        from medwave.utils.nibabel_import import import_nibabel
+
+        nib = import_nibabel()
 
         from medwave.io.guard import guard_image
 

@@ -35,7 +35,9 @@ def register(subparsers) -> None:
 
 def image_info(path) -> dict:
     """The facts ``medwave info`` prints, as a dict (also used by tests and notebooks)."""
-    import nibabel as nib
+    from medwave.utils.nibabel_import import import_nibabel
+
+    nib = import_nibabel()
     import numpy as np
 
     from medwave.io import load_image

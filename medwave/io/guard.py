@@ -301,7 +301,9 @@ _SITK_DTYPES = {"8-bit unsigned integer": ("uint8", 1, "u"), "8-bit signed integ
 
 
 def _nifti_header(p: Path, fmt: str) -> Optional[ImageHeader]:
-    import nibabel as nib
+    from medwave.utils.nibabel_import import import_nibabel
+
+    nib = import_nibabel()
 
     try:
         img = nib.load(str(p))  # header only: the data stays on disk (proxy)

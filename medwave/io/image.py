@@ -57,7 +57,9 @@ def _load_nifti(p: Path) -> Image:
     import gzip
     import zlib
 
-    import nibabel as nib
+    from medwave.utils.nibabel_import import import_nibabel
+
+    nib = import_nibabel()
     from nibabel.filebasedimages import ImageFileError
 
     try:
@@ -235,7 +237,9 @@ def save_images(jobs: list[tuple], *, max_workers: Optional[int] = None) -> list
 
 
 def _save_nifti(img: Image, p: Path, *, header: Any = None, vector: bool = False) -> Path:
-    import nibabel as nib
+    from medwave.utils.nibabel_import import import_nibabel
+
+    nib = import_nibabel()
 
     arr, aff = img.array, img.affine
     header = header if header is not None else img.meta.get("header")

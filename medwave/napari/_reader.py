@@ -44,7 +44,9 @@ def is_label_image(array: np.ndarray, meta: dict, name: str) -> bool:
 
 def _disk_scaling(path: str) -> Optional[tuple[str, float, float]]:
     """``(on-disk dtype, slope, intercept)`` of a scaled integer NIfTI (nibabel drops them from the header)."""
-    import nibabel as nib
+    from medwave.utils.nibabel_import import import_nibabel
+
+    nib = import_nibabel()
 
     try:
         proxy = nib.load(path).dataobj

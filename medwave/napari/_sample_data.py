@@ -40,7 +40,9 @@ def make_mni_pair(*, seed: int = 0, amplitude: float = 3.0):
         ``(fixed, moving, fixed_labels, moving_labels, true_ddf (3, X, Y, Z))`` as
         :class:`~medwave.io.Image` (arrays ``(X, Y, Z)``) and a numpy array.
     """
-    import nibabel as nib
+    from medwave.utils.nibabel_import import import_nibabel
+
+    nib = import_nibabel()
 
     from medwave.io import Image
     from medwave.registration.synthetic import make_pair

@@ -49,7 +49,9 @@ def _rescaled(arr: np.ndarray, scaling: Any) -> tuple[np.ndarray, float, float] 
 
 def _save_nifti(img: Any, path: str, *, intent: str | None = None, scaling: Any = None) -> str:
     """Write a :class:`~medwave.io.Image` atomically, keeping its header's qform/sform codes."""
-    import nibabel as nib
+    from medwave.utils.nibabel_import import import_nibabel
+
+    nib = import_nibabel()
 
     from medwave.utils import atomic_path, check_output_path
 

@@ -27,6 +27,22 @@ def _tiny_folder(d: Path, n: int = 6) -> Path:
     return d
 
 
+def _run_in_own_group(cmd: list, *, env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run torchrun in a session of its own and, on a timeout, kill the whole group: killing torchrun alone leaves its
+    rank processes behind, one of them waiting for the other in a collective for ever."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in {timeout} s; its process group was killed.\n{out[-2000:]}\n{err[-4000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def test_torchrun_two_ranks_train_and_stay_in_sync(tmp_path: Path) -> None:
     data = _tiny_folder(tmp_path / "data")
     out = tmp_path / "run"
@@ -34,7 +50,7 @@ def test_torchrun_two_ranks_train_and_stay_in_sync(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "medwave.cli",
            "train-registration", str(data), "-o", str(out), "--epochs", "2", "--steps-per-epoch", "2",
            "--base-width", "2", "--no-progress"]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    res = _run_in_own_group(cmd, env=env, cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     # only rank 0 reports and writes; the end-of-training check found the two ranks' weights identical
     assert res.stdout.count("wrote ") == 1, res.stdout
