@@ -39,6 +39,5 @@ def test_a_dicom_header_extension_is_kept_as_bytes(tmp_path) -> None:
         f"save_image(load_image({str(src)!r}), {str(dst)!r})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    ext = nib.load(dst).header.extensions
-    assert [e.get_code() for e in ext] == [2]
-    assert ext[0].get_content()[: len(raw)] == raw
+    assert [e.get_code() for e in nib.load(dst).header.extensions] == [2]
+    assert raw in dst.read_bytes()  # (this process's nibabel has pydicom and would parse the content)
