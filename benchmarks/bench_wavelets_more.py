@@ -4,13 +4,19 @@
 ``--repeats``), peak extra memory of medwave's forward measured in a fresh subprocess (RSS sampling, as the DWT
 suite). Targets (exit 1 when missed):
 
-* stationary transform, level 2 (``swt_packed`` against ``pywt.swtn`` and ptwt): >= 3x faster than both. ptwt
-  has a 1D ``swt`` only: its anchor runs ``ptwt.swt(level=1)`` along each axis with the level's upsampled
-  (a trous) filters, all bands of an axis in one batched call, which is the separable nD transform;
+* stationary transform, level 2 (``medwave.wavelets.swt`` against ``pywt.swtn`` and ptwt, all with PyWavelets'
+  defaults: ``trim_approx=False``, ``norm=False``, so each returns the 16 float32 bands of both levels): >= 3x
+  faster than both. ptwt has a 1D ``swt`` only: its anchor runs ``ptwt.swt(level=1)`` along each axis with the
+  level's upsampled (a trous) filters, all bands of an axis in one batched call, which is the separable nD
+  transform. Every contender's output is freed inside its timed call. medwave's outputs come from its buffer pool
+  (:func:`medwave.utils.memory.pooled_empty`), as ``pywt.swtn``'s 27 MB bands come from glibc's heap; the suite
+  also prints medwave with the pool off (every call on fresh memory, which faults) and the CPU time (user + sys)
+  of each contender's best call;
 * wavelet packets, level 2 (all 64 nodes): >= 3x faster than ``pywt.WaveletPacketND(...).get_level(2)`` and than
   ptwt (no 3D packets: ``ptwt.wavedec3(level=1)`` of all nodes of a level at once);
-* DTCWT, 2 levels (``Transform3d`` of the ``dtcwt`` package, run in its own venv (numpy<2) in a subprocess that
-  times its own in-process forward): >= 3x faster;
+* DTCWT, 2 levels (``Transform3d`` of the ``dtcwt`` package, run in its own venv (numpy<2) in a persistent
+  subprocess that times one forward and one inverse per round, interleaved with medwave's): forward >= 3x faster
+  in wall time (the inverse is reported beside it; process CPU times printed too);
 * peak extra memory of each forward <= its output's size + 1x the input.
 """
 
@@ -61,6 +67,8 @@ x = torch.randn(1, 1, *{SHAPE!r})
 y = {call}
 del y
 import gc; gc.collect()
+from medwave.utils.memory import release_pool
+release_pool()  # the forward's own memory, not buffers reused from the warm-up call
 peak, stop = [0], [False]
 def sample():
     while not stop[0]:
@@ -129,36 +137,73 @@ def _ptwt_swt3(x: torch.Tensor, wavelet: str, level: int) -> list[torch.Tensor]:
     return out
 
 
+def _best_cpu(fns: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """As :func:`_best`, with the process CPU time (user + sys, ms) of each contender's fastest call."""
+    for f in fns.values():
+        f()
+    best = {k: float("inf") for k in fns}
+    cpu = {k: float("nan") for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            f()
+            ms, cms = (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
+            if ms < best[k]:
+                best[k], cpu[k] = ms, cms
+    return best, cpu
+
+
 def bench_swt(args: argparse.Namespace) -> int:
-    from medwave.wavelets import swt_packed
+    from medwave.utils import memory
+    from medwave.wavelets import swt
 
     x = torch.randn((1, 1) + SHAPE, generator=torch.Generator().manual_seed(0))
     xn = x[0, 0].numpy()
-    rows, failures = [], []
+    rows, failures, extra = [], [], []
     for w in SWT_WAVELETS:
-        mw = swt_packed(x, w, level=2)
+        mw = swt(x, w, level=2)
         pw = pywt.swtn(xn, w, level=2)
         pt = _ptwt_swt3(x, w, 2)
+        assert len(mw) == len(pw) == 2 and all(sorted(m) == sorted(p) for m, p in zip(mw, pw))  # the same 16 bands
+        assert all(v.dtype == np.float32 for lv in pw for v in lv.values())
         for lv, ref in ((0, pw[1]), (1, pw[0])):  # sanity: the three agree on every band
-            assert np.allclose(mw[lv][0, 0, 5].numpy(), ref["dad"], atol=1e-4)
-            assert np.allclose(pt[lv][5].numpy(), ref["dad"], atol=1e-4)
+            for i, key in enumerate(sorted(ref)):
+                assert np.allclose(mw[1 - lv][key][0, 0].numpy(), ref[key], atol=1e-4), key
+                assert np.allclose(pt[lv][i].numpy(), ref[key], atol=1e-4), key
         del mw, pw, pt
-        r = _best(
+
+        def cold() -> None:
+            prev, memory.POOL_MAX_BYTES = memory.POOL_MAX_BYTES, 0
+            try:
+                swt(x, w, level=2, check_finite=False)  # its output is freed here, with the pool off
+            finally:
+                memory.POOL_MAX_BYTES = prev
+
+        r, cpu = _best_cpu(
             {
-                "medwave": lambda: swt_packed(x, w, level=2, check_finite=False),
+                "medwave": lambda: swt(x, w, level=2, check_finite=False),
                 "pywt": lambda: pywt.swtn(xn, w, level=2),
                 "ptwt": lambda: _ptwt_swt3(x, w, 2),
+                "cold": cold,
             },
             args.repeats,
         )
         ms = r.pop("medwave")
+        cold_ms = r.pop("cold")
         rows.append((f"{w} swt level 2", ms, r))
+        extra.append(f"{w:<8}{cold_ms:>10.1f} ms (pywt/cold {r['pywt'] / cold_ms:.2f}x, ptwt/cold "
+                     f"{r['ptwt'] / cold_ms:.2f}x)   CPU ms of the best calls: medwave {cpu['medwave']:.0f}, "
+                     f"cold {cpu['cold']:.0f}, pywt {cpu['pywt']:.0f}, ptwt {cpu['ptwt']:.0f}")
         for a, t in r.items():
             if t / ms < 3:
                 failures.append(f"swt {w}: only {t / ms:.2f}x faster than {a} (< 3x)")
-    mem = {w: _memory_probe("from medwave.wavelets import swt_packed", f"swt_packed(x, {w!r}, level=2)",
-                            "sum(p.numel() for p in y)") for w in ("db2",)}
-    return _report("stationary transform (swt_packed vs pywt.swtn, ptwt.swt per axis)", rows, mem, failures, args)
+    memory.release_pool()
+    mem = {w: _memory_probe("from medwave.wavelets import swt", f"swt(x, {w!r}, level=2)",
+                            "x.numel() * 16") for w in ("db2",)}
+    code = _report("stationary transform (swt vs pywt.swtn, ptwt.swt per axis)", rows, mem, failures, args)
+    print("medwave with the buffer pool off (fresh output memory every call; information, no target):")
+    print("  " + "\n  ".join(extra))
+    return code
 
 
 def _ptwt_packets3(x: torch.Tensor, wavelet: str, level: int) -> torch.Tensor:
@@ -212,16 +257,26 @@ _DTCWT_ANCHOR = """
 import json, sys, time, numpy as np, dtcwt
 x = np.random.default_rng(0).standard_normal({shape!r}).astype(np.float32)
 t = dtcwt.Transform3d(biort={biort!r}, qshift={qshift!r})
-best = float('inf')
-for _ in range({repeats} + 1):
-    t0 = time.perf_counter(); t.forward(x, nlevels=2); best = min(best, time.perf_counter() - t0)
-print(json.dumps(best * 1e3))
+p = t.forward(x, nlevels=2)  # warm-up
+t.inverse(p)
+print("ready", flush=True)
+for line in sys.stdin:  # one timed forward ("fwd") or inverse ("inv") per line: the rounds interleave with medwave's
+    w0, c0 = time.perf_counter(), time.process_time()
+    t.forward(x, nlevels=2) if line.strip() == "fwd" else t.inverse(p)
+    print(json.dumps([(time.perf_counter() - w0) * 1e3, (time.process_time() - c0) * 1e3]), flush=True)
 """
 
 
 def bench_dtcwt(args: argparse.Namespace) -> int:
+    """DTCWT 3D, 2 levels: medwave's forward and ``dtcwt.Transform3d.forward`` (numpy<2 venv) round by round.
+
+    The anchor runs in a persistent subprocess that times one forward per request, so each round times both on
+    the same machine state; wall and process CPU time are the best of ``--repeats`` rounds (CPU time shows how
+    much the machine's other load stretched the wall times).
+    """
     try:
-        from medwave.wavelets import dtcwt_forward
+        from medwave.wavelets import dtcwt_forward, dtcwt_inverse
+        from medwave.wavelets.dtcwt_fused import forward3_fused, fused_inverse_applicable
     except ImportError:
         print("\nDTCWT: medwave.wavelets.dtcwt_forward is not available in this build; suite skipped")
         return 1
@@ -229,17 +284,46 @@ def bench_dtcwt(args: argparse.Namespace) -> int:
         print(f"\nDTCWT: no dtcwt venv at {DTCWT_PYTHON} (python3 -m venv; pip install dtcwt 'numpy<2'); suite skipped")
         return 1
     x = torch.randn((1, 1) + SHAPE, generator=torch.Generator().manual_seed(0))
-    rows, failures = [], []
+    rows, failures, cpu = [], [], {}
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
     for biort, qshift in (("near_sym_a", "qshift_a"), ("near_sym_b", "qshift_b")):
-        ms = _best({"medwave": lambda: dtcwt_forward(x, nlevels=2, biort=biort, qshift=qshift)}, args.repeats)["medwave"]
-        code = _DTCWT_ANCHOR.format(shape=SHAPE, biort=biort, qshift=qshift, repeats=args.repeats)
-        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
-        out = subprocess.run([DTCWT_PYTHON, "-c", code], capture_output=True, text=True, check=True, env=env)
-        anchor = float(json.loads(out.stdout.strip().splitlines()[-1]))
-        rows.append((f"{biort}/{qshift}", ms, {"dtcwt": anchor}))
-        if anchor / ms < 3:
-            failures.append(f"dtcwt {biort}/{qshift}: only {anchor / ms:.2f}x faster than dtcwt (< 3x)")
+        fused = forward3_fused(x, 2, biort, qshift, False) is not None
+        pyr = dtcwt_forward(x, nlevels=2, biort=biort, qshift=qshift)
+        fused_inv = fused_inverse_applicable(pyr.lowpass, list(pyr.highpasses))
+        code = _DTCWT_ANCHOR.format(shape=SHAPE, biort=biort, qshift=qshift)
+        proc = subprocess.Popen([DTCWT_PYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=env)
+        try:
+            assert proc.stdout.readline().strip() == "ready", "the dtcwt anchor did not start"
+            dtcwt_inverse(pyr)  # warm-up (compiles or loads the kernels)
+            calls = {"fwd": lambda: dtcwt_forward(x, nlevels=2, biort=biort, qshift=qshift, check_finite=False),
+                     "inv": lambda: dtcwt_inverse(pyr)}
+            best = {(op, k): [float("inf")] * 2 for op in calls for k in ("medwave", "dtcwt")}
+            for _ in range(args.repeats):
+                for op, call in calls.items():
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    call()
+                    t_mw = [(time.perf_counter() - w0) * 1e3, (time.process_time() - c0) * 1e3]
+                    proc.stdin.write(op + "\n")
+                    proc.stdin.flush()
+                    t_dt = json.loads(proc.stdout.readline())
+                    for k, t in (("medwave", t_mw), ("dtcwt", t_dt)):
+                        best[op, k] = [min(best[op, k][0], t[0]), min(best[op, k][1], t[1])]
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        for op, name, path in (("fwd", "forward", fused), ("inv", "inverse", fused_inv)):
+            ms, anchor = best[op, "medwave"][0], best[op, "dtcwt"][0]
+            case = f"{biort} {name}"  # near_sym_a goes with qshift_a, near_sym_b with qshift_b
+            rows.append((case, ms, {"dtcwt": anchor}))
+            cpu[case] = (best[op, "medwave"][1], best[op, "dtcwt"][1], path)
+            if op == "fwd" and anchor / ms < 3:  # the forward is issue #19's target; the inverse is reported
+                failures.append(f"dtcwt {case}: only {anchor / ms:.2f}x faster than dtcwt (< 3x)")
     mem = {"near_sym_a": _memory_probe("from medwave.wavelets import dtcwt_forward",
                                        "dtcwt_forward(x, nlevels=2)", "sum(t.numel() * (2 if t.is_complex() else 1) "
                                        "for t in [y.lowpass, *y.highpasses])")}
-    return _report("DTCWT 3D, 2 levels (dtcwt.Transform3d in its own venv)", rows, mem, failures, args)
+    title = "DTCWT 3D, 2 levels, near_sym_a/qshift_a and near_sym_b/qshift_b (dtcwt.Transform3d in its own venv)"
+    code = _report(title, rows, mem, failures, args)
+    print("process CPU time of the best rounds (ms, medwave / dtcwt): " + ", ".join(
+        f"{k} {m:.0f} / {d:.0f} ({'fused kernels' if f else 'torch path'})" for k, (m, d, f) in cpu.items()))
+    return code

@@ -17,6 +17,7 @@ import torch
 
 from medwave.networks.blocks.fields import integrate_velocity
 from medwave.utils.compiled import compiled_enabled
+from medwave.wavelets.dtcwt_fused import warm as warm_dtcwt
 from medwave.wavelets.filters import get_filter_bank
 from medwave.wavelets.fused import merge3d_fused, split3d_fused
 from medwave.wavelets.fused_haar import butterfly_merge3_fused, butterfly_split3_fused
@@ -43,6 +44,7 @@ def warm() -> float:
             merge3d_fused(c, (synthesis_op(fb, c.shape[-1], "symmetric"),) * 3)
             butterfly_merge3_fused(butterfly_split3_fused(x, 0.5), 0.5)
         warm_circular()  # the stationary transform's kernels
+        warm_dtcwt()  # the 3D DTCWT forward's kernel
         for dtype in (torch.float32, torch.float64):
             integrate_velocity(torch.zeros(1, 3, 4, 4, 4, dtype=dtype), steps=1)  # scaling and squaring
     return time.perf_counter() - t0

@@ -80,3 +80,17 @@ def test_info_into_a_closed_pipe_ends_quietly(tmp_path) -> None:
     assert first.decode().strip() == str(p)
     assert "Traceback" not in err and "internal error" not in err and "Exception ignored" not in err, err
     assert rc == 141
+
+
+@pytest.mark.parametrize("given", [None, "ACTIVE"])
+def test_openmp_threads_sleep_while_waiting_unless_the_user_says_otherwise(given) -> None:
+    """The command sets OMP_WAIT_POLICY=PASSIVE before torch loads (spinning threads cost 4x the CPU of a
+    registration on a busy machine); a value the user set is kept. Checked in a fresh interpreter, as torch's
+    OpenMP runtime reads it once, at load."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import os, sys, medwave.cli; assert 'torch' not in sys.modules, 'torch loaded before the policy'; "
+            "import torch; print(os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (given or "PASSIVE")

@@ -5,8 +5,8 @@
 * :class:`WaveletDenoise`: BayesShrink / VisuShrink shrinkage, as ``skimage.restoration.denoise_wavelet``;
   thin over :func:`medwave.denoise.denoise_volume`, the core behind ``medwave.denoise()`` and ``medwave denoise``.
 * :class:`RandWaveletHighFreqDropout`: random removal of detail subbands (augmentation).
-* :class:`WaveletSWT` / :class:`WaveletPacket` (and ``...d``): stationary transform and wavelet packets as
-  channels, invertible.
+* :class:`WaveletSWT` / :class:`WaveletPacket` / :class:`DTCWT` (and ``...d``): stationary transform, wavelet packets
+  and the dual-tree complex wavelet transform as channels, invertible.
 """
 
 from medwave.transforms.array import RandWaveletHighFreqDropout, WaveletDecompose, WaveletDenoise, WaveletReconstruct
@@ -25,11 +25,23 @@ from medwave.transforms.dictionary import (
     WaveletReconstructD,
     WaveletReconstructDict,
 )
-from medwave.transforms.multiscale import WaveletPacket, WaveletPacketd, WaveletSWT, WaveletSWTd, swt_channel_names
+from medwave.transforms.multiscale import (
+    DTCWT,
+    DTCWTd,
+    WaveletPacket,
+    WaveletPacketd,
+    WaveletSWT,
+    WaveletSWTd,
+    dtcwt_channel_names,
+    swt_channel_names,
+)
 from medwave.transforms.wavelet import decomposed_channel_names, wavelet_decompose, wavelet_reconstruct
 
 __all__ = [
     "WaveletSWT",
+    "DTCWT",
+    "DTCWTd",
+    "dtcwt_channel_names",
     "WaveletSWTd",
     "WaveletPacket",
     "WaveletPacketd",

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
-from medwave.utils.memory import empty_large
+from medwave.utils.memory import pooled_empty
 
 __all__ = ["CircOp", "circ_split", "circ_merge", "CircSplit", "CircMerge", "taps_from_column", "kernels"]
 
@@ -128,7 +128,7 @@ def circ_split(x: torch.Tensor, ops: Sequence[CircOp]) -> torch.Tensor:
     spatial = tuple(x.shape[2:])
     if _use_kernels(x):
         xc = x.detach().contiguous()
-        out = empty_large((n, 2**d) + spatial, x.dtype)
+        out = pooled_empty((n, 2**d) + spatial, x.dtype)
         xn, on = xc.numpy(), out.numpy()
         k = kernels()
         if d == 3:
@@ -161,7 +161,7 @@ def circ_merge(c: torch.Tensor, ops: Sequence[CircOp]) -> torch.Tensor:
     spatial = tuple(c.shape[2:])
     if _use_kernels(c):
         cn = c.detach().contiguous().numpy()
-        out = torch.empty((n, 1) + spatial, dtype=c.dtype)
+        out = pooled_empty((n, 1) + spatial, c.dtype)
         on = out.numpy()
         k = kernels()
         if d == 3:

@@ -8,7 +8,9 @@ highpasses ``(*lead, h_l, w_l, 6)`` complex with the orientations in ``dtcwt``'s
 165 degrees), 3D highpasses ``(*lead, x_l, y_l, z_l, 28)`` (seven octants times four, ``dtcwt``'s order).
 Each per-axis step (filter, decimating and interpolating Q-shift filter, with its edge handling)
 is an exact linear operator along one axis, stored as a small dense matrix built once per axis length, so
-every output equals ``dtcwt``'s to float rounding and the adjoint (autograd) is exact.
+every output equals ``dtcwt``'s to float rounding and the adjoint (autograd) is exact. That torch path is the
+differentiable one; a 3D forward or inverse on the CPU that needs no gradient runs in compiled kernels instead
+(:mod:`medwave.wavelets.dtcwt_fused`: the same operators, no volume-sized temporaries).
 
 Example:
     >>> import torch
@@ -32,6 +34,13 @@ import numpy as np
 import torch
 
 from medwave.wavelets.dtcwt_filters import BIORT, QSHIFT
+from medwave.wavelets.dtcwt_fused import (
+    forward3_fused,
+    fused_dtcwt_applicable,
+    fused_inverse_applicable,
+    inverse_level_fused,
+)
+from medwave.wavelets.dtcwt_matrices import _filters, _matrix, _sym_index
 from medwave.wavelets.functional import _as_float_tensor, _check_finite
 
 __all__ = ["DtcwtPyramid", "dtcwt_forward", "dtcwt_inverse", "BIORT_NAMES", "QSHIFT_NAMES"]
@@ -60,93 +69,7 @@ class DtcwtPyramid:
     meta: dict = field(default_factory=dict)
 
 
-# ------------------------------------------------------------------------------ 1D column operators (numpy)
-
-
-def _sym_index(i: np.ndarray, n: int) -> np.ndarray:
-    """Half-sample symmetric extension: index ``-1`` reads 0, ``n`` reads ``n - 1``."""
-    i = np.mod(i, 2 * n)
-    return np.where(i >= n, 2 * n - 1 - i, i)
-
-
-def _conv_valid(x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """'valid' convolution along axis 0: ``y[k] = sum_j h[j] x[k + m - 1 - j]``."""
-    m = h.shape[0]
-    n_out = x.shape[0] - m + 1
-    y = np.zeros((n_out,) + x.shape[1:])
-    for j in range(m):
-        y += h[j] * x[m - 1 - j : m - 1 - j + n_out]
-    return y
-
-
-def _filter(x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Non-decimating filter (odd-length biorthogonal filters), symmetric extension, same length."""
-    n, m = x.shape[0], h.shape[0]
-    m2 = m // 2
-    return _conv_valid(x[_sym_index(np.arange(-m2, n + m2), n)], h)
-
-
-def _dfilter(x: np.ndarray, ha: np.ndarray, hb: np.ndarray) -> np.ndarray:
-    """Decimate-by-2 Q-shift filter pair (trees a and b interleaved), symmetric extension; ``n % 4 == 0``."""
-    n, m = x.shape[0], ha.shape[0]
-    xe = _sym_index(np.arange(-m, n + m), n)
-    t = np.arange(5, n + 2 * m - 2, 4)
-    y = np.zeros((n // 2,) + x.shape[1:])
-    first, second = (slice(0, n // 2, 2), slice(1, n // 2, 2))
-    if np.sum(ha * hb) <= 0:
-        first, second = second, first
-    y[first] = _conv_valid(x[xe[t - 1]], ha[0::2]) + _conv_valid(x[xe[t - 3]], ha[1::2])
-    y[second] = _conv_valid(x[xe[t]], hb[0::2]) + _conv_valid(x[xe[t - 2]], hb[1::2])
-    return y
-
-
-def _ifilter(x: np.ndarray, ha: np.ndarray, hb: np.ndarray) -> np.ndarray:
-    """Interpolate-by-2 Q-shift filter pair (the synthesis of :func:`_dfilter`); ``n`` even."""
-    n, m = x.shape[0], ha.shape[0]
-    m2 = m // 2
-    y = np.zeros((2 * n,) + x.shape[1:])
-    xe = _sym_index(np.arange(-m2, n + m2), n)
-    same_sign = np.sum(ha * hb) > 0
-    s = np.arange(0, 2 * n, 4)
-    hao, hae, hbo, hbe = ha[0::2], ha[1::2], hb[0::2], hb[1::2]
-    if m2 % 2 == 0:
-        t = np.arange(3, n + m, 2)
-        ta, tb = (t, t - 1) if same_sign else (t - 1, t)
-        y[s] = _conv_valid(x[xe[tb - 2]], hae)
-        y[s + 1] = _conv_valid(x[xe[ta - 2]], hbe)
-        y[s + 2] = _conv_valid(x[xe[tb]], hao)
-        y[s + 3] = _conv_valid(x[xe[ta]], hbo)
-    else:
-        t = np.arange(2, n + m - 1, 2)
-        ta, tb = (t, t - 1) if same_sign else (t - 1, t)
-        y[s] = _conv_valid(x[xe[tb]], hao)
-        y[s + 1] = _conv_valid(x[xe[ta]], hbo)
-        y[s + 2] = _conv_valid(x[xe[tb]], hae)
-        y[s + 3] = _conv_valid(x[xe[ta]], hbe)
-    return y
-
-
-def _filters(biort: str, qshift: str) -> tuple[dict, dict]:
-    if biort not in BIORT:
-        raise ValueError(f"Unknown biorthogonal filter set {biort!r}; use one of {', '.join(BIORT)}.")
-    if qshift not in QSHIFT:
-        raise ValueError(f"Unknown Q-shift filter set {qshift!r}; use one of {', '.join(QSHIFT)}.")
-    return ({k: np.asarray(v) for k, v in BIORT[biort].items()}, {k: np.asarray(v) for k, v in QSHIFT[qshift].items()})
-
-
-@lru_cache(maxsize=512)
-def _matrix(kind: str, n: int, biort: str, qshift: str, names: tuple) -> np.ndarray:
-    """The exact matrix of one per-axis step on a length-``n`` axis (float64, ``(n_out, n)``)."""
-    b, q = _filters(biort, qshift)
-    eye = np.eye(n)
-    if kind == "filter":
-        return _filter(eye, b[names[0]])
-    if kind == "dfilter":  # with the two-sample edge extension of lengths that are not a multiple of 4
-        pad = eye if n % 4 == 0 else eye[np.r_[0, np.arange(n), n - 1]]
-        return _dfilter(pad, q[names[0]], q[names[1]])
-    if kind == "ifilter":
-        return _ifilter(eye, q[names[0]], q[names[1]])
-    raise ValueError(kind)
+# ------------------------------------------------------------------------------ per-axis steps
 
 
 #: Axes up to this length are transformed with the dense matrix of the step (one matmul).
@@ -265,10 +188,12 @@ def _c2cube(z: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str) -> tuple[torch.Tensor, list, list]:
+def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str,
+              start: int = 0) -> tuple[torch.Tensor, list, list]:
+    """Levels ``start .. nlevels - 1`` of the 3D forward (``x``: the input, or the lowpass of level ``start``)."""
     highs, scales = [], []
     lo = x
-    for level in range(nlevels):
+    for level in range(start, nlevels):
         if level == 0:
             if any(n % 2 for n in x.shape[-3:]):
                 raise ValueError(f"The 3D DTCWT needs even sizes (as dtcwt), got {tuple(x.shape[-3:])}; pad first.")
@@ -287,31 +212,37 @@ def _forward3(x: torch.Tensor, nlevels: int, biort: str, qshift: str) -> tuple[t
     return lo, highs, scales
 
 
-def _inverse3(z: torch.Tensor, hs: list, biort: str, qshift: str) -> torch.Tensor:
-    a = len(hs)
-    for level in reversed(range(a)):
-        h = hs[level]
-        octs = {o: _c2cube(h[..., 4 * i: 4 * i + 4]) for i, o in enumerate(_OCTANTS)}
-        octs[(0, 0, 0)] = z
-        if level == 0:
-            step = lambda t, dim, hi: _op(t, "filter", dim, biort, qshift, "g1o" if hi else "g0o")  # noqa: E731
-        else:
-            step = lambda t, dim, hi: _op(  # noqa: E731
-                t, "ifilter", dim, biort, qshift, *(("g1b", "g1a") if hi else ("g0b", "g0a"))
-            )
-        for axis, dim in ((0, -3), (1, -2), (2, -1)):
-            merged = {}
-            for k, v in octs.items():
-                rest = k[1:]
-                t = step(v, dim, k[0])
-                merged[rest] = merged[rest] + t if rest in merged else t
-            octs = merged
-        z = octs[()]
-        if level >= 1:
-            prev = hs[level - 1].shape[-4:-1]
-            for i, dim in enumerate((-3, -2, -1)):
-                if 2 * h.shape[-4 + i] != prev[i]:
-                    z = z.narrow(dim, 1, z.shape[dim] - 2)
+def _crops(hs: list, level: int) -> tuple[bool, bool, bool]:
+    """Whether the reconstruction of ``level`` (>= 1) loses one sample at each end of each axis (``dtcwt``'s
+    two-sample extension of the forward, where the finer level's size is not twice this level's)."""
+    if level == 0:
+        return (False, False, False)
+    prev = hs[level - 1].shape[-4:-1]
+    return tuple(bool(2 * hs[level].shape[-4 + i] != prev[i]) for i in range(3))
+
+
+def _inverse3_level(z: torch.Tensor, hs: list, level: int, biort: str, qshift: str) -> torch.Tensor:
+    """One level of the 3D inverse on the torch path: the lowpass of level ``level`` from ``z`` and ``hs[level]``."""
+    h = hs[level]
+    octs = {o: _c2cube(h[..., 4 * i: 4 * i + 4]) for i, o in enumerate(_OCTANTS)}
+    octs[(0, 0, 0)] = z
+    if level == 0:
+        step = lambda t, dim, hi: _op(t, "filter", dim, biort, qshift, "g1o" if hi else "g0o")  # noqa: E731
+    else:
+        step = lambda t, dim, hi: _op(  # noqa: E731
+            t, "ifilter", dim, biort, qshift, *(("g1b", "g1a") if hi else ("g0b", "g0a"))
+        )
+    for axis, dim in ((0, -3), (1, -2), (2, -1)):
+        merged = {}
+        for k, v in octs.items():
+            rest = k[1:]
+            t = step(v, dim, k[0])
+            merged[rest] = merged[rest] + t if rest in merged else t
+        octs = merged
+    z = octs[()]
+    for crop, dim in zip(_crops(hs, level), (-3, -2, -1)):
+        if crop:
+            z = z.narrow(dim, 1, z.shape[dim] - 2)
     return z
 
 
@@ -337,17 +268,17 @@ def dtcwt_forward(
     include_scale: bool = False,
     check_finite: bool = True,
 ) -> DtcwtPyramid:
-    """Forward DTCWT of the last ``spatial_dims`` (1 or 2) axes, as ``dtcwt.Transform1d/2d(biort, qshift).forward``.
+    """Forward DTCWT of the last ``spatial_dims`` (1-3) axes, as ``dtcwt.Transform1d/2d/3d(biort, qshift).forward``.
 
     Args:
-        x: ``(B, C, *spatial)`` real tensor. 1D: the length must be even (as ``dtcwt``); 2D: odd sizes are
+        x: ``(B, C, *spatial)`` real tensor. 1D and 3D: the sizes must be even (as ``dtcwt``); 2D: odd sizes are
             extended by their last row/column first (as ``dtcwt``).
         nlevels: Number of levels.
         biort: Level-1 filter set (:data:`BIORT_NAMES`: ``antonini``, ``legall``, ``near_sym_a``, ``near_sym_b``,
             ``near_sym_b_bp``).
         qshift: Filter set of levels >= 2 (:data:`QSHIFT_NAMES`: ``qshift_06``, ``qshift_a`` ... ``qshift_d``,
             ``qshift_b_bp``, ``qshift_32``).
-        spatial_dims: 1 or 2 (default ``x.ndim - 2``).
+        spatial_dims: 1, 2 or 3 (default ``x.ndim - 2``).
         include_scale: Also return the lowpass of every level (``Pyramid.scales``).
         check_finite: Raise on NaN/Inf input.
 
@@ -382,7 +313,16 @@ def dtcwt_forward(
             scales.append(lo)
         return DtcwtPyramid(lo, tuple(highs), tuple(scales) if include_scale else (), biort, qshift, 1)
     if d == 3:
-        lo, highs, scales = _forward3(x, nlevels, biort, qshift)
+        fused = None
+        if nlevels >= 1 and not any(n % 2 for n in x.shape[-3:]) and fused_dtcwt_applicable(x):
+            fused = forward3_fused(x, nlevels, biort, qshift, include_scale)  # None: no kernel form for these sizes
+        if fused is None:
+            lo, highs, scales = _forward3(x, nlevels, biort, qshift)
+        else:
+            lo, highs, scales, done = fused
+            if done < nlevels:  # the coarser levels, whose axes are too short for a kernel form, on the torch path
+                lo, more_h, more_s = _forward3(lo, nlevels, biort, qshift, start=done)
+                highs, scales = highs + more_h, scales + more_s
         return DtcwtPyramid(lo, tuple(highs), tuple(scales) if include_scale else (), biort, qshift, 3)
     r, c = dims
     ll = _pad_even(_pad_even(x, r), c)
@@ -454,7 +394,11 @@ def dtcwt_inverse(
     if d == 3:
         if gain_mask is not None:
             raise ValueError("gain_mask is not supported by the 3D inverse (dtcwt.Transform3d has none either).")
-        return _inverse3(z, hs, biort, qshift)
+        fused = fused_inverse_applicable(z, hs)
+        for level in reversed(range(len(hs))):  # level by level: in the kernels where the level has a kernel form
+            y = inverse_level_fused(z, hs[level], _crops(hs, level), level, biort, qshift) if fused else None
+            z = y if y is not None else _inverse3_level(z, hs, level, biort, qshift)
+        return z
     gains = np.ones((6, a)) if gain_mask is None else np.asarray(gain_mask, dtype=np.float64)
     bp_b = "g2o" in BIORT[biort]
     bp_q = "g2a" in QSHIFT[qshift]

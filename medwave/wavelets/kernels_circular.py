@@ -43,17 +43,22 @@ def _taps_block(tmp, dst, offs, ws, n_len):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _taps_line(ext, dst, offs, ws, omin, add):  # pragma: no cover - compiled
-    """``dst[n] (=|+=) sum_k ws[k] * ext[n + offs[k] - omin]`` (``ext`` is the circularly extended line)."""
+    """``dst[n] (=|+=) sum_k ws[k] * ext[n + offs[k] - omin]`` (``ext`` is the circularly extended line).
+
+    One pass over ``dst`` per tap; the source of each tap is a slice, so that the loop index is non-negative
+    and numba emits no wrap-around test for negative indices (which would keep LLVM from vectorising it).
+    """
     n_len = dst.shape[0]
     for k in range(offs.shape[0]):
         a = offs[k] - omin
+        src = ext[a:a + n_len]
         wk = ws[k]
         if k == 0 and not add:
             for n in range(n_len):
-                dst[n] = wk * ext[a + n]
+                dst[n] = wk * src[n]
         else:
             for n in range(n_len):
-                dst[n] += wk * ext[a + n]
+                dst[n] += wk * src[n]
 
 
 @njit(cache=True, nogil=True)
@@ -159,62 +164,113 @@ def _taps_rows(src, i, offs, ws, dst, add):  # pragma: no cover - compiled
                 dst[q] += wk * row[q]
 
 
+#: Elements of a plane combined at a time by :func:`_plane_taps` (all taps of a tile stay in L1).
+TILE = 2048
+
+
+@njit(cache=True, nogil=True)
+def _plane_taps(src, i, offs, ws, src2, offs2, ws2, dst):  # pragma: no cover - compiled
+    """``dst = sum_k ws[k] src[(i + offs[k]) mod X] + sum_k ws2[k] src2[(i + offs2[k]) mod X]`` (rows of
+    ``(X, M)`` arrays; ``offs2`` may be empty), tile by tile so that ``dst`` is written once, not once per tap."""
+    x_len, m = src.shape
+    for q0 in range(0, m, TILE):
+        q1 = min(m, q0 + TILE)
+        d = dst[q0:q1]
+        n = q1 - q0
+        for k in range(offs.shape[0]):
+            r = i + offs[k]
+            if r >= x_len:
+                r -= x_len
+            row = src[r, q0:q1]
+            wk = ws[k]
+            if k == 0:
+                for q in range(n):
+                    d[q] = wk * row[q]
+            else:
+                for q in range(n):
+                    d[q] += wk * row[q]
+        for k in range(offs2.shape[0]):
+            r = i + offs2[k]
+            if r >= x_len:
+                r -= x_len
+            row = src2[r, q0:q1]
+            wk = ws2[k]
+            for q in range(n):
+                d[q] += wk * row[q]
+
+
+@njit(cache=True, nogil=True)
+def _halo(ext, h, n_len):  # pragma: no cover - compiled
+    """``ext[h:h + N]`` holds a line: fill ``ext[:h]`` and ``ext[h + N:]`` with its circular continuation."""
+    e_len = ext.shape[0]
+    if h <= n_len and e_len - h - n_len <= n_len:
+        for t in range(h):
+            ext[t] = ext[n_len + t]
+        for t in range(e_len - h - n_len):
+            ext[h + n_len + t] = ext[h + t]
+    else:
+        for t in range(h):
+            ext[t] = ext[h + (t - h) % n_len]
+        for t in range(h + n_len, e_len):
+            ext[t] = ext[h + (t - h) % n_len]
+
+
 @njit(parallel=True, cache=True)
 def split3(x, out, o0a, w0a, o0d, w0d, o1a, w1a, o1d, w1d, s2a, w2a, s2d, w2d):  # pragma: no cover - compiled
     """One 3D level: ``x (X, Y, Z)`` to ``out (8, X, Y, Z)`` (bands in PyWavelets' key order), row by row.
 
-    Each task takes one output row along the first axis through all three axes in cache: the first axis
-    combines whole input planes, the second whole lines, the last axis runs on circularly extended lines.
+    Each task takes one output row along the first axis: the first axis combines whole input planes into
+    two ``(Y, Z)`` planes (they stay in L2), then for each line ``y`` the second axis combines lines of those
+    planes into four extended lines (L1), and the last axis writes the eight output lines from them. Every
+    output element is written once, by the thread that computes it (so first-touch faults are spread over
+    the threads), and nothing full-size but the output is allocated.
     """
     x_len, y_len, z_len = x.shape
     xf = x.reshape(x_len, y_len * z_len)
-    omin = min(s2a.min(), s2d.min())
-    omax = max(s2a.max(), s2d.max())
+    omin = min(0, min(s2a.min(), s2d.min()))
+    omax = max(0, max(s2a.max(), s2d.max()))
+    h = -omin
+    e_len = z_len + omax - omin
     for i in prange(x_len):
         a = np.empty((2, y_len, z_len), dtype=x.dtype)
-        _taps_rows(xf, i, o0a, w0a, a[0].reshape(y_len * z_len), False)
-        _taps_rows(xf, i, o0d, w0d, a[1].reshape(y_len * z_len), False)
-        b = np.empty((2, 2, y_len, z_len), dtype=x.dtype)
-        for bx in range(2):
-            _taps_block(a[bx], b[bx, 0], o1a, w1a, y_len)
-            _taps_block(a[bx], b[bx, 1], o1d, w1d, y_len)
-        ext = np.empty(z_len + omax - omin, dtype=x.dtype)
-        for bx in range(2):
-            for by in range(2):
-                band = 4 * bx + 2 * by
-                for y in range(y_len):
-                    _extend(b[bx, by, y], ext, omin)
-                    _taps_line(ext, out[band, i, y], s2a, w2a, omin, False)
-                    _taps_line(ext, out[band + 1, i, y], s2d, w2d, omin, False)
+        _plane_taps(xf, i, o0a, w0a, xf, o0a[:0], w0a[:0], a[0].reshape(y_len * z_len))
+        _plane_taps(xf, i, o0d, w0d, xf, o0d[:0], w0d[:0], a[1].reshape(y_len * z_len))
+        ext = np.empty((4, e_len), dtype=x.dtype)
+        for y in range(y_len):
+            for bx in range(2):
+                _taps_rows(a[bx], y, o1a, w1a, ext[2 * bx, h:h + z_len], False)
+                _taps_rows(a[bx], y, o1d, w1d, ext[2 * bx + 1, h:h + z_len], False)
+            for b in range(4):
+                e = ext[b]
+                _halo(e, h, z_len)
+                _taps_line(e, out[2 * b, i, y], s2a, w2a, omin, False)
+                _taps_line(e, out[2 * b + 1, i, y], s2d, w2d, omin, False)
 
 
 @njit(parallel=True, cache=True)
 def merge3(c, out, o0a, w0a, o0d, w0d, o1a, w1a, o1d, w1d, s2a, w2a, s2d, w2d):  # pragma: no cover - compiled
-    """One 3D level backwards: ``c (8, X, Y, Z)`` to ``out (X, Y, Z)``, row by row of the output."""
+    """One 3D level backwards: ``c (8, X, Y, Z)`` to ``out (X, Y, Z)``, row by row of the output.
+
+    The first axis combines the bands' planes into four ``(Y, Z)`` planes; for each line ``y`` the second
+    axis combines their lines into two extended lines (L1), and the last axis writes the output line.
+    """
     x_len, y_len, z_len = out.shape
     cf = c.reshape(8, x_len, y_len * z_len)
-    omin = min(s2a.min(), s2d.min())
-    omax = max(s2a.max(), s2d.max())
+    omin = min(0, min(s2a.min(), s2d.min()))
+    omax = max(0, max(s2a.max(), s2d.max()))
+    h = -omin
+    e_len = z_len + omax - omin
     for i in prange(x_len):
         p = np.empty((2, 2, y_len, z_len), dtype=c.dtype)
         for by in range(2):
             for bz in range(2):
-                dst = p[by, bz].reshape(y_len * z_len)
-                _taps_rows(cf[2 * by + bz], i, o0a, w0a, dst, False)
-                _taps_rows(cf[4 + 2 * by + bz], i, o0d, w0d, dst, True)
-        q = np.empty((2, y_len, z_len), dtype=c.dtype)
-        acc = np.empty((y_len, z_len), dtype=c.dtype)
-        for bz in range(2):
-            _taps_block(p[0, bz], q[bz], o1a, w1a, y_len)
-            _taps_block(p[1, bz], acc, o1d, w1d, y_len)
-            qf = q[bz].reshape(y_len * z_len)
-            af = acc.reshape(y_len * z_len)
-            for t in range(y_len * z_len):
-                qf[t] += af[t]
-        ea = np.empty(z_len + omax - omin, dtype=c.dtype)
-        ed = np.empty(z_len + omax - omin, dtype=c.dtype)
+                _plane_taps(cf[2 * by + bz], i, o0a, w0a, cf[4 + 2 * by + bz], o0d, w0d, p[by, bz].reshape(y_len * z_len))
+        ext = np.empty((2, e_len), dtype=c.dtype)
         for y in range(y_len):
-            _extend(q[0, y], ea, omin)
-            _extend(q[1, y], ed, omin)
-            _taps_line(ea, out[i, y], s2a, w2a, omin, False)
-            _taps_line(ed, out[i, y], s2d, w2d, omin, True)
+            for bz in range(2):
+                line = ext[bz, h:h + z_len]
+                _taps_rows(p[0, bz], y, o1a, w1a, line, False)
+                _taps_rows(p[1, bz], y, o1d, w1d, line, True)
+                _halo(ext[bz], h, z_len)
+            _taps_line(ext[0], out[i, y], s2a, w2a, omin, False)
+            _taps_line(ext[1], out[i, y], s2d, w2d, omin, True)

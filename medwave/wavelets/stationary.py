@@ -26,6 +26,7 @@ import numpy as np
 import pywt
 import torch
 
+from medwave.utils.memory import pooled_empty
 from medwave.wavelets.circular import CircMerge, CircOp, CircSplit, taps_from_column
 from medwave.wavelets.filters import FilterBank, WaveletLike, get_filter_bank
 from medwave.wavelets.functional import _as_float_tensor, _check_finite, _compute_dtype, _resolve_dims, subband_keys
@@ -194,6 +195,23 @@ def swt(
     return out
 
 
+def _joined(parts: Sequence[torch.Tensor], dim: int, stack: bool) -> torch.Tensor:
+    """``torch.stack``/``torch.cat`` of CPU tensors, into a pooled buffer when no gradient is recorded.
+
+    The inverse's inputs are re-packed per level (hundreds of MB for a volume); a reused buffer saves the
+    page faults of fresh memory (:func:`medwave.utils.memory.pooled_empty`).
+    """
+    join = torch.stack if stack else torch.cat
+    if (torch.is_grad_enabled() and any(p.requires_grad for p in parts)) or any(p.device.type != "cpu" for p in parts):
+        return join(list(parts), dim=dim)
+    shape = list(parts[0].shape)
+    if stack:
+        shape.insert(dim, len(parts))
+    else:
+        shape[dim] = sum(int(p.shape[dim]) for p in parts)
+    return join(list(parts), dim=dim, out=pooled_empty(shape, parts[0].dtype))
+
+
 def iswt_packed(
     coeffs: Sequence[torch.Tensor],
     wavelet: WaveletLike = "haar",
@@ -223,7 +241,7 @@ def iswt_packed(
     a = a.reshape((-1, 1) + spatial)
     for j in reversed(range(len(coeffs))):
         c = _as_float_tensor(coeffs[j]).to(dtype).reshape((-1, 2**d) + spatial)
-        c = torch.cat([a, c[:, 1:]], dim=1)
+        c = _joined([a, c[:, 1:]], 1, stack=False)
         ops = tuple(synthesis_circ(fb, n, start_level + j, bool(norm)) for n in spatial)
         a = CircMerge.apply(c, ops)
     return a.reshape(lead + spatial).to(c0.dtype)
@@ -271,7 +289,7 @@ def iswt(
         for k in keys:
             v = lv.get(k) if k != keys[0] else None
             bands.append(_as_float_tensor(v).to(approx.dtype) if v is not None else torch.zeros_like(approx))
-        packed.append(torch.stack(bands, dim=approx.ndim - d))
+        packed.append(_joined(bands, approx.ndim - d, stack=True))
     return iswt_packed(packed, wavelet, approx=approx, norm=norm, spatial_dims=d)
 
 

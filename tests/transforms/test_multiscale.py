@@ -66,3 +66,20 @@ def test_plain_tensors_and_arrays(rng: np.random.Generator) -> None:
     assert WaveletPacket(level=2)(torch.as_tensor(x)).shape == (16, 4, 4)
     with pytest.raises(ValueError, match="level"):
         WaveletSWT(level=0)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_packet_of_a_1d_or_2d_image_moves_the_origin_like_3d(dims: int, rng: np.random.Generator) -> None:
+    """MONAI keeps a 4x4 affine for 1D/2D images: the coarse grid's scale and origin shift land in it (the origin
+    of a level-2 grid is 1.5 fine voxels further: (2**level - 1) / 2), and the inverse gives the affine back."""
+    img = _img(rng, (1, 32) if dims == 1 else (1, 16, 16))
+    t = WaveletPacket(spatial_dims=dims, wavelet="haar", level=2)
+    y = t(img)
+    assert y.affine.shape == (4, 4)
+    assert y.affine[0, 0].item() == 8.0 and y.affine[0, 3].item() == 5.0 + 2.0 * 1.5
+    if dims == 2:
+        assert y.affine[1, 1].item() == 12.0 and y.affine[1, 3].item() == -2.0 + 3.0 * 1.5
+    assert y.affine[2, 2].item() == 1.5 and y.affine[2, 3].item() == 1.0  # an axis not transformed stays
+    back = t.inverse(y)
+    torch.testing.assert_close(back.affine, img.affine.to(back.affine.dtype))
+    torch.testing.assert_close(back.as_tensor(), img.as_tensor(), rtol=0, atol=1e-10)

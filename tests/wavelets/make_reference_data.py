@@ -4,9 +4,12 @@
   (run with ``/work/venvs/radiomics/bin/python``: ``python3 -m venv /work/venvs/radiomics`` then
   ``pip install 'numpy<2' setuptools wheel versioneer && pip install --no-build-isolation pyradiomics``);
 * ``dtcwt``: ``tests/wavelets/data/dtcwt_reference.npz`` from ``dtcwt.Transform1d/2d/3d`` (run with
-  ``/work/venvs/dtcwt/bin/python``: ``pip install dtcwt 'numpy<2'``).
+  ``/work/venvs/dtcwt/bin/python``: ``pip install dtcwt 'numpy<2'``);
+* ``pytorch_wavelets``: ``tests/wavelets/data/pytorch_wavelets_dtcwt.npz`` from ``DTCWTForward``/``DTCWTInverse``
+  (2D; run with ``/work/venvs/ptwavelets/bin/python``: ``pip install torch==2.13.0 'setuptools<81' pytorch_wavelets``;
+  it imports ``pkg_resources``, which current setuptools no longer ships).
 
-Usage: ``<venv>/bin/python tests/wavelets/make_reference_data.py radiomics|dtcwt [outdir]``.
+Usage: ``<venv>/bin/python tests/wavelets/make_reference_data.py radiomics|dtcwt|pytorch_wavelets [outdir]``.
 
 Reproducible: the inputs come from ``numpy.random.default_rng`` with fixed seeds and are stored in the same
 file; the package versions are stored too (``__versions__``). Re-running with the same package versions writes
@@ -99,6 +102,49 @@ def dtcwt_reference(outdir: str) -> str:
     np.savez_compressed(path, **arrays)
     return path
 
+#: (case name, input shape (B, C, H, W), DTCWTForward options, J)
+PYTORCH_WAVELETS_CASES = [
+    ("near_sym_a_qshift_a_j3", (1, 1, 32, 48), {"biort": "near_sym_a", "qshift": "qshift_a"}, 3),
+    ("near_sym_b_qshift_b_j2", (2, 3, 24, 32), {"biort": "near_sym_b", "qshift": "qshift_b"}, 2),
+    ("legall_qshift_c_j2", (1, 2, 34, 30), {"biort": "legall", "qshift": "qshift_c"}, 2),
+    ("antonini_qshift_d_j1", (1, 1, 16, 20), {"biort": "antonini", "qshift": "qshift_d"}, 1),
+]
+
+
+def pytorch_wavelets_reference(outdir: str) -> str:
+    """pytorch_wavelets' 2D DTCWT in float64 (``mode="symmetric"``, its default): forward of a random image and the
+    inverse of perturbed coefficients. Highpasses are stored as pytorch_wavelets gives them, ``(B, C, 6, H, W, 2)``
+    (orientation dimension 2, real/imaginary last)."""
+    import pytorch_wavelets as pw
+    import torch
+
+    arrays: dict[str, np.ndarray] = {}
+    for i, (case, shape, opts, J) in enumerate(PYTORCH_WAVELETS_CASES):
+        x = torch.as_tensor(np.random.default_rng(400 + i).standard_normal(shape))
+        arrays[f"{case}__input"] = x.numpy()
+        fwd = pw.DTCWTForward(J=J, **opts).double()
+        yl, yh = fwd(x)
+        arrays[f"{case}__lowpass"] = yl.numpy()
+        for j, h in enumerate(yh):
+            arrays[f"{case}__highpass{j}"] = h.numpy()
+        rng = np.random.default_rng(500 + i)
+        yl_n = yl + 0.1 * torch.as_tensor(rng.standard_normal(tuple(yl.shape)))
+        yh_n = [h + 0.1 * torch.as_tensor(rng.standard_normal(tuple(h.shape))) for h in yh]
+        arrays[f"{case}__noisy_lowpass"] = yl_n.numpy()
+        for j, h in enumerate(yh_n):
+            arrays[f"{case}__noisy_highpass{j}"] = h.numpy()
+        inv = pw.DTCWTInverse(**opts).double()
+        arrays[f"{case}__noisy_inverse"] = inv((yl_n, yh_n)).numpy()
+    import importlib.metadata as md
+
+    versions = {"pytorch_wavelets": md.version("pytorch_wavelets"), "torch": torch.__version__,
+                "numpy": np.__version__}
+    arrays["__versions__"] = np.array(json.dumps(versions))
+    arrays["__cases__"] = np.array(json.dumps(PYTORCH_WAVELETS_CASES))
+    path = os.path.join(outdir, "pytorch_wavelets_dtcwt.npz")
+    np.savez_compressed(path, **arrays)
+    return path
+
 
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else ""
@@ -108,5 +154,7 @@ if __name__ == "__main__":
         print(radiomics(out))
     elif which == "dtcwt":
         print(dtcwt_reference(out))
+    elif which == "pytorch_wavelets":
+        print(pytorch_wavelets_reference(out))
     else:
-        sys.exit("usage: make_reference_data.py radiomics|dtcwt [outdir]")
+        sys.exit("usage: make_reference_data.py radiomics|dtcwt|pytorch_wavelets [outdir]")

@@ -124,7 +124,10 @@ def test_gradients_are_exact(engine: str, rng: np.random.Generator) -> None:
 def test_kernels_equal_torch_path_and_adjoint(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
     if not compiled.NUMBA_AVAILABLE:
         pytest.skip("numba not installed")
+    from medwave.utils import memory
+
     monkeypatch.setattr(circular, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(memory, "HUGE_MIN_BYTES", 1)  # outputs and gradients in pooled buffers, as large ones are
     for shape in [(16, 8, 32), (8, 24), (64,)]:
         x = torch.as_tensor(rng.standard_normal((1, 2) + shape))
         prev = compiled.set_compiled(False)
@@ -176,3 +179,30 @@ def test_every_wavelet_equals_pywt(wavelet: str, rng: np.random.Generator) -> No
                 for c in coeffs
             ]
             np.testing.assert_allclose(_np(iswt(tens, wavelet, norm=norm)), ref_x, rtol=0, atol=1e-10)
+
+
+def test_reused_output_buffers_are_fully_overwritten(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
+    """The kernels write every output element: buffers reused from the pool (here full of NaN) leave no trace."""
+    if not compiled.NUMBA_AVAILABLE:
+        pytest.skip("numba not installed")
+    from medwave.utils import memory
+
+    monkeypatch.setattr(circular, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(memory, "HUGE_MIN_BYTES", 1)
+    monkeypatch.setattr(memory, "POOL_MAX_BYTES", 1 << 24)
+    prev = compiled.set_compiled(True)
+    try:
+        x = rng.standard_normal((8, 16, 12))
+        for wavelet in ("haar", "coif1"):
+            memory.release_pool()
+            stale = [memory.pooled_empty((1, 8, 8, 16, 12), torch.float64).fill_(float("nan")) for _ in range(2)]
+            stale.append(memory.pooled_empty((1, 1, 8, 16, 12), torch.float64).fill_(float("nan")))
+            del stale
+            got = swt(torch.from_numpy(x)[None, None], wavelet, level=2)
+            assert memory.pool_bytes() == x.size * 8  # the two level buffers were taken from the pool
+            _compare(_pywt_swtn(x, wavelet, level=2), got)
+            torch.testing.assert_close(iswt(got, wavelet)[0, 0], torch.from_numpy(x), rtol=0, atol=1e-10)
+            del got
+    finally:
+        compiled.set_compiled(prev)
+        memory.release_pool()
