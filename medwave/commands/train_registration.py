@@ -40,6 +40,11 @@ def register(subparsers) -> None:
     p.add_argument("--smoothness", type=float, default=1.0, help="lambda of the diffusion regulariser")
     p.add_argument("--label-weight", type=float, default=0.0,
                    help="weight of an auxiliary soft-Dice loss on the training labels (0 = images only)")
+    p.add_argument("--field-weight", type=float, default=0.0,
+                   help="synthetic data only: weight of the squared error against the pair's known velocity "
+                        "(displacement without --diffeomorphic); supervised, 0 = unsupervised")
+    p.add_argument("--image-weight", type=float, default=1.0,
+                   help="weight of the image similarity (0: supervised steps without warping, cheaper)")
     p.add_argument("--crop", type=int, default=None,
                    help="train on random CROP^3 windows of each pair (cheaper steps; a multiple of 16)")
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/last.pt")
@@ -64,7 +69,8 @@ def run(args) -> int:
     res = train_registration(args.datalist, args.output, mode=args.mode, synthetic=args.synthetic, epochs=args.epochs,
                              steps_per_epoch=args.steps_per_epoch, val_pairs=args.val_pairs, lr=args.lr,
                              base_width=args.base_width, wavelet=args.wavelet, diffeomorphic=args.diffeomorphic,
-                             similarity=args.similarity, smoothness=args.smoothness, label_weight=args.label_weight, crop=args.crop,
+                             similarity=args.similarity, smoothness=args.smoothness, label_weight=args.label_weight,
+                             field_weight=args.field_weight, image_weight=args.image_weight, crop=args.crop,
                              resume=args.resume,
                              init_weights=args.init_weights, seed=args.seed, device=args.device,
                              progress=args.progress)

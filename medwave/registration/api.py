@@ -362,7 +362,7 @@ def register(
             fieldp = net.predict_field(m_p, f_p)
             crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
             init_field = fieldp[crop].contiguous()
-            ddf = net(m_t, f_t)
+            ddf = net.integrate(fieldp)[crop].contiguous()  # what net(m_t, f_t) returns, without a second forward
         diffeomorphic = net.diffeomorphic
         timings["network_seconds"] = time.perf_counter() - t
     if optimize and greedy:

@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 from medwave.networks.blocks.fields import warp
-from medwave.registration.losses import RegistrationLoss
+from medwave.registration.losses import RegistrationLoss, diffusion_loss
 from medwave.registration.metrics import dice_per_label, folding_percent, warp_labels
 from medwave.networks.blocks.fields import jacobian_determinant
 from medwave.networks.checkpoint import save_checkpoint
 from medwave.utils import atomic_path, progress_bar
 
-__all__ = ["train_registration", "load_datalist", "Subject", "soft_dice_loss"]
+__all__ = ["train_registration", "load_datalist", "Subject", "soft_dice_loss", "pair_ddf", "pair_velocity",
+           "synthetic_subject_fields"]
 
 
 @dataclass
@@ -43,6 +44,9 @@ class Subject:
 
     image: Union[str, np.ndarray]
     label: Union[None, str, np.ndarray] = None
+    #: Synthetic subjects only: ``(3, *spatial)`` float16, the stationary velocity ``v`` whose integral warps the
+    #: template into the subject (``image = template(x + exp(v)(x))``).
+    fields: Optional[np.ndarray] = None
 
     def load(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
         from medwave.registration.api import _normalise
@@ -153,17 +157,56 @@ def load_datalist(source: Union[str, Path]) -> dict:
     return out
 
 
-def _synthetic_datalist(n: int, seed: int) -> dict:
+def synthetic_subject_fields(seed: int, *, amplitude: float = 3.0, resolution: int = 2) -> np.ndarray:
+    """The velocity of :func:`~medwave.registration.synthetic.make_subject` ``(seed)``: ``(3, *spatial)`` float16.
+
+    ``make_subject`` warps the template by ``exp(v)`` with ``v`` the first draw of its seeded generator; the same
+    draw is repeated here (no integration, no warping: cheap), so ``image = template(x + exp(v)(x))`` holds.
+    """
+    from medwave.registration.synthetic import _atlas_cached, random_velocity
+
+    shape = _atlas_cached(resolution)["image"].shape
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        v = random_velocity(shape, g, amplitude=amplitude)
+    return v[0].numpy().astype(np.float16)
+
+
+def pair_velocity(moving: Subject, fixed: Subject) -> Optional[torch.Tensor]:
+    """``v_f - v_m`` ``(1, 3, *spatial)``: the first term of the series of the log of the pair's exact map
+    ``exp(-v_m) o exp(v_f)`` (the next, ``-[v_m, v_f] / 2``, is of the order of ``|v| |grad v|``); ``None``
+    when either subject has no velocity."""
+    if moving.fields is None or fixed.fields is None:
+        return None
+    return torch.as_tensor(fixed.fields.astype(np.float32) - moving.fields.astype(np.float32))[None]
+
+
+def pair_ddf(moving: Subject, fixed: Subject) -> Optional[torch.Tensor]:
+    """The exact DDF ``(1, 3, *spatial)`` that warps a synthetic ``moving`` subject onto ``fixed`` (``None`` when
+    either has no velocity): ``x + u_f(x) + ubar_m(x + u_f(x))`` with ``u_f = exp(v_f)``, ``ubar_m = exp(-v_m)``
+    (the moving subject's inverse map after the fixed one's: both are the template warped by their own map)."""
+    from medwave.networks.blocks.fields import integrate_velocity
+
+    if moving.fields is None or fixed.fields is None:
+        return None
+    with torch.no_grad():
+        u_f = integrate_velocity(torch.as_tensor(fixed.fields.astype(np.float32))[None])
+        ubar_m = integrate_velocity(-torch.as_tensor(moving.fields.astype(np.float32))[None])
+        return u_f + warp(ubar_m, u_f)
+
+
+def _synthetic_datalist(n: int, seed: int, progress: bool = False) -> dict:
     from medwave.registration.synthetic import make_subject, mni_atlas
 
     n_val = max(2, n // 8)
     subjects = []
-    for i in range(n + n_val):
+    for i in progress_bar(range(n + n_val), desc="synthetic subjects", enabled=progress):
         s = make_subject(seed + i)
-        subjects.append(Subject(s["image"], s["labels"].astype(np.int32)))
+        subjects.append(Subject(s["image"], s["labels"].astype(np.int32), synthetic_subject_fields(seed + i)))
     atlas = mni_atlas()
     return {"training": subjects[:n], "validation": subjects[n:],
-            "atlas": Subject(atlas["image"], atlas["labels"].astype(np.int32))}
+            "atlas": Subject(atlas["image"], atlas["labels"].astype(np.int32),
+                             np.zeros((3,) + atlas["image"].shape, np.float16))}
 
 
 def _dist() -> tuple[int, int, bool]:
@@ -271,6 +314,8 @@ def train_registration(
     similarity: Literal["lncc", "mse"] = "lncc",
     smoothness: float = 1.0,
     label_weight: float = 0.0,
+    field_weight: float = 0.0,
+    image_weight: float = 1.0,
     crop: Optional[int] = None,
     resume: bool = False,
     init_weights: Union[None, str, Path] = None,
@@ -295,6 +340,14 @@ def train_registration(
             labels warped one-hot with linear interpolation against the fixed ones, as in VoxelMorph's
             semi-supervised variant); 0 (default) trains on the images alone. Labels are only used in
             training: the network never sees them at inference.
+        field_weight: Weight of a supervised term on synthetic pairs, whose deformation is known because both
+            subjects are the template warped by known diffeomorphisms: the mean squared error (voxels^2) of the
+            predicted velocity against :func:`pair_velocity` (diffeomorphic network), or of the predicted
+            displacement against the exact :func:`pair_ddf` (``diffeomorphic=False``). 0 (default) trains
+            unsupervised. Ignored for pairs without known fields (datalists).
+        image_weight: Weight of the image similarity; 0 skips the warping of the image (and, without
+            ``label_weight``, the velocity's integration): a step then costs the network's forward and
+            backward alone.
         resume: Continue from ``outdir/last.pt`` (model, optimiser, epoch, best Dice, log).
         init_weights: Start from these weights (fine-tuning).
         seed: Seed of the weights' initialisation and of the pair sampling.
@@ -317,7 +370,7 @@ def train_registration(
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     if synthetic:
-        data = _synthetic_datalist(int(synthetic), seed=10_000 + 1000 * seed)
+        data = _synthetic_datalist(int(synthetic), seed=10_000 + 1000 * seed, progress=progress and rank == 0)
     elif datalist is not None:
         data = load_datalist(datalist)
     else:
@@ -367,20 +420,31 @@ def train_registration(
             if m.shape != f.shape:
                 raise ValueError(f"{mov.image} {m.shape} and {fix.image} {f.shape} are on different grids; training "
                                  "needs all volumes resampled to one grid (e.g. the atlas).")
+            true = None
+            if field_weight > 0:
+                true = pair_velocity(mov, fix) if diffeomorphic else pair_ddf(mov, fix)
             if crop:
                 win = tuple(slice(o, o + min(crop, n)) for o, n in
                             zip([int(rng.integers(0, max(1, n - crop + 1))) for n in m.shape], m.shape))
                 m, f = m[win], f[win]
+                true = true[(slice(None), slice(None)) + win] if true is not None else None
                 ml = ml[win] if ml is not None else None
                 fl = fl[win] if fl is not None else None
             mt, ft = torch.as_tensor(m)[None, None].to(device), torch.as_tensor(f)[None, None].to(device)
             mp, spatial = net._pad(mt)
             fp, _ = net._pad(ft)
             field = model.module.predict_field(mp, fp) if world > 1 else net.predict_field(mp, fp)
-            ddf = net.integrate(field)
-            loss, parts = loss_fn(warp(mp, ddf), fp, field)
-            if label_weight > 0 and ml is not None and fl is not None:
+            use_labels = label_weight > 0 and ml is not None and fl is not None
+            ddf = net.integrate(field) if image_weight > 0 or use_labels or not diffeomorphic else None
+            loss = smoothness * diffusion_loss(field) if smoothness > 0 else field.new_zeros(())
+            if image_weight > 0:
+                loss = loss + image_weight * loss_fn.similarity(warp(mp, ddf), fp)
+            if use_labels:
                 loss = loss + label_weight * soft_dice_loss(ml, fl, ddf, spatial)
+            if true is not None:
+                crop_sp = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
+                pred = field if diffeomorphic else ddf
+                loss = loss + field_weight * (pred[crop_sp] - true.to(pred)).square().sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if world > 1:

@@ -100,3 +100,53 @@ def test_shipped_weights_load_and_run() -> None:
     x = torch.rand(1, 1, 16, 16, 16)
     with torch.no_grad():
         assert net(x, x).shape == (1, 3, 16, 16, 16)
+
+
+@pytest.mark.slow
+def test_subject_velocity_reproduces_make_subject_and_pair_targets_align_labels() -> None:
+    """The stored velocity is make_subject's own draw (its integral warps the template labels into the subject's,
+    voxel for voxel), and the pair targets built from two subjects' velocities align their labels."""
+    from medwave.networks.blocks.fields import integrate_velocity, warp
+    from medwave.registration.metrics import dice_per_label, warp_labels
+    from medwave.registration.synthetic import make_subject, mni_atlas
+    from medwave.registration.training import Subject, pair_ddf, pair_velocity, synthetic_subject_fields
+
+    subs = []
+    for seed in (10000, 10001):
+        s = make_subject(seed)
+        v = synthetic_subject_fields(seed)
+        assert v.shape == (3,) + s["image"].shape and v.dtype == np.float16
+        subs.append(Subject(s["image"], s["labels"].astype(np.int32), v))
+    lab = torch.as_tensor(mni_atlas()["labels"].astype(np.float32))[None, None]
+    u = integrate_velocity(torch.as_tensor(subs[0].fields.astype(np.float32))[None])
+    rebuilt = warp(lab, u, mode="nearest")[0, 0].round().numpy().astype(np.int32)
+    assert (rebuilt != subs[0].label).mean() < 1e-3  # float16 storage of v moves a handful of boundary voxels
+
+    def dice(a, b):
+        return float(np.mean(list(dice_per_label(a, b).values())))
+
+    mov, fix = subs
+    before = dice(mov.label, fix.label)
+    exact = dice(warp_labels(mov.label, pair_ddf(mov, fix)), fix.label)
+    first_order = dice(warp_labels(mov.label, integrate_velocity(pair_velocity(mov, fix))), fix.label)
+    wrong_sign = dice(warp_labels(mov.label, -pair_ddf(mov, fix)), fix.label)
+    assert exact > before + 0.1 and first_order > before + 0.1 and abs(exact - first_order) < 0.01
+    assert wrong_sign < before
+    assert pair_velocity(Subject(mov.image, mov.label), fix) is None and pair_ddf(mov, Subject(fix.image)) is None
+
+
+def test_supervised_training_step_runs_on_synthetic_subjects(tmp_path, monkeypatch) -> None:
+    """field_weight with image_weight 0 trains on the known velocity alone (no warping) and writes checkpoints."""
+    import medwave.registration.training as tr
+
+    rng = np.random.default_rng(0)
+
+    def fake(n, seed, progress=False):
+        subs = [tr.Subject(rng.random((16, 16, 16)).astype(np.float32), (rng.random((16, 16, 16)) > 0.5).astype(np.int32),
+                           rng.normal(size=(3, 16, 16, 16)).astype(np.float16)) for _ in range(3)]
+        return {"training": subs[:2], "validation": subs[2:], "atlas": None}
+
+    monkeypatch.setattr(tr, "_synthetic_datalist", fake)
+    res = train_registration(None, tmp_path / "run", synthetic=2, epochs=1, steps_per_epoch=2, val_pairs=1,
+                             base_width=1, field_weight=1.0, image_weight=0.0, smoothness=0.0, progress=False)
+    assert res["best"].exists() and 0.0 <= res["best_dice"] <= 1.0
