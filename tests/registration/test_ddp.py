@@ -43,6 +43,8 @@ def _run_in_own_group(cmd: list, *, env: dict, cwd: Path, timeout: float) -> sub
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
+@pytest.mark.slow  # KNOWN HANG (2026-12-04 20:07, quiet machine): torchrun did not finish in 600 s and one rank outlived
+# the group kill (torch elastic starts ranks in sessions of their own); not yet diagnosed, so run by `make test-slow`
 def test_torchrun_two_ranks_train_and_stay_in_sync(tmp_path: Path) -> None:
     data = _tiny_folder(tmp_path / "data")
     out = tmp_path / "run"
