@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from medwave.batch.manifest import items_from_folder
-from medwave.batch.runner import MARKER, BatchReport, run_batch
+from medwave.batch.runner import MARKER, TRASH_PREFIX, BatchReport, _scratch_name, run_batch
 from medwave.utils.paths import split_extension
 
 __all__ = ["STATE_DIR", "PRIMARY", "flat_name", "FlatTask", "run_folder"]
@@ -105,7 +105,14 @@ class FlatTask:
                 if not (target / TRANSFORM_MANIFEST).is_file():  # only a transform folder medwave wrote is replaced
                     raise FileExistsError(f"{target} is a folder medwave did not write; move it away or choose "
                                           "another output folder.")
-                shutil.rmtree(target)
+                # renamed out of the way before it is deleted: a kill midway leaves scratch that a resumed batch
+                # removes, never a half transform folder under the case's name
+                trash = Path(self.output) / STATE_DIR / _scratch_name(TRASH_PREFIX, target.name)
+                os.rename(target, trash)
+                os.replace(f, target)
+                shutil.rmtree(trash)
+                moved.append(target.name)
+                continue
             os.replace(f, target)
             moved.append(target.name)
         metrics["outputs"] = " ".join(moved)

@@ -8,7 +8,10 @@ The batch owns only what it made: a folder under ``OUTDIR`` with an item's name 
 not made by medwave and is never deleted (the run stops before any work, naming it). ``resume=True`` skips an
 item whose completion marker matches its inputs' fingerprint (size and modification time of every input file,
 and the task options); an item whose input changed since is redone. An owned folder without a completion marker
-(a killed run) is deleted and redone from scratch. Item names that would collide with the batch's own files
+(a killed run) is deleted and redone from scratch. An item folder is built under a scratch name
+(``.medwave_new_<pid>_...``) and renamed to the item's name once it holds its ownership marker, and a folder to be
+deleted is first renamed to ``.medwave_old_<pid>_...``, so a kill at any instant never leaves an unmarked folder
+under an item's name; a batch removes the scratch folders of dead processes when it starts. Item names that would collide with the batch's own files
 (``summary.csv``, ``failures.json``, the markers) are refused. Failures (with traceback) go to
 ``OUTDIR/failures.json``, per-item metrics of every completed item to ``OUTDIR/summary.csv`` (one row per
 item, never duplicated).
@@ -38,7 +41,8 @@ from medwave.utils import atomic_write_bytes, progress_bar
 from medwave.utils.atomic import remove_stale_temporaries
 
 __all__ = ["run_batch", "BatchReport", "MARKER", "OWNER_MARKER", "RESERVED_NAMES", "run_item", "fingerprint",
-           "CLUSTER_OVERHEAD_SECONDS"]
+           "CLUSTER_OVERHEAD_SECONDS", "remove_dead_scratch", "STAGING_PREFIX",
+           "TRASH_PREFIX"]
 
 MARKER = ".medwave_done.json"
 OWNER_MARKER = ".medwave_item.json"
@@ -153,10 +157,9 @@ def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict
                 raise FileExistsError(f"{item_dir} exists and was not created by medwave batch (no "
                                       f"{OWNER_MARKER}); medwave never deletes it. Move it or choose another "
                                       "output folder.")
-            shutil.rmtree(item_dir)  # ours: a half item from a killed run, or a stale result of a changed input
-        item_dir.mkdir(parents=True)
+            _discard_owned(item_dir)  # ours: a half item from a killed run, or a stale result of a changed input
         owner = {"name": name, "inputs": inputs, "fingerprint": fp, "created": time.time(), "pid": os.getpid()}
-        atomic_write_bytes(item_dir / OWNER_MARKER, json.dumps(owner, indent=1, default=str).encode())
+        _create_owned(item_dir, owner)
         metrics = dict(_task_func(task)(dict(inputs), item_dir, dict(options)) or {})
         metrics.setdefault("item_seconds", round(time.perf_counter() - t0, 4))
         marker = {"name": name, "inputs": inputs, "metrics": metrics, "finished": time.time(), "pid": os.getpid(),
@@ -166,6 +169,62 @@ def run_item(task: TaskLike, name: str, inputs: dict, outdir: str, options: dict
     except Exception as exc:  # noqa: BLE001 - every item error is captured and reported
         return {"name": name, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc()}
+
+
+#: Prefixes of the batch's scratch folders in OUTDIR: an item folder being born (it gets its ownership marker
+#: before it takes the item's name) and one being thrown away (renamed before it is deleted). A kill at any moment
+#: leaves either the item folder with its marker or a scratch folder, never an unmarked folder with an item's name.
+STAGING_PREFIX = ".medwave_new_"
+TRASH_PREFIX = ".medwave_old_"
+
+
+def _scratch_name(prefix: str, name: str) -> str:
+    return f"{prefix}{os.getpid()}_{os.urandom(4).hex()}_{name}"
+
+
+def _create_owned(item_dir: Path, owner: dict) -> None:
+    """Create ``item_dir`` holding its ownership marker, atomically: built under a scratch name, then renamed."""
+    item_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = item_dir.parent / _scratch_name(STAGING_PREFIX, item_dir.name)
+    staging.mkdir()
+    try:
+        atomic_write_bytes(staging / OWNER_MARKER, json.dumps(owner, indent=1, default=str).encode())
+        os.rename(staging, item_dir)  # fails (and we clean up) if something took the name meanwhile
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _discard_owned(item_dir: Path) -> None:
+    """Delete an owned item folder: renamed out of the item's name first, so a kill mid-delete leaves scratch."""
+    trash = item_dir.parent / _scratch_name(TRASH_PREFIX, item_dir.name)
+    os.rename(item_dir, trash)
+    shutil.rmtree(trash)
+
+
+def remove_dead_scratch(out: Path) -> list[Path]:
+    """Delete the scratch folders (:data:`STAGING_PREFIX`, :data:`TRASH_PREFIX`) a killed batch left in ``out``.
+
+    Only folders of exactly that form whose creating process no longer exists on this machine are touched, so a
+    batch running beside this one keeps its own. Returns what was removed.
+    """
+    from medwave.utils.atomic import _pid_alive
+
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(out))
+    except OSError:
+        return removed
+    for e in entries:
+        for prefix in (STAGING_PREFIX, TRASH_PREFIX):
+            if not e.name.startswith(prefix):
+                continue
+            pid_text = e.name[len(prefix):].split("_", 1)[0]
+            if not pid_text.isdigit() or _pid_alive(int(pid_text)) or not e.is_dir(follow_symlinks=False):
+                continue
+            shutil.rmtree(e.path, ignore_errors=True)
+            removed.append(Path(e.path))
+    return removed
 
 
 def _read_marker(item_dir: Path) -> Optional[dict]:
@@ -284,6 +343,7 @@ def run_batch(
         options = validate_options(task, options)
     del task_func
     out.mkdir(parents=True, exist_ok=True)
+    remove_dead_scratch(out)
     report = BatchReport(outdir=out)
     todo, fps = [], {}
     for it in items:

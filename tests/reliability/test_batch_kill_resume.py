@@ -107,6 +107,52 @@ def test_without_resume_a_finished_item_is_not_overwritten(tmp_path: Path) -> No
     assert _markers(out) == before
 
 
+def test_killed_while_an_item_folder_is_born_or_discarded_then_resumed(tmp_path: Path) -> None:
+    """Kills inside the runner's own folder handling never leave an unmarked folder under an item's name.
+
+    CI once caught a kill between creating an item folder and writing its ownership marker: the resumed batch then
+    refused the folder as foreign. Item folders are now built under a scratch name and renamed, and thrown away by
+    renaming first; scratch left by a dead run is removed on resume.
+    """
+    out = tmp_path / "out"
+    assert _run(out, "it02:mid", resume=False).returncode == -9
+    assert _run(out, "it02:discarding", resume=True).returncode == -9  # the half it02 is being thrown away
+    scratch = [p.name for p in out.iterdir() if p.name.startswith(".medwave_old_")]
+    assert len(scratch) == 1 and not (out / "it02").exists()
+    assert _run(out, "it02:staged", resume=True).returncode == -9  # the new it02 is being born
+    assert [p.name for p in out.iterdir() if p.name.startswith(".medwave_new_")] and not (out / "it02").exists()
+    assert _run(out, "it05:staged", resume=True).returncode == -9
+    proc = _run(out, None, resume=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["skipped"] == ["it00", "it01", "it02", "it03", "it04"] and report["failed"] == []
+    for i in range(N_ITEMS):
+        assert (out / f"it{i:02d}" / "b.txt").read_text() == str(2 * i)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "scratch of the killed runs left behind"
+
+
+def test_a_live_batch_scratch_folder_is_never_removed(tmp_path: Path) -> None:
+    """Scratch folders of a process that is still alive (another batch) are kept; a dead one's are removed."""
+    from medwave.batch.runner import STAGING_PREFIX, TRASH_PREFIX, remove_dead_scratch
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f"{STAGING_PREFIX}{proc.pid}_00000000_a"
+        dead_pid = proc.pid
+        live.mkdir()
+        foreign = tmp_path / ".medwave_new_notapid_b"
+        foreign.mkdir()
+        assert remove_dead_scratch(tmp_path) == [] and live.exists() and foreign.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    dead = tmp_path / f"{TRASH_PREFIX}{dead_pid}_00000000_c"
+    dead.mkdir()
+    (dead / "x.txt").write_text("x")
+    assert sorted(p.name for p in remove_dead_scratch(tmp_path)) == sorted([live.name, dead.name])
+    assert foreign.exists()
+
+
 def _cli(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "medwave.cli", "batch", *args]
 
