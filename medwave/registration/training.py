@@ -216,7 +216,14 @@ def _dist() -> tuple[int, int, bool]:
 
         created = not dist.is_initialized()
         if created:
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            # MEDWAVE_DIST_TIMEOUT (seconds): a collective waiting longer raises instead of hanging (torch's default
+            # is 30 min for gloo, 10 min for nccl)
+            kw = {}
+            if os.environ.get("MEDWAVE_DIST_TIMEOUT"):
+                import datetime
+
+                kw["timeout"] = datetime.timedelta(seconds=float(os.environ["MEDWAVE_DIST_TIMEOUT"]))
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", **kw)
         return dist.get_rank(), dist.get_world_size(), created
     return 0, 1, False
 
