@@ -58,7 +58,13 @@ docs-images: install sysdeps
 	MEDWAVE_DOCS_IMAGES=$(CURDIR)/docs/images $(XRUN) $(PY) -m pytest tests/napari -p no:cacheprovider -k "widget" $(PYTEST_ARGS)
 
 # Every benchmark runs even when an earlier one misses a target; the exit code says whether any did.
-bench: install
+# ANTs SyN, an anchor of benchmarks/bench_registration.py, in a venv of its own (antspyx pins numpy and scipy).
+.venv-ants/.installed:
+	test -x .venv-ants/bin/python || python3 -m venv .venv-ants
+	.venv-ants/bin/python -m pip install --quiet "antspyx>=0.6"
+	touch $@
+
+bench: install .venv-ants/.installed
 	@rc=0; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || rc=1; done; exit $$rc
 
 clean:

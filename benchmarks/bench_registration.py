@@ -28,7 +28,8 @@ wall clock, at ``--threads`` threads:
 * ``demons``: SimpleITK diffeomorphic demons, 3 levels (shrink 4/2/1, 100/60/30 iterations), after
   histogram matching, field smoothing sigma chosen on the tuning pairs (``DEMONS_SIGMA``);
 * ``convexadam``: ``convexadam`` (MIND + coupled convex + Adam, its defaults, CPU) python call;
-* ``syn``: ANTs SyN (antspyx ``SyNOnly``) when antspyx is importable.
+* ``syn``: ANTs SyN (antspyx ``SyNOnly``) as a whole command (benchmarks/_syn_ants.py) in its own virtual
+  environment (antspyx pins its own numpy/scipy): ``make .venv-ants`` or ``MEDWAVE_BENCH_ANTS_PYTHON``.
 
 Metrics, from each method's displacement converted to a voxel DDF on the fixed grid: mean Dice over 32
 pseudo-anatomical labels (one-hot linear warping, then argmax), % voxels with |J| <= 0, SDlogJ, s/pair (wall
@@ -64,6 +65,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -247,13 +249,30 @@ def run_convexadam(fixed: np.ndarray, moving: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.asarray(disp, np.float32), -1, 0)[None]
 
 
-def syn(fixed: np.ndarray, moving: np.ndarray):  # pragma: no cover - needs antspyx
-    import ants
+def ants_python() -> Optional[str]:
+    """The interpreter that runs ANTs SyN: ``MEDWAVE_BENCH_ANTS_PYTHON``, else ``.venv-ants`` beside the repository
+    (``make .venv-ants``), else this interpreter if antspyx imports here; ``None`` when there is none."""
+    env = os.environ.get("MEDWAVE_BENCH_ANTS_PYTHON")
+    if env:
+        return env
+    local = Path(__file__).resolve().parents[1] / ".venv-ants" / "bin" / "python"
+    if local.exists():
+        return str(local)
+    try:
+        import ants  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
 
-    f, m = ants.from_numpy(fixed.astype(np.float32)), ants.from_numpy(moving.astype(np.float32))
-    reg = ants.registration(f, m, type_of_transform="SyNOnly")
-    field = ants.image_read(reg["fwdtransforms"][0]).numpy()  # (X, Y, Z, 3) physical = voxel (spacing 1)
-    return np.moveaxis(field, -1, 0).astype(np.float32)[None]
+
+def run_syn(fixed: np.ndarray, moving: np.ndarray, folder: Path, threads: int, python: str) -> tuple[np.ndarray, float]:
+    """ANTs SyN (``SyNOnly``) as a whole command in its own interpreter (benchmarks/_syn_ants.py); wall seconds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fx, mv, out = folder / "fixed.npy", folder / "moving.npy", folder / "ddf.npy"
+    np.save(fx, fixed.astype(np.float32))
+    np.save(mv, moving.astype(np.float32))
+    sec = _run([python, str(Path(__file__).with_name("_syn_ants.py")), str(fx), str(mv), str(out)], threads)
+    return np.load(out), sec
 
 
 def evaluate(ddf: np.ndarray, pair: dict) -> dict:
@@ -324,9 +343,7 @@ def run_set(name: str, seeds, methods, threads: int, workdir: Path, log=print) -
                 ddf = run_convexadam(pair["fixed"], pair["moving"])
                 sec = time.perf_counter() - t
             elif m == "syn":
-                t = time.perf_counter()
-                ddf = syn(pair["fixed"], pair["moving"])
-                sec = time.perf_counter() - t
+                ddf, sec = run_syn(pair["fixed"], pair["moving"], folder / "syn", threads, ants_python())
             else:
                 raise ValueError(m)
             extra["cpu_s"] = round(_cpu() - cpu0, 2)  # user + sys of this process and its finished children
@@ -477,12 +494,18 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(args.threads)
     available = {"medwave", "winet", "demons"}
-    for mod, name in (("picsl_greedy", "greedy"), ("itk", "elastix"), ("convexAdam", "convexadam"), ("ants", "syn")):
+    for mod, name in (("picsl_greedy", "greedy"), ("itk", "elastix"), ("convexAdam", "convexadam")):
         try:
             __import__(mod)
             available.add(name)
         except ImportError:
             print(f"{name}: not installed ({mod} not importable); its row is skipped.")
+    if ants_python():
+        available.add("syn")
+        print(f"syn: ANTs SyN runs in {ants_python()}")
+    else:
+        print("syn: no interpreter with antspyx (make .venv-ants, or set MEDWAVE_BENCH_ANTS_PYTHON); its row is "
+              "skipped.")
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(ALL_METHODS)
     unknown = set(methods) - set(ALL_METHODS)
     if unknown:
