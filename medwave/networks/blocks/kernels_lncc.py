@@ -16,19 +16,10 @@ them). Four kernels, each one parallel pass over the volume:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
-
-@njit(inline="always")
-def _clamp(p, n):  # pragma: no cover - compiled
-    if p < 0.0:
-        return 0.0
-    if p > n - 1.0:
-        return n - 1.0
-    return p
+from medwave.networks.blocks.kernels_trilinear import cell, clamp, lerp3
 
 
 @njit(parallel=True, cache=True)
@@ -45,18 +36,9 @@ def warp_sample(img, u, out, grad):  # pragma: no cover - compiled
                 q0 = i + u[0, i, j, k]
                 q1 = j + u[1, i, j, k]
                 q2 = k + u[2, i, j, k]
-                p0 = _clamp(q0, n0)
-                p1 = _clamp(q1, n1)
-                p2 = _clamp(q2, n2)
-                x0 = min(int(math.floor(p0)), n0 - 2) if n0 > 1 else 0
-                y0 = min(int(math.floor(p1)), n1 - 2) if n1 > 1 else 0
-                z0 = min(int(math.floor(p2)), n2 - 2) if n2 > 1 else 0
-                t0 = p0 - x0
-                t1 = p1 - y0
-                t2 = p2 - z0
-                x1 = min(x0 + 1, n0 - 1)
-                y1 = min(y0 + 1, n1 - 1)
-                z1 = min(z0 + 1, n2 - 1)
+                x0, x1, t0 = cell(clamp(q0, n0), n0)
+                y0, y1, t1 = cell(clamp(q1, n1), n1)
+                z0, z1, t2 = cell(clamp(q2, n2), n2)
                 c000 = img[x0, y0, z0]
                 c001 = img[x0, y0, z1]
                 c010 = img[x0, y1, z0]
@@ -246,32 +228,9 @@ def compose(u, s, out):  # pragma: no cover - compiled
     for i in prange(n0):
         for j in range(n1):
             for k in range(n2):
-                s0 = s[0, i, j, k]
-                s1 = s[1, i, j, k]
-                s2 = s[2, i, j, k]
-                p0 = _clamp(i + s0, n0)
-                p1 = _clamp(j + s1, n1)
-                p2 = _clamp(k + s2, n2)
-                x0 = min(int(math.floor(p0)), n0 - 2) if n0 > 1 else 0
-                y0 = min(int(math.floor(p1)), n1 - 2) if n1 > 1 else 0
-                z0 = min(int(math.floor(p2)), n2 - 2) if n2 > 1 else 0
-                t0 = p0 - x0
-                t1 = p1 - y0
-                t2 = p2 - z0
-                x1 = min(x0 + 1, n0 - 1)
-                y1 = min(y0 + 1, n1 - 1)
-                z1 = min(z0 + 1, n2 - 1)
-                w000 = (1 - t0) * (1 - t1) * (1 - t2)
-                w001 = (1 - t0) * (1 - t1) * t2
-                w010 = (1 - t0) * t1 * (1 - t2)
-                w011 = (1 - t0) * t1 * t2
-                w100 = t0 * (1 - t1) * (1 - t2)
-                w101 = t0 * (1 - t1) * t2
-                w110 = t0 * t1 * (1 - t2)
-                w111 = t0 * t1 * t2
+                x0, x1, t0 = cell(clamp(i + s[0, i, j, k], n0), n0)
+                y0, y1, t1 = cell(clamp(j + s[1, i, j, k], n1), n1)
+                z0, z1, t2 = cell(clamp(k + s[2, i, j, k], n2), n2)
                 for c in range(3):
-                    v = (w000 * u[c, x0, y0, z0] + w001 * u[c, x0, y0, z1] + w010 * u[c, x0, y1, z0]
-                         + w011 * u[c, x0, y1, z1] + w100 * u[c, x1, y0, z0] + w101 * u[c, x1, y0, z1]
-                         + w110 * u[c, x1, y1, z0] + w111 * u[c, x1, y1, z1])
-                    out[c, i, j, k] = s[c, i, j, k] + v
+                    out[c, i, j, k] = s[c, i, j, k] + lerp3(u, c, x0, y0, z0, x1, y1, z1, t0, t1, t2)
     return out

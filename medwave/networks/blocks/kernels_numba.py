@@ -10,6 +10,8 @@ import math
 
 from numba import njit, prange
 
+from medwave.networks.blocks.kernels_trilinear import cell, lerp3
+
 
 @njit(parallel=True, cache=True)
 def square_steps(u, nxt, steps):  # pragma: no cover - compiled
@@ -106,24 +108,12 @@ def inverse_step(u, inv, out, rmax, rsum):  # pragma: no cover - compiled
                         out[ci, i, j, k] = math.nan
                     mx = math.inf
                     continue
-                x0 = min(int(p0), n0 - 2) if n0 > 1 else 0
-                y0 = min(int(p1), n1 - 2) if n1 > 1 else 0
-                z0 = min(int(p2), n2 - 2) if n2 > 1 else 0
-                t0 = p0 - x0
-                t1 = p1 - y0
-                t2 = p2 - z0
-                x1 = min(x0 + 1, n0 - 1)
-                y1 = min(y0 + 1, n1 - 1)
-                z1 = min(z0 + 1, n2 - 1)
+                x0, x1, t0 = cell(p0, n0)
+                y0, y1, t1 = cell(p1, n1)
+                z0, z1, t2 = cell(p2, n2)
                 r2 = 0.0
                 for ci in range(3):
-                    c00 = u[ci, x0, y0, z0] + t2 * (u[ci, x0, y0, z1] - u[ci, x0, y0, z0])
-                    c01 = u[ci, x0, y1, z0] + t2 * (u[ci, x0, y1, z1] - u[ci, x0, y1, z0])
-                    c10 = u[ci, x1, y0, z0] + t2 * (u[ci, x1, y0, z1] - u[ci, x1, y0, z0])
-                    c11 = u[ci, x1, y1, z0] + t2 * (u[ci, x1, y1, z1] - u[ci, x1, y1, z0])
-                    c0 = c00 + t1 * (c01 - c00)
-                    c1 = c10 + t1 * (c11 - c10)
-                    v = c0 + t0 * (c1 - c0)
+                    v = lerp3(u, ci, x0, y0, z0, x1, y1, z1, t0, t1, t2)
                     out[ci, i, j, k] = -v
                     d = inv[ci, i, j, k] + v
                     r2 += d * d
