@@ -47,6 +47,8 @@ def register(subparsers) -> None:
                    help="weight of the image similarity (0: supervised steps without warping, cheaper)")
     p.add_argument("--crop", type=int, default=None,
                    help="train on random CROP^3 windows of each pair (cheaper steps; a multiple of 16)")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="pairs per step (default 1; on CPU 2 cost about as much as 1: use with --crop)")
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/last.pt")
     p.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--seed", type=int, default=0)
@@ -64,6 +66,8 @@ def run(args) -> int:
         raise UserError("give a datalist JSON / folder, or --synthetic N (e.g. --synthetic 24).")
     if args.epochs < 1 or args.steps_per_epoch < 1:
         raise UserError("--epochs and --steps-per-epoch must be >= 1.")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}.")
     if args.threads:
         torch.set_num_threads(args.threads)
     res = train_registration(args.datalist, args.output, mode=args.mode, synthetic=args.synthetic, epochs=args.epochs,
@@ -71,7 +75,7 @@ def run(args) -> int:
                              base_width=args.base_width, wavelet=args.wavelet, diffeomorphic=args.diffeomorphic,
                              similarity=args.similarity, smoothness=args.smoothness, label_weight=args.label_weight,
                              field_weight=args.field_weight, image_weight=args.image_weight, crop=args.crop,
-                             resume=args.resume,
+                             batch_size=args.batch_size, resume=args.resume,
                              init_weights=args.init_weights, seed=args.seed, device=args.device,
                              progress=args.progress)
     if res.get("rank", 0) == 0:

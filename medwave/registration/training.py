@@ -245,6 +245,11 @@ def _check_ranks_in_sync(net: torch.nn.Module) -> None:
         raise RuntimeError(f"DDP ranks diverged: weight checksums range from {lo.item()} to {hi.item()}.")
 
 
+def _name(subject: Subject) -> str:
+    """A subject's file for messages (an in-memory subject is named as such, never printed)."""
+    return str(subject.image) if isinstance(subject.image, (str, os.PathLike)) else "an in-memory subject"
+
+
 def _pairs(data: dict, mode: str, rng: np.random.Generator, n: int, split: str) -> list[tuple[Subject, Subject]]:
     """(moving, fixed) pairs: atlas -> subject, or random distinct subjects."""
     subs = data[split]
@@ -324,6 +329,7 @@ def train_registration(
     field_weight: float = 0.0,
     image_weight: float = 1.0,
     crop: Optional[int] = None,
+    batch_size: int = 1,
     resume: bool = False,
     init_weights: Union[None, str, Path] = None,
     seed: int = 0,
@@ -338,7 +344,7 @@ def train_registration(
         mode: ``"atlas"`` (atlas -> subject) or ``"pairwise"`` (random subject pairs).
         synthetic: Build this many synthetic MNI152 training subjects (plus ``max(2, N/8)`` for validation).
         epochs: Number of epochs (total, counting resumed ones).
-        steps_per_epoch: Optimiser steps per epoch (one pair each).
+        steps_per_epoch: Optimiser steps per epoch (``batch_size`` pairs each).
         val_pairs: Fixed validation pairs (seeded) evaluated each epoch (Dice needs labels).
         lr: Adam learning rate.
         base_width, wavelet, diffeomorphic: WiNet architecture.
@@ -355,6 +361,11 @@ def train_registration(
         image_weight: Weight of the image similarity; 0 skips the warping of the image (and, without
             ``label_weight``, the velocity's integration): a step then costs the network's forward and
             backward alone.
+        crop: Train on random ``crop``-voxel cubes of each pair (a multiple of 16; cheaper steps).
+        batch_size: Pairs per optimiser step. On CPU two pairs cost little more than one (PyTorch runs small
+            batch-1 convolutions outside oneDNN; WiNet forces oneDNN, but the batch still shares the weights'
+            passes): 0.72 s for two 64^3 pairs against 0.66 s for one, on 2 cores. The volumes of a batch must
+            share one shape: use ``crop`` or a datalist on one grid.
         resume: Continue from ``outdir/last.pt`` (model, optimiser, epoch, best Dice, log).
         init_weights: Start from these weights (fine-tuning).
         seed: Seed of the weights' initialisation and of the pair sampling.
@@ -368,6 +379,9 @@ def train_registration(
     """
     from medwave.networks.winet import WiNet
 
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    batch_size = int(batch_size)
     rank, world, created_group = _dist()
     out = Path(outdir)
     if resume and (out / "last.pt").exists():  # a foreign or damaged last.pt is refused before any data is built
@@ -418,40 +432,50 @@ def train_registration(
     val = _pairs(data, mode, val_rng, val_pairs, "validation") if mode == "pairwise" or data["atlas"] else []
     for epoch in range(start_epoch, epochs):
         rng = np.random.default_rng([seed, epoch, rank])
-        pairs = _pairs(data, mode, rng, steps_per_epoch, "training")
+        pairs = _pairs(data, mode, rng, steps_per_epoch * batch_size, "training")
         t0, losses = time.perf_counter(), []
-        bar = progress_bar(pairs, desc=f"epoch {epoch + 1}/{epochs}", enabled=progress and rank == 0)
-        for mov, fix in bar:
-            m, ml = mov.load()
-            f, fl = fix.load()
-            if m.shape != f.shape:
-                raise ValueError(f"{mov.image} {m.shape} and {fix.image} {f.shape} are on different grids; training "
-                                 "needs all volumes resampled to one grid (e.g. the atlas).")
-            true = None
-            if field_weight > 0:
-                true = pair_velocity(mov, fix) if diffeomorphic else pair_ddf(mov, fix)
-            if crop:
-                win = tuple(slice(o, o + min(crop, n)) for o, n in
-                            zip([int(rng.integers(0, max(1, n - crop + 1))) for n in m.shape], m.shape))
-                m, f = m[win], f[win]
-                true = true[(slice(None), slice(None)) + win] if true is not None else None
-                ml = ml[win] if ml is not None else None
-                fl = fl[win] if fl is not None else None
-            mt, ft = torch.as_tensor(m)[None, None].to(device), torch.as_tensor(f)[None, None].to(device)
+        steps = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
+        bar = progress_bar(steps, desc=f"epoch {epoch + 1}/{epochs}", enabled=progress and rank == 0)
+        for group in bar:
+            ms, fs, mls, fls, trues = [], [], [], [], []
+            for mov, fix in group:
+                m, ml = mov.load()
+                f, fl = fix.load()
+                if m.shape != f.shape:
+                    raise ValueError(f"{_name(mov)} {m.shape} and {_name(fix)} {f.shape} are on different grids; "
+                                     "training needs all volumes resampled to one grid (e.g. the atlas).")
+                true = None
+                if field_weight > 0:
+                    true = pair_velocity(mov, fix) if diffeomorphic else pair_ddf(mov, fix)
+                if crop:
+                    win = tuple(slice(o, o + min(crop, n)) for o, n in
+                                zip([int(rng.integers(0, max(1, n - crop + 1))) for n in m.shape], m.shape))
+                    m, f = m[win], f[win]
+                    true = true[(slice(None), slice(None)) + win] if true is not None else None
+                    ml = ml[win] if ml is not None else None
+                    fl = fl[win] if fl is not None else None
+                ms.append(m), fs.append(f), mls.append(ml), fls.append(fl), trues.append(true)
+            if len({a.shape for a in ms}) > 1:
+                raise ValueError(f"batch_size={batch_size} needs volumes of one shape (or --crop); got "
+                                 f"{sorted({a.shape for a in ms})}.")
+            mt = torch.as_tensor(np.stack(ms))[:, None].to(device)
+            ft = torch.as_tensor(np.stack(fs))[:, None].to(device)
             mp, spatial = net._pad(mt)
             fp, _ = net._pad(ft)
             field = model.module.predict_field(mp, fp) if world > 1 else net.predict_field(mp, fp)
-            use_labels = label_weight > 0 and ml is not None and fl is not None
+            use_labels = label_weight > 0 and all(a is not None for a in mls + fls)
             ddf = net.integrate(field) if image_weight > 0 or use_labels or not diffeomorphic else None
             loss = smoothness * diffusion_loss(field) if smoothness > 0 else field.new_zeros(())
             if image_weight > 0:
                 loss = loss + image_weight * loss_fn.similarity(warp(mp, ddf), fp)
             if use_labels:
-                loss = loss + label_weight * soft_dice_loss(ml, fl, ddf, spatial)
-            if true is not None:
+                loss = loss + label_weight * sum(soft_dice_loss(ml, fl, ddf[i:i + 1], spatial)
+                                                 for i, (ml, fl) in enumerate(zip(mls, fls))) / len(group)
+            if all(t is not None for t in trues):
                 crop_sp = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
                 pred = field if diffeomorphic else ddf
-                loss = loss + field_weight * (pred[crop_sp] - true.to(pred)).square().sum(1).mean()
+                true = torch.cat(trues).to(pred)
+                loss = loss + field_weight * (pred[crop_sp] - true).square().sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if world > 1:

@@ -218,3 +218,45 @@ def test_checkpoints_without_voxel_coefficients_load_with_the_plain_idwt(tmp_pat
     save_checkpoint(tmp_path / "new.pt", config=new.config, state_dict=new.state_dict())
     loaded = WiNet.from_checkpoint(tmp_path / "new.pt")
     assert loaded.coef_scale == 2.0 ** 1.5 and isinstance(loaded, WiNet)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_onednn_convolutions_equal_pytorch_native_ones(d: int) -> None:
+    """WiNet's convolutions always take oneDNN on CPU; values and gradients equal PyTorch's own choice of kernel
+    (its native slow_conv for these small batch-1 layers), and the state_dict keys are those of plain convs."""
+    import copy
+
+    from torch import nn
+
+    from medwave.networks.winet import _OneDNNConv2d, _OneDNNConv3d
+
+    torch.manual_seed(0)
+    net = WiNet(d, base_width=2)
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+    assert convs and all(type(m) in (_OneDNNConv2d, _OneDNNConv3d) for m in convs)
+    for head in (net.head8, net.head4, net.head2):  # visible coefficients, so that the comparison means something
+        nn.init.normal_(head.conv.weight, 0.0, 0.05)
+    ref = copy.deepcopy(net)
+    for m in ref.modules():
+        if type(m) in (_OneDNNConv2d, _OneDNNConv3d):
+            m.__class__ = nn.Conv3d if d == 3 else nn.Conv2d
+    assert list(ref.state_dict()) == list(net.state_dict())
+    shape = (1, 1) + ((32, 48, 32) if d == 3 else (64, 48))
+    m, f = torch.rand(shape), torch.rand(shape)
+    out, out_ref = net.predict_field(m, f), ref.predict_field(m, f)
+    assert out.abs().max() > 0.05
+    torch.testing.assert_close(out, out_ref, rtol=1e-4, atol=1e-5)
+    out.square().sum().backward()
+    out_ref.square().sum().backward()
+    # float rounding relative to the largest gradient (the first conv's bias, before an instance norm, has a true
+    # gradient of 0 and both kernels give rounding noise there)
+    scale = max(float(q.grad.abs().max()) for q in ref.parameters())
+    for (name, p), q in zip(net.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5 * scale, msg=name)
+
+
+def test_onednn_convolutions_fall_back_off_cpu_float32() -> None:
+    """float64 input (oneDNN has no float64 convolution) takes PyTorch's own path and still works."""
+    net = WiNet(3, base_width=1).double()
+    x = torch.rand(1, 1, 16, 16, 16, dtype=torch.float64)
+    assert net(x, x).dtype == torch.float64

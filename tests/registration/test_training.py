@@ -150,3 +150,55 @@ def test_supervised_training_step_runs_on_synthetic_subjects(tmp_path, monkeypat
     res = train_registration(None, tmp_path / "run", synthetic=2, epochs=1, steps_per_epoch=2, val_pairs=1,
                              base_width=1, field_weight=1.0, image_weight=0.0, smoothness=0.0, progress=False)
     assert res["best"].exists() and 0.0 <= res["best_dice"] <= 1.0
+
+
+def test_batches_of_pairs_train_and_need_one_shape(tmp_path, monkeypatch) -> None:
+    """batch_size=2 stacks two pairs per step (the supervised target too); volumes of two shapes without a crop are
+    refused with the fix named; batch_size 0 is refused before any data is built."""
+    import medwave.registration.training as tr
+
+    rng = np.random.default_rng(0)
+    shapes = [(16, 16, 16)] * 3  # two training subjects and one validation subject
+
+    def fake(n, seed, progress=False):
+        subs = [tr.Subject(rng.random(s).astype(np.float32), (rng.random(s) > 0.5).astype(np.int32),
+                           rng.normal(size=(3, *s)).astype(np.float16)) for s in shapes]
+        return {"training": subs[:-1], "validation": subs[-1:], "atlas": None}
+
+    monkeypatch.setattr(tr, "_synthetic_datalist", fake)
+    seen = []
+    from medwave.networks.winet import WiNet
+
+    orig = WiNet.predict_field
+
+    def spy(self, m, f):
+        seen.append(tuple(m.shape))
+        return orig(self, m, f)
+
+    monkeypatch.setattr(WiNet, "predict_field", spy)
+    res = train_registration(None, tmp_path / "run", synthetic=2, epochs=1, steps_per_epoch=2, val_pairs=1,
+                             base_width=1, field_weight=1.0, image_weight=0.0, smoothness=0.0, batch_size=2,
+                             progress=False)
+    assert res["best"].exists()
+    assert seen[:2] == [(2, 1, 16, 16, 16)] * 2  # two steps of two pairs (validation runs one pair at a time)
+
+    # a step of two pairs, each on its own grid: each pair is fine, the batch cannot be stacked
+    def sub(shape):
+        return tr.Subject(rng.random(shape).astype(np.float32), None, rng.normal(size=(3, *shape)).astype(np.float16))
+
+    a1, a2, b1, b2 = sub((16, 16, 16)), sub((16, 16, 16)), sub((16, 16, 32)), sub((16, 16, 32))
+    monkeypatch.setattr(tr, "_pairs", lambda data, mode, rng, n, split: [(a1, a2), (b1, b2)] * (n // 2))
+    with pytest.raises(ValueError) as err:
+        train_registration(None, tmp_path / "run2", synthetic=2, epochs=1, steps_per_epoch=1, val_pairs=1,
+                           base_width=1, batch_size=2, progress=False)
+    msg = str(err.value)
+    assert "one shape" in msg and "crop" in msg and len(msg) < 300
+    # and a pair on two grids is named without printing the arrays
+    monkeypatch.setattr(tr, "_pairs", lambda data, mode, rng, n, split: [(a1, b1)] * n)
+    with pytest.raises(ValueError, match="in-memory subject .* different grids") as err:
+        train_registration(None, tmp_path / "run4", synthetic=2, epochs=1, steps_per_epoch=1, val_pairs=1,
+                           base_width=1, progress=False)
+    assert "[[" not in str(err.value)
+    with pytest.raises(ValueError, match="batch_size"):
+        train_registration(None, tmp_path / "run3", synthetic=2, epochs=1, batch_size=0, progress=False)
+    assert not (tmp_path / "run3").exists()

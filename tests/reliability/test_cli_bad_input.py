@@ -173,6 +173,8 @@ CASES: list[Case] = [
       ("bad.json.missing",)),
     U("train-reg-mixed-grids", ("train-registration", "{mixed_grids}", "-o", "{out}", "--epochs", "1", "--no-progress"),
       ("b12.nii.gz", "different grids", "resampled")),
+    U("train-reg-batch-size-0", ("train-registration", "--synthetic", "4", "-o", "{out}", "--batch-size", "0",
+                                 "--no-progress"), ("--batch-size", ">= 1")),
     U("train-reg-empty-folder", ("train-registration", "{folder}", "-o", "{out}", "--epochs", "1", "--no-progress"),
       ("a_folder",)),
 ]
