@@ -52,7 +52,6 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from monai.networks.blocks import Convolution
 from torch import nn
 
 from medwave.networks.blocks.fields import integrate_velocity
@@ -93,9 +92,6 @@ def haar_idwt(low: torch.Tensor, high: torch.Tensor, spatial_dims: int) -> torch
             nxt.append(torch.stack([e, o], axis + 1).flatten(axis, axis + 1))
         bands = nxt
     return bands[0]
-
-_ACT = ("leakyrelu", {"negative_slope": 0.2, "inplace": True})
-
 
 def _onednn_ok(x: torch.Tensor, conv: nn.modules.conv._ConvNd) -> bool:
     return (x.device.type == "cpu" and x.dtype == torch.float32 and conv.padding_mode == "zeros"
@@ -145,15 +141,39 @@ def use_onednn_convolutions(module: nn.Module) -> int:
     return n
 
 
+class _ConvBlock(nn.Sequential):
+    """Convolution, then optional instance norm and LeakyReLU(0.2): the layout of MONAI's ``Convolution`` block.
+
+    Children and parameter names are MONAI's (``conv``, ``adn.N``, ``adn.A``), so checkpoints of either read the
+    same; written here because importing ``monai.networks`` costs a `medwave register --weights` command several
+    seconds of start-up (its package imports every network and optional dependency) for three layer types.
+    """
+
+    def __init__(self, conv: nn.Module, cout: int, d: int, *, norm: Optional[str], act: bool) -> None:
+        super().__init__()
+        self.add_module("conv", conv)
+        adn = nn.Sequential()
+        if norm == "instance":
+            adn.add_module("N", (nn.InstanceNorm3d if d == 3 else nn.InstanceNorm2d)(cout))
+        elif norm is not None:
+            raise ValueError(f"WiNet blocks know norm='instance' or None, got {norm!r}.")
+        if act:
+            adn.add_module("A", nn.LeakyReLU(negative_slope=0.2, inplace=True))
+        if len(adn):
+            self.add_module("adn", adn)
+
+
 def _conv(d: int, cin: int, cout: int, *, strides: int = 1, norm: Optional[str] = None, groups: int = 1,
-          act=_ACT, conv_only: bool = False) -> Convolution:
-    return Convolution(d, cin, cout, strides=strides, kernel_size=3, act=act, norm=norm, groups=groups,
-                       conv_only=conv_only, adn_ordering="NDA")
+          conv_only: bool = False) -> _ConvBlock:
+    """3x3(x3) convolution (padding 1, stride ``strides``), then ``norm`` and LeakyReLU unless ``conv_only``."""
+    conv = (nn.Conv3d if d == 3 else nn.Conv2d)(cin, cout, 3, stride=strides, padding=1, groups=groups)
+    return _ConvBlock(conv, cout, d, norm=None if conv_only else norm, act=not conv_only)
 
 
-def _up(d: int, cin: int, cout: int) -> Convolution:
-    return Convolution(d, cin, cout, strides=2, kernel_size=2, act=_ACT, norm=None, is_transposed=True,
-                       padding=0, output_padding=0)
+def _up(d: int, cin: int, cout: int) -> _ConvBlock:
+    """2x2(x2) transposed convolution of stride 2 (doubles every axis), then LeakyReLU."""
+    conv = (nn.ConvTranspose3d if d == 3 else nn.ConvTranspose2d)(cin, cout, 2, stride=2)
+    return _ConvBlock(conv, cout, d, norm=None, act=True)
 
 
 class _Refine(nn.Module):

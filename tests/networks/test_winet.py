@@ -260,3 +260,37 @@ def test_onednn_convolutions_fall_back_off_cpu_float32() -> None:
     net = WiNet(3, base_width=1).double()
     x = torch.rand(1, 1, 16, 16, 16, dtype=torch.float64)
     assert net(x, x).dtype == torch.float64
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_blocks_are_monai_convolution_blocks(d: int) -> None:
+    """WiNet's own conv blocks have MONAI ``Convolution``'s children, parameter names and values (checkpoints of
+    either read the same) without importing monai.networks."""
+    from monai.networks.blocks import Convolution
+
+    from medwave.networks.winet import _conv, _up
+
+    act = ("leakyrelu", {"negative_slope": 0.2, "inplace": True})
+    pairs = [
+        (_conv(d, 4, 6, norm="instance"), Convolution(d, 4, 6, kernel_size=3, act=act, norm="instance", adn_ordering="NDA")),
+        (_conv(d, 4, 6, strides=2), Convolution(d, 4, 6, strides=2, kernel_size=3, act=act, norm=None, adn_ordering="NDA")),
+        (_conv(d, 6, 6, groups=3, conv_only=True), Convolution(d, 6, 6, kernel_size=3, groups=3, conv_only=True)),
+        (_up(d, 4, 6), Convolution(d, 4, 6, strides=2, kernel_size=2, act=act, norm=None, is_transposed=True, padding=0,
+                                   output_padding=0)),
+    ]
+    x = torch.rand((2, 4) + (12,) * d)
+    for ours, theirs in pairs:
+        assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+        theirs.load_state_dict(ours.state_dict())
+        xin = x if ours.conv.in_channels == 4 else torch.rand((2, 6) + (12,) * d)
+        torch.testing.assert_close(ours(xin.clone()), theirs(xin.clone()))
+
+
+def test_importing_winet_does_not_import_monai() -> None:
+    """`medwave register --weights` pays no monai import (several seconds of start-up)."""
+    import subprocess
+    import sys
+
+    code = "import sys, medwave.networks.winet; print('monai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
