@@ -99,13 +99,13 @@ def _onednn_ok(x: torch.Tensor, conv: nn.modules.conv._ConvNd) -> bool:
             and torch.backends.mkldnn.enabled)
 
 
-class _OneDNNConv3d(nn.Conv3d):
-    """``nn.Conv3d`` that always takes oneDNN on CPU float32 (same weights, same values up to float rounding).
+class _OneDNNConv:
+    """Mixin: the convolution always takes oneDNN on CPU float32 (same weights, same values up to float rounding).
 
     PyTorch picks its native "slow_conv3d" for a batch of one when ``N * C * D * H`` is at most 20480, which is
     every WiNet layer below 1/2 resolution on a 2 mm brain and nearly all of them on a 64^3 training crop. That
     path is several times slower, backward above all: a batch-1 training step took 1.24 s, one of two pairs
-    0.65 s. WiNet's convolutions are switched to this class after construction (``state_dict`` unchanged).
+    0.65 s. WiNet's convolutions are switched to these classes after construction (``state_dict`` unchanged).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
@@ -115,14 +115,15 @@ class _OneDNNConv3d(nn.Conv3d):
         return super().forward(x)
 
 
-class _OneDNNConv2d(nn.Conv2d):
-    """The 2D twin of :class:`_OneDNNConv3d`."""
+class _OneDNNConv3d(_OneDNNConv, nn.Conv3d):
+    """``nn.Conv3d`` through oneDNN (see :class:`_OneDNNConv`)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if _onednn_ok(x, self):
-            return torch.ops.aten.mkldnn_convolution(x, self.weight, self.bias, list(self.padding),
-                                                     list(self.stride), list(self.dilation), self.groups)
-        return super().forward(x)
+
+class _OneDNNConv2d(_OneDNNConv, nn.Conv2d):
+    """``nn.Conv2d`` through oneDNN (see :class:`_OneDNNConv`)."""
+
+
+_ONEDNN = {nn.Conv3d: _OneDNNConv3d, nn.Conv2d: _OneDNNConv2d}
 
 
 def use_onednn_convolutions(module: nn.Module) -> int:
@@ -130,15 +131,10 @@ def use_onednn_convolutions(module: nn.Module) -> int:
 
     Only the class changes (parameters, buffers and ``state_dict`` keys stay), so checkpoints are unaffected.
     """
-    n = 0
-    for m in module.modules():
-        if type(m) is nn.Conv3d:
-            m.__class__ = _OneDNNConv3d
-            n += 1
-        elif type(m) is nn.Conv2d:
-            m.__class__ = _OneDNNConv2d
-            n += 1
-    return n
+    convs = [m for m in module.modules() if type(m) in _ONEDNN]
+    for m in convs:
+        m.__class__ = _ONEDNN[type(m)]
+    return len(convs)
 
 
 class _ConvBlock(nn.Sequential):
