@@ -200,6 +200,8 @@ def denoise(
     """
     import torch
 
+    from medwave.utils.tensors import tensor_from
+
     from medwave.denoise.shrinkage import check_denoise_levels, wavelet_shrinkage
     from medwave.utils.progress import progress_bar
 
@@ -242,7 +244,7 @@ def denoise(
         raise ValueError(f"{name} is {describe_shape(shape)}: smaller than one wavelet level (a level halves every "
                          f"axis, so each spatial axis needs at least 2 voxels); denoise needs a larger image.")
     used_levels = check_denoise_levels(spatial, wavelet, levels, name=name)
-    t = torch.as_tensor(np.ascontiguousarray(x)).to(device)
+    t = tensor_from(x).to(device)
     t0 = time.perf_counter()
     outs, sigmas = [], []
     n_vol = int(t.shape[0])

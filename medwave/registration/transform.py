@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from medwave.io.formats import LPS_TO_RAS
+from medwave.utils.tensors import tensor_from
 
 if TYPE_CHECKING:  # pragma: no cover
     from medwave.io.record import Image
@@ -180,9 +181,9 @@ def _sample(arr: np.ndarray, coords: torch.Tensor, interpolation: str) -> np.nda
         return _sample_labels(arr, coords)
     mode = "nearest" if interpolation == "nearest" else "linear"
     if mode == "linear":
-        vol = torch.as_tensor(np.ascontiguousarray(arr, dtype=np.float64 if arr.dtype == np.float64 else np.float32))
+        vol = tensor_from(arr, np.float64 if arr.dtype == np.float64 else np.float32)
     else:
-        vol = torch.as_tensor(np.ascontiguousarray(arr.astype(np.float64)))
+        vol = tensor_from(arr, np.float64)
     out = sample_field(vol[None], coords, mode=mode)[0].numpy()
     return out.astype(arr.dtype) if mode == "nearest" else out
 
