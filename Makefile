@@ -64,7 +64,14 @@ docs-images: install sysdeps
 	.venv-ants/bin/python -m pip install --quiet "antspyx>=0.6"
 	touch $@
 
-bench: install .venv-ants/.installed
+# The other anchors of bench_registration.py, in medwave's venv (not medwave dependencies). convexadam --no-deps: its
+# requirements are already there, and a plain install could pull another torch.
+$(VENV)/.bench-anchors: $(VENV)/.installed
+	$(PY) -m pip install --quiet "picsl-greedy>=1.4" "itk-elastix>=0.20" "SimpleITK>=2.3" "scikit-learn>=1.3"
+	$(PY) -m pip install --quiet --no-deps "convexadam>=0.2"
+	touch $@
+
+bench: install $(VENV)/.bench-anchors .venv-ants/.installed
 	@rc=0; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || rc=1; done; exit $$rc
 
 clean:

@@ -44,9 +44,9 @@ medwave's Dice >= Greedy's (MI) and elastix's; WiNet alone lifts mean Dice over 
 Part 2, network forward at 160 x 192 x 224 (one pair, no grad): WiNet (base width 8) + warp vs MONAI
 VoxelMorph, each in a fresh process (peak memory); targets: >= 3x faster, lower peak memory.
 
-The anchors are not medwave dependencies: ``pip install picsl-greedy itk-elastix`` and ``pip install --no-deps
-convexadam`` (its own requirements, torch included, are already there; a plain install could pull another torch).
-A method whose package is missing is skipped with a message.
+The anchors are not medwave dependencies; ``make bench`` installs them (``picsl-greedy itk-elastix`` and ``pip install
+--no-deps convexadam``, whose own requirements, torch included, are already there: a plain install could pull another
+torch; antspyx in ``.venv-ants``). A method whose package is missing is skipped with a message.
 
     python benchmarks/bench_registration.py                   # everything, 2 threads
     python benchmarks/bench_registration.py --quick           # 2 pairs per set, no ConvexAdam, no forward part
