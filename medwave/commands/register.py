@@ -44,7 +44,8 @@ def register(subparsers) -> None:
                    help="instance optimisation of the field's wavelet coefficients (default: on)")
     p.add_argument("--iterations", default=None,
                    help="instance-optimisation iterations: a total, or 4 comma-separated numbers coarse to fine "
-                        "(images averaged by 8,4,2,1; default: 0,30,30,15 with the greedy scheme; with the wavelet "
+                        "(images averaged by 8,4,2,1; default: 0,30,30,15 with the greedy scheme, 0,0,20,15 when it starts "
+                        "from --weights; with the wavelet "
                         "scheme the similarity's, 120 = 60,60,0,0 for lncc, 40,40,20,0 for mi)")
     p.add_argument("--smoothness", type=float, default=None,
                    help="regularisation: greedy: Gaussian sigma (voxels) smoothing the displacement after each "

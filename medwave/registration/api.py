@@ -232,7 +232,8 @@ def register(
         iterations: Iterations of the instance optimisation: a total, or one number per pyramid level
             (coarsest first, 4 numbers: images averaged by 8, 4, 2, 1). ``None`` (default): the scheme's
             default, 0, 30, 30, 15 for the greedy scheme (a total is split 0.4, 0.4, 0.2 over levels 2-0:
-            :func:`~medwave.registration.greedy.greedy_iterations`); for the wavelet scheme the similarity's
+            :func:`~medwave.registration.greedy.greedy_iterations`), or 0, 0, 20, 15 when it starts from a
+            network's field (``weights``; a total split 4:3 over levels 1-0); for the wavelet scheme the similarity's
             (:data:`SIMILARITY_DEFAULTS`, else :data:`DEFAULT_ITERATIONS`, 120 = 60, 60, 0, 0).
         affine: Affine pre-alignment (:func:`medwave.io.prealign.affine_prealign`: SimpleITK, Mattes mutual
             information, rigid then affine) before the deformable step; the 4x4 RAS transform goes to
@@ -369,7 +370,7 @@ def register(
         from medwave.registration.greedy import greedy_iterations, greedy_lncc
 
         t = time.perf_counter()
-        iterations = greedy_iterations(iterations)
+        iterations = greedy_iterations(iterations, seeded=ddf is not None)
         sigma = smoothness = DEFAULT_SMOOTHNESS if smoothness is None else smoothness
         ddf, info = greedy_lncc(f_t.cpu(), m_t.cpu(), iterations=iterations, sigma_elastic=sigma,
                                 init_ddf=None if ddf is None else ddf.detach().cpu(), progress=progress)

@@ -144,3 +144,17 @@ def test_run_gaze_copy_over_a_folder(tmp_path):
     assert heat.shape == (256, 240) and abs(float(heat.sum()) - 1.0) < 1e-3
     pts = np.array(json.loads((out / "cxr" / "summary.json").read_text())[0]["points"])
     assert pts.shape == (8, 2) and (pts[:, 0] >= 0).all() and (pts[:, 0] < 240).all() and (pts[:, 1] < 256).all()
+
+
+def test_winet_train_config_is_the_shipped_recipe_and_unsupervised_on_real_data():
+    """Synthetic (default): supervised on the known velocity, as the shipped weights were trained; a datalist (real
+    data, no known deformation) must switch to the image loss, or the run would have nothing to learn from."""
+    parser = monai_bundle.ConfigParser()
+    parser.read_config(str(mb.bundle_dir("winet_registration") / "configs" / "train.json"))
+    kw = parser.get_parsed_content("train", instantiate=True).keywords
+    assert (kw["synthetic"], kw["field_weight"], kw["image_weight"], kw["smoothness"]) == (88, 1.0, 0.0, 0.0)
+    assert (kw["crop"], kw["batch_size"], kw["base_width"], kw["lr"]) == (64, 2, 4, 5e-4)
+    parser.update({"datalist_file": "pairs.json"})
+    kw = parser.get_parsed_content("train", instantiate=True, lazy=False).keywords
+    assert kw["datalist"] == "pairs.json" and kw["synthetic"] == 0
+    assert (kw["field_weight"], kw["image_weight"], kw["smoothness"]) == (0.0, 1.0, 1.0)

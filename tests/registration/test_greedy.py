@@ -96,6 +96,22 @@ def test_greedy_iterations_split() -> None:
     assert greedy_iterations(None) == (0, 30, 30, 15)
     assert greedy_iterations(120) == (0, 48, 48, 24)
     assert greedy_iterations((0, 5, 4, 3)) == (0, 5, 4, 3)
+    # from a network's field: no 1/4 level, a total split 4:3 over 1/2 and full resolution
+    assert greedy_iterations(None, seeded=True) == (0, 0, 20, 15)
+    assert greedy_iterations(70, seeded=True) == (0, 0, 40, 30)
+    assert greedy_iterations((0, 5, 4, 3), seeded=True) == (0, 5, 4, 3)
+
+
+def test_register_from_a_network_uses_the_seeded_schedule() -> None:
+    import medwave
+
+    x = np.zeros((32, 32, 32), np.float32)
+    x[6:24, 7:25, 8:22] = 1.0
+    seeded = medwave.register(np.roll(x, 1, 0), x, weights="default", progress=False)
+    assert seeded.metrics["optimizer"] == "greedy" and seeded.metrics["iterations"] == [0, 0, 20, 15]
+    assert medwave.register(np.roll(x, 1, 0), x, progress=False).metrics["iterations"] == [0, 30, 30, 15]
+    given = medwave.register(np.roll(x, 1, 0), x, weights="default", iterations=14, progress=False)
+    assert given.metrics["iterations"] == [0, 0, 8, 6]
 
 
 def test_register_uses_greedy_for_lncc_and_rejects_it_for_mi() -> None:

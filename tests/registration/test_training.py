@@ -204,9 +204,9 @@ def test_batches_of_pairs_train_and_need_one_shape(tmp_path, monkeypatch) -> Non
     assert not (tmp_path / "run3").exists()
 
 
-def test_shipped_weights_register_part_of_the_way_on_a_held_out_pair() -> None:
-    """The shipped WiNet alone moves the labels towards the fixed ones on a benchmark pair (seed 2000, never a
-    training seed): the claim of weights/README.md (partly trained: +0.03 to +0.05 mean Dice), not the +0.08 target."""
+def test_shipped_weights_lift_dice_by_the_target_on_a_held_out_pair() -> None:
+    """The shipped WiNet alone lifts mean Dice over no registration by at least issue 15's 0.08 on a benchmark pair
+    (seed 2000, never a training seed; weights/README.md: +0.104 on average over the 8 mni pairs, +0.094 the least)."""
     from medwave.registration.api import _normalise, load_default_weights
     from medwave.registration.metrics import dice_per_label, warp_labels
     from medwave.registration.synthetic import SEEDS, make_pair
@@ -222,4 +222,4 @@ def test_shipped_weights_register_part_of_the_way_on_a_held_out_pair() -> None:
     ml, fl = p["moving_labels"].astype(np.int32), p["fixed_labels"].astype(np.int32)
     before = np.mean(list(dice_per_label(ml, fl).values()))
     after = np.mean(list(dice_per_label(warp_labels(ml, ddf), fl).values()))
-    assert after - before > 0.02, (before, after)
+    assert after - before >= 0.08, (before, after)
