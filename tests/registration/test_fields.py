@@ -307,3 +307,26 @@ def test_inverse_step_kernel_equals_warp_with_border_padding() -> None:
     finally:
         set_compiled(prev)
     assert torch.equal(ref[0], -pulled) and ref[1] == pytest.approx(largest, rel=1e-5)
+
+
+def test_load_field_kernels_loads_the_integration_kernel_or_reports_it_off() -> None:
+    from medwave.networks.blocks.fields import load_field_kernels
+    from medwave.utils.compiled import _MODULES, compiled_enabled, compiled_off
+
+    assert load_field_kernels() == compiled_enabled()
+    if compiled_enabled():
+        assert "medwave.networks.blocks.kernels_numba" in _MODULES
+    with compiled_off():
+        assert load_field_kernels() is False
+
+
+def test_register_times_the_network_load_apart_from_its_forward() -> None:
+    import medwave
+
+    x = np.zeros((32, 32, 32), np.float32)
+    x[6:24, 7:25, 8:22] = 1.0
+    m = medwave.register(np.roll(x, 1, 0), x, optimize=False, progress=False).metrics
+    assert m["network_load_seconds"] > 0 and m["network_seconds"] > 0
+    assert m["total_seconds"] >= m["network_load_seconds"] + m["network_seconds"]
+    assert "network_load_seconds" not in medwave.register(np.roll(x, 1, 0), x, iterations=(0, 2, 2, 0),
+                                                          progress=False).metrics

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 
-from medwave.utils.compiled import compiled_accepts, load_kernels, parallel_call
+from medwave.utils.compiled import compiled_accepts, compiled_enabled, load_kernels, parallel_call
 
-__all__ = ["warp", "integrate_velocity", "jacobian_determinant", "identity_grid", "grid_sample_parallel", "inverse_step"]
+__all__ = ["warp", "integrate_velocity", "jacobian_determinant", "identity_grid", "grid_sample_parallel", "inverse_step",
+           "load_field_kernels"]
 
 
 def _check_field(ddf: torch.Tensor) -> int:
@@ -165,6 +167,24 @@ def integrate_velocity(velocity: torch.Tensor, *, steps: int = 7) -> torch.Tenso
     for _ in range(steps):
         u = u + grid_sample_parallel(u, ident + u.movedim(1, -1), mode="bilinear", padding_mode="zeros")
     return _from_normalised(u)
+
+
+def load_field_kernels() -> bool:
+    """Import numba and load the compiled field kernels now, instead of in the first call that needs them.
+
+    A fresh process pays about half a second for this once (numba's import, then the kernel's cache). Callers that
+    time a stage (``register``'s ``network_seconds``) call this before the clock starts, so that the one-time cost
+    is not counted as the stage's; it is a no-op when the kernels are off or already loaded.
+
+    Returns:
+        Whether the compiled kernels are on (and now loaded).
+    """
+    if not compiled_enabled():
+        return False
+    kern = load_kernels("medwave.networks.blocks.kernels_numba")
+    u = np.zeros((2, 2, 2, 3), np.float32)
+    parallel_call(kern.square_steps, u, np.empty_like(u), 1)  # loads the cached machine code (float32)
+    return True
 
 
 def _compiled_squaring(velocity: torch.Tensor, steps: int) -> bool:
