@@ -200,10 +200,9 @@ def denoise(
     """
     import torch
 
-    from medwave.utils.tensors import tensor_from
-
     from medwave.denoise.shrinkage import check_denoise_levels, wavelet_shrinkage
     from medwave.utils.progress import progress_bar
+    from medwave.utils.tensors import tensor_from
 
     if weights is not None:
         raise OptionError("weights", weights, ": wavelet shrinkage has no model weights; leave weights unset.")

@@ -351,8 +351,8 @@ def register(
     if weights is not None or not optimize:
         t = time.perf_counter()
         net = _load_net(weights, device) if weights is not None else load_default_weights(device)
-        # numba's import and its cached kernels (the field's integration, later warping and Jacobian) are a cost of
-        # the process's first compiled call, about half a second, not of the forward pass: paid here, timed apart
+        # numba's import and the integration kernel's cache are a cost of the process's first compiled call (about
+        # half a second), not of the forward pass: paid here and timed apart
         load_field_kernels()
         timings["network_load_seconds"] = time.perf_counter() - t
     init_field = None
