@@ -179,12 +179,18 @@ def load_field_kernels() -> bool:
     Returns:
         Whether the compiled kernels are on (and now loaded).
     """
+    global _FIELD_KERNELS_LOADED
     if not compiled_enabled():
         return False
-    kern = load_kernels("medwave.networks.blocks.kernels_numba")
-    u = np.zeros((2, 2, 2, 3), np.float32)
-    parallel_call(kern.square_steps, u, np.empty_like(u), 1)  # loads the cached machine code (float32)
+    if not _FIELD_KERNELS_LOADED:  # once per process: register() calls this for every pair
+        kern = load_kernels("medwave.networks.blocks.kernels_numba")
+        u = np.zeros((2, 2, 2, 3), np.float32)
+        parallel_call(kern.square_steps, u, np.empty_like(u), 1)  # loads the cached machine code (float32)
+        _FIELD_KERNELS_LOADED = True
     return True
+
+
+_FIELD_KERNELS_LOADED = False
 
 
 def _compiled_squaring(velocity: torch.Tensor, steps: int) -> bool:
