@@ -21,6 +21,8 @@ wall clock, at ``--threads`` threads:
 * ``winet``: ``medwave register --weights default --no-optimize`` (the shipped network alone; its forward
   time, ``network_seconds``: padding, forward pass, integration of the field, is also read from metrics.json, and
   beside it ``network_load_seconds``, the process's one-time loading of the weights and of numba's kernels);
+* ``seeded``: ``medwave register --weights default`` (the optimisation started from the shipped network's field,
+  its seeded schedule ``GREEDY_SEEDED_ITERATIONS``);
 * ``greedy``: ``picsl-greedy`` (Greedy3D.execute, in a subprocess) with its documented recipe: affine
   ``-a -m NCC 2x2x2 -ia-image-centers -n 100x50x10``, then deformable ``-m NCC 2x2x2 -it affine.mat
   -n 100x60x30 -s 2.0vox 0.5vox``, then reslicing the moving image (``-m MI`` on the multimodal set);
@@ -44,6 +46,11 @@ medwave's Dice >= Greedy's (MI) and elastix's; WiNet alone lifts mean Dice over 
 
 Part 2, network forward at 160 x 192 x 224 (one pair, no grad): WiNet (base width 8) + warp vs MONAI
 VoxelMorph, each in a fresh process (peak memory); targets: >= 3x faster, lower peak memory.
+
+Part 3, WiNet as the optimiser's start (mni and hard sets): ``medwave.register(weights="default")`` (its seeded
+schedule ``GREEDY_SEEDED_ITERATIONS``) against ``medwave.register()`` from zero, as whole in-process calls, each
+3 times in rotating order (median), on the held-out pairs; target: at least the mean Dice from zero in less mean
+wall time per pair. (The ``seeded`` command row of part 1 shows the same as a user's command, one run each.)
 
 The anchors are not medwave dependencies; ``make bench`` installs them (``picsl-greedy itk-elastix`` and ``pip install
 --no-deps convexadam``, whose own requirements, torch included, are already there: a plain install could pull another
@@ -75,7 +82,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 #: Demons' field smoothing sigma, chosen on the tuning pairs (benchmarks/tune_registration.py) from 1.0-3.0.
 DEMONS_SIGMA = 1.5
-ALL_METHODS = ("medwave", "winet", "greedy", "elastix", "demons", "convexadam", "syn")
+ALL_METHODS = ("medwave", "winet", "seeded", "greedy", "elastix", "demons", "convexadam", "syn")
 MULTIMODAL_METHODS = ("medwave", "greedy", "elastix")
 
 
@@ -331,6 +338,9 @@ def run_set(name: str, seeds, methods, threads: int, workdir: Path, log=print) -
                 ddf, sec, met = run_medwave(fx, mv, folder / "winet", threads,
                                             ["--weights", "default", "--no-optimize"])
                 extra = {k: met.get(k) for k in ("network_seconds", "network_load_seconds")}
+            elif m == "seeded":
+                ddf, sec, met = run_medwave(fx, mv, folder / "seeded", threads, ["--weights", "default"])
+                extra = {k: met.get(k) for k in ("network_seconds", "optimisation_seconds", "total_seconds")}
             elif m == "greedy":
                 ddf, sec, extra = run_greedy(fx, mv, folder / "greedy", threads, "MI" if multimodal else "NCC")
             elif m == "elastix":
@@ -400,6 +410,16 @@ def report_set(name: str, rows: dict, seeds, threads: int) -> list:
         if name == "multimodal" and "elastix" in mean:
             checks.append((f"[{name}] medwave Dice {mw['dice']:.4f} >= elastix {mean['elastix']['dice']:.4f}",
                            mw["dice"] >= mean["elastix"]["dice"]))
+    if "seeded" in mean and "medwave" in mean and name != "multimodal":
+        sd, mw = mean["seeded"], mean["medwave"]
+        print(f"WiNet-seeded command: Dice {sd['dice']:.4f} vs {mw['dice']:.4f} from zero, {sd['sec']:.1f} s vs "
+              f"{mw['sec']:.1f} s per pair")
+        both = sum(rows["seeded"]["dice"][i] >= rows["medwave"]["dice"][i] and
+                   rows["seeded"]["sec"][i] < rows["medwave"]["sec"][i] for i in range(len(seeds)))
+        print(f"WiNet-seeded optimisation: Dice at least the optimiser's from zero in less time on {both} of "
+              f"{len(seeds)} pairs")
+        print("(as commands, one run each; the target is measured in part 3: in-process and repeated, without the "
+              "start-up and writing that both commands share and whose spread is larger than the difference)")
     if "winet" in mean and name == "mni":
         lift = mean["winet"]["dice"] - mean["identity"]["dice"]
         net_s = float(np.mean([e.get("network_seconds") or np.nan for e in rows["winet"]["extra"]]))
@@ -408,6 +428,65 @@ def report_set(name: str, rows: dict, seeds, threads: int) -> list:
         checks.append((f"[{name}] WiNet forward {net_s:.2f} s <= 1 s per pair (+ {load_s:.2f} s loading the weights "
                        "and numba, once per process; in the command's time)", net_s <= 1.0))
     return checks
+
+
+def race_register(pair: dict, candidates, repeats: int, net=None) -> list:
+    """Whole in-process ``medwave.register`` calls for each ``(start, iterations)`` candidate on one pair.
+
+    ``start`` is ``"zero"`` or ``"seeded"`` (from ``net``'s field); each candidate runs ``repeats`` times in rotating
+    order (none always first) and its median wall time is kept with its Dice (deterministic). Before the clock, one
+    call of each start loads the process's kernels, so that no candidate pays them. Returns ``[(seconds, Dice)]``.
+    """
+    import medwave
+
+    f, m, fl, ml = pair["fixed"], pair["moving"], pair["fixed_labels"], pair["moving_labels"]
+    for start in {c[0] for c in candidates}:
+        medwave.register(f, m, weights=net if start == "seeded" else None, iterations=(0, 0, 1, 1), progress=False)
+    times: list = [[] for _ in candidates]
+    dice: list = [None] * len(candidates)
+    for rep in range(repeats):
+        order = list(range(len(candidates)))
+        order = order[rep % len(order):] + order[:rep % len(order)]
+        for i in order:
+            start, its = candidates[i]
+            t = time.perf_counter()
+            r = medwave.register(f, m, moving_seg=ml, fixed_seg=fl, weights=net if start == "seeded" else None,
+                                 iterations=its, optimize=any(its), progress=False)
+            times[i].append(time.perf_counter() - t)
+            dice[i] = r.metrics["dice_mean"]
+    return [(float(np.median(t)), d) for t, d in zip(times, dice)]
+
+
+def seeded_bench(sets, n_pairs: Optional[int], threads: int, repeats: int = 3) -> tuple[dict, list]:
+    """Part 3: the optimisation from the shipped WiNet's field against the one from zero, each with its default
+    schedule, as whole in-process ``register`` calls (``race_register``) on the held-out pairs."""
+    from medwave.registration.api import _load_net
+    from medwave.registration.greedy import GREEDY_ITERATIONS, GREEDY_SEEDED_ITERATIONS
+    from medwave.registration.synthetic import SEEDS
+
+    net = _load_net("default", "cpu")
+    cands = [("zero", GREEDY_ITERATIONS), ("seeded", GREEDY_SEEDED_ITERATIONS)]
+    out, checks = {}, []
+    for name in sets:
+        seeds = SEEDS[f"benchmark_{name}"][:n_pairs]
+        rows = []
+        for seed in seeds:
+            (tz, dz), (ts, ds) = race_register(make_set(name, seed), cands, repeats, net)
+            rows.append({"seed": seed, "zero_s": tz, "zero_dice": dz, "seeded_s": ts, "seeded_dice": ds})
+            print(f"[seeded {name}] seed {seed}: from zero {dz:.4f} in {tz:.2f} s, from WiNet {ds:.4f} in {ts:.2f} s",
+                  flush=True)
+        out[name] = rows
+        mz, ms = (float(np.mean([r[k] for r in rows])) for k in ("zero_dice", "seeded_dice"))
+        sz, ss = (float(np.mean([r[k] for r in rows])) for k in ("zero_s", "seeded_s"))
+        both = sum(r["seeded_dice"] >= r["zero_dice"] and r["seeded_s"] < r["zero_s"] for r in rows)
+        print(f"\n### {name}: optimisation from zero vs from the shipped WiNet, in-process, {threads} thread(s), median "
+              f"of {repeats} calls\n| start | iterations | mean Dice | s / pair |\n| --- | --- | --- | --- |\n"
+              f"| zero | {','.join(map(str, GREEDY_ITERATIONS))} | {mz:.4f} | {sz:.2f} |\n"
+              f"| WiNet | {','.join(map(str, GREEDY_SEEDED_ITERATIONS))} | {ms:.4f} | {ss:.2f} ({ss / sz:.2f}x) |\n"
+              f"pairs where the start from WiNet reaches at least the Dice from zero in less time: {both} of {len(rows)}")
+        checks.append((f"[{name}] from WiNet: Dice {ms:.4f} >= from zero {mz:.4f}, in-process", ms >= mz))
+        checks.append((f"[{name}] from WiNet: {ss:.2f} s < from zero {sz:.2f} s per pair, in-process", ss < sz))
+    return out, checks
 
 
 FORWARD_CODE = r"""
@@ -485,6 +564,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 pairs per set, no ConvexAdam, no forward part")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-forward", action="store_true", help="skip part 2 (network forward)")
+    ap.add_argument("--skip-seeded", action="store_true", help="skip part 3 (optimisation from WiNet vs from zero)")
     ap.add_argument("--json", default=None, help="write the raw numbers here")
     args = ap.parse_args(argv)
 
@@ -496,7 +576,7 @@ def main(argv=None) -> int:
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(args.threads)
-    available = {"medwave", "winet", "demons"}
+    available = {"medwave", "winet", "seeded", "demons"}
     for mod, name in (("picsl_greedy", "greedy"), ("itk", "elastix"), ("convexAdam", "convexadam")):
         try:
             __import__(mod)
@@ -526,6 +606,11 @@ def main(argv=None) -> int:
             rows = run_set(name, seeds, ms, args.threads, Path(tmp), log=lambda s: print(s, flush=True))
             results[name] = {"seeds": list(seeds), "rows": rows}
             checks += report_set(name, rows, seeds, args.threads)
+    seeded = None
+    single = [s for s in (x.strip() for x in args.sets.split(",")) if s in ("mni", "hard")]
+    if single and not args.skip_seeded:
+        seeded, more = seeded_bench(single, n, args.threads, repeats=1 if args.quick else 3)
+        checks += more
     fwd = None
     if not (args.skip_forward or args.quick):
         fwd = forward_bench(args.threads)
@@ -538,7 +623,7 @@ def main(argv=None) -> int:
         ok &= passed
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"sets": results, "forward": fwd, "threads": args.threads}, fh, indent=2, default=float)
+            json.dump({"sets": results, "forward": fwd, "seeded": seeded, "threads": args.threads}, fh, indent=2, default=float)
     return 0 if ok else 1
 
 

@@ -350,13 +350,23 @@ class WiNet(nn.Module):
         return block.adn.A(z)
 
     # -- forward -------------------------------------------------------------------------------------
-    def predict_field(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+    def predict_field(self, moving: torch.Tensor, fixed: torch.Tensor, *, scale: int = 1) -> torch.Tensor:
         """The network's field before integration (velocity if diffeomorphic), on the padded grid.
 
         Convolutions run on channels-last tensors: oneDNN's grouped 3D convolutions (the refinement
         blocks) are 10-20x slower in the default layout on CPU. The values are those of the default
         layout up to float rounding.
+
+        Args:
+            moving, fixed: ``(B, C, *spatial)`` images on the padded grid (see :meth:`forward`).
+            scale: 1 (default) for the full-resolution field; 2 or 4 stop at the field the network rebuilds on
+                the grid ``scale`` times coarser, skipping the finer decoder stages (at 1/2 they are most of the
+                forward's time). That field is the block average of the full one (the Haar IDWT keeps a
+                block's mean in its low band) and its values are in full-resolution voxels: divide by ``scale``
+                for voxels of its own grid. For a start that an optimiser refines from that level on.
         """
+        if scale not in (1, 2, 4):
+            raise ValueError(f"WiNet.predict_field: scale must be 1, 2 or 4, got {scale!r}.")
         x = torch.cat([moving, fixed], dim=1)
         low, high = self._dwt(x)  # (B, 2C, *h), (B, 2C, nb-1, *h)
         b, sp = x.shape[0], low.shape[2:]
@@ -372,9 +382,13 @@ class WiNet(nn.Module):
         d3 = cl(self.dec3(torch.cat([cl(self.up3(e4)), e3], 1)))  # 1/8
         low8, high8 = self._split(self.head8(d3).contiguous())  # coefficients at 1/8 -> field at 1/4
         field4 = self._rebuild(low8, high8)
+        if scale == 4:
+            return field4
         d2 = cl(self.dec2(torch.cat([cl(self.up2(d3)), e2], 1)))  # 1/4
         h4 = self.refine4(self._upsample(self._high_to_channels(high8)), self.head4(d2).contiguous())
         field2 = self._rebuild(field4, self._channels_to_high(h4))  # field at 1/2
+        if scale == 2:
+            return field2
         d1 = cl(self.dec1(torch.cat([cl(self.up1(d2)), e1], 1)))  # 1/2
         h2 = self.refine2(self._upsample(h4), self.head2(d1).contiguous())
         return self._rebuild(field2, self._channels_to_high(h2))  # full resolution

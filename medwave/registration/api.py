@@ -357,23 +357,32 @@ def register(
         timings["network_load_seconds"] = time.perf_counter() - t
     init_field = None
     ddf = None
+    scale = None
     torch.manual_seed(seed)
+    if optimize and greedy:
+        from medwave.registration.greedy import greedy_iterations, seed_scale
+
+        iterations = greedy_iterations(iterations, seeded=net is not None)
     if net is not None:
+        # a greedy optimisation that starts at 1/2 resolution needs the network's field there only: the forward stops
+        # at that level (the finer decoder stages are most of its time) and the field is integrated on that grid
+        scale = seed_scale(iterations) if optimize and greedy else 1
         t = time.perf_counter()
         with torch.no_grad():
             m_p, spatial = net._pad(m_t)
             f_p, _ = net._pad(f_t)
-            fieldp = net.predict_field(m_p, f_p)
-            crop = (slice(None), slice(None)) + tuple(slice(0, n) for n in spatial)
+            fieldp = net.predict_field(m_p, f_p, scale=scale)
+            if scale > 1:
+                fieldp = fieldp / scale  # full-resolution voxels -> voxels of its own grid
+            crop = (slice(None), slice(None)) + tuple(slice(0, -(-n // scale)) for n in spatial)
             init_field = fieldp[crop].contiguous()
             ddf = net.integrate(fieldp)[crop].contiguous()  # what net(m_t, f_t) returns, without a second forward
         diffeomorphic = net.diffeomorphic
         timings["network_seconds"] = time.perf_counter() - t
     if optimize and greedy:
-        from medwave.registration.greedy import greedy_iterations, greedy_lncc
+        from medwave.registration.greedy import greedy_lncc
 
         t = time.perf_counter()
-        iterations = greedy_iterations(iterations, seeded=ddf is not None)
         sigma = smoothness = DEFAULT_SMOOTHNESS if smoothness is None else smoothness
         ddf, info = greedy_lncc(f_t.cpu(), m_t.cpu(), iterations=iterations, sigma_elastic=sigma,
                                 init_ddf=None if ddf is None else ddf.detach().cpu(), progress=progress)
@@ -415,6 +424,7 @@ def register(
         "method": ("winet+instance_optimisation" if net is not None and optimize else
                    "winet" if net is not None else "instance_optimisation"),
         "diffeomorphic": bool(diffeomorphic),
+        "network_grid_scale": scale,
         "prealign": prealign,
         "prealign_transform_ras": None if prealign_T is None else np.asarray(prealign_T).tolist(),
         "iterations": iterations if iterations is None or isinstance(iterations, int) else list(iterations),

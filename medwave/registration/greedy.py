@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from medwave.utils import progress_bar
 from medwave.utils.compiled import load_kernels, parallel_call
 
-__all__ = ["greedy_lncc", "greedy_iterations", "lncc_gradient", "gaussian_kernel", "GREEDY_ITERATIONS", "GREEDY_SPLIT",
+__all__ = ["greedy_lncc", "greedy_iterations", "seed_scale", "lncc_gradient", "gaussian_kernel", "GREEDY_ITERATIONS", "GREEDY_SPLIT",
            "GREEDY_SEEDED_ITERATIONS", "GREEDY_SEEDED_SPLIT"]
 
 #: The default iterations per level (images averaged by 8, 4, 2, 1; coarsest first), chosen on the tuning pairs
@@ -44,8 +44,10 @@ GREEDY_ITERATIONS = (0, 30, 30, 15)
 #: How :func:`greedy_iterations` splits a total over those levels (the default's proportions).
 GREEDY_SPLIT = (0.0, 0.4, 0.4, 0.2)
 #: The default when the optimisation starts from a network's field (``register(weights=...)``): the network has
-#: done the coarse work, so the 1/4 level is dropped. Chosen on the same tuning pairs (benchmarks/tune_seeded.py,
-#: shipped WiNet, 2 threads): 0.8636 mean Dice in 3.42 s against 0.8630 in 3.44 s for the default from zero.
+#: done the coarse work, so the 1/4 level is dropped, and the network's forward stops at 1/2 resolution
+#: (:func:`seed_scale`). Chosen on the same tuning pairs (benchmarks/tune_seeded.py, shipped WiNet, 2 threads, median
+#: of 3 whole calls): 0.8636 mean Dice in 3.75 s against 0.8630 in 4.08 s for the default from zero; of the cheaper
+#: candidates 0,0,20,14 only equalled it on the hard pairs (to 4 decimals) and 0,0,20,12, 0,0,15,15, 0,0,10,15 fell below.
 GREEDY_SEEDED_ITERATIONS = (0, 0, 20, 15)
 #: How a total is split when the optimisation starts from a network's field.
 GREEDY_SEEDED_SPLIT = (0.0, 0.0, 4 / 7, 3 / 7)
@@ -140,6 +142,21 @@ def greedy_iterations(iterations, *, seeded: bool = False) -> tuple[int, ...]:
     return tuple(int(i) for i in iterations)
 
 
+def seed_scale(iterations: Sequence[int]) -> int:
+    """How much coarser than the images a starting field may be for ``iterations`` (per level, coarsest first).
+
+    The first level that runs works on images averaged by ``2**k``; a start on a grid up to that coarse loses
+    nothing the optimisation would see, and a network's field is cheaper to predict there
+    (:meth:`medwave.networks.winet.WiNet.predict_field` with ``scale``). Capped at 2: WiNet's stages below
+    1/2 are a small part of its forward. Returns 1 or 2.
+    """
+    its = [int(i) for i in iterations]
+    for li, n in enumerate(its):
+        if n > 0:
+            return 2 if len(its) - 1 - li >= 1 else 1
+    return 1
+
+
 def _ramp(shape: Sequence[int], width: float) -> np.ndarray:
     """``(1, *shape)`` weight rising from 0 on the boundary to 1 at ``width`` voxels inside (float32)."""
     w = np.ones((1,) * len(shape), np.float32)
@@ -181,6 +198,7 @@ def greedy_lncc(
     border: float = 4.0,
     init_ddf: Optional[torch.Tensor] = None,
     progress: bool = True,
+    callback: Optional[Callable[[int, int, np.ndarray], None]] = None,
 ) -> tuple[torch.Tensor, dict]:
     """Register ``moving`` onto ``fixed`` by greedy LNCC descent (module docstring), coarsest level first.
 
@@ -196,8 +214,14 @@ def greedy_lncc(
         border: Width (full-resolution voxels) of a ramp from 0 on the grid's boundary to 1 inside that
             multiplies every update: the field stays zero on the boundary, so it maps the grid onto itself
             and its inverse is defined everywhere (0 turns it off).
-        init_ddf: Optional starting displacement ``(1, 3, X, Y, Z)`` (full-resolution voxels).
+        init_ddf: Optional starting displacement ``(1, 3, *grid)``, on the images' grid or a coarser one (a
+            level's: ``ceil(n / 2**k)`` voxels per axis), its values in voxels of its own grid; each level
+            resizes it trilinearly to its grid.
         progress: Show a progress bar.
+        callback: Called after every iteration as ``callback(k, i, u)``: the level (images averaged by ``2**k``),
+            the iteration within it, and the displacement ``(3, *level shape)`` in the level's voxels (a live buffer:
+            copy it to keep it). Its time is counted in ``info["callback_seconds"]`` and left out of
+            ``info["seconds"]``; a Dice-against-seconds curve of one run is its use.
 
     Returns:
         ``(ddf, info)``: the displacement ``(1, 3, X, Y, Z)`` in voxels (``warped(x) = moving(x + ddf(x))``) and
@@ -214,6 +238,7 @@ def greedy_lncc(
     nlev = len(iterations)
     u = None if init_ddf is None else np.ascontiguousarray(init_ddf[0].detach().cpu().numpy(), np.float32)
     history: dict[int, list[float]] = {}
+    callback_seconds = 0.0
     bar = progress_bar(total=int(sum(iterations)), desc="greedy LNCC", enabled=progress)
     for li, its in enumerate(iterations):
         k = nlev - 1 - li
@@ -245,11 +270,16 @@ def greedy_lncc(
             if sm is not u:
                 u, nxt = sm, u
             bar.update(1)
+            if callback is not None:
+                tc = time.perf_counter()
+                callback(k, len(hist) - 1, u)
+                callback_seconds += time.perf_counter() - tc
         bar.set_postfix(level=k, lncc=f"{hist[-1]:.4f}" if hist else "")
     bar.close()
     if u is None:
         u = np.zeros((3,) + full, np.float32)
     elif u.shape[1:] != full:
         u = _resize_field(u, full)
-    info = {"similarity_history": history, "seconds": time.perf_counter() - t0}
+    info = {"similarity_history": history, "seconds": time.perf_counter() - t0 - callback_seconds,
+            "callback_seconds": callback_seconds}
     return torch.from_numpy(u)[None], info

@@ -192,6 +192,26 @@ def test_shipped_weights_load_and_predict() -> None:
     assert torch.isfinite(fast).all() and torch.allclose(fast, ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("scale", [2, 4])
+def test_a_coarser_field_is_the_block_average_of_the_full_one(scale: int) -> None:
+    """``predict_field(scale=s)`` stops at the field the decoder rebuilds on the s-times coarser grid; the Haar IDWT
+    keeps each block's mean in its low band, so it equals the full field averaged over s**3 blocks (the shipped
+    weights, random images)."""
+    from medwave.registration.api import DEFAULT_WEIGHTS
+
+    net = WiNet.from_checkpoint(DEFAULT_WEIGHTS).eval()
+    g = torch.Generator().manual_seed(1)
+    m, f = torch.rand(1, 1, 32, 48, 32, generator=g), torch.rand(1, 1, 32, 48, 32, generator=g)
+    with torch.no_grad():
+        full = net.predict_field(m, f)
+        coarse = net.predict_field(m, f, scale=scale)
+    assert coarse.shape == (1, 3, 32 // scale, 48 // scale, 32 // scale)
+    assert full.abs().max() > 0.1  # a field that moves, so that the comparison says something
+    assert torch.allclose(coarse, torch.nn.functional.avg_pool3d(full, scale), atol=1e-5)
+    with pytest.raises(ValueError, match="scale must be 1, 2 or 4"):
+        net.predict_field(m, f, scale=3)
+
+
 @pytest.mark.parametrize("voxel,expected", [(True, 1.0), (False, 2.0 ** -4.5)])
 def test_coefficients_are_in_voxel_units(voxel: bool, expected: float) -> None:
     """A 1/8-scale low-band coefficient of 1 (x component) is a 1-voxel field with voxel_coefficients, and the

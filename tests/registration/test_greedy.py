@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from medwave.networks.blocks.fields import warp
-from medwave.registration.greedy import _smooth, gaussian_kernel, greedy_iterations, greedy_lncc, lncc_gradient
+from medwave.registration.greedy import (_smooth, gaussian_kernel, greedy_iterations, greedy_lncc, lncc_gradient,
+                                        seed_scale)
 from medwave.registration.losses import LocalNCC
 from medwave.utils.compiled import NUMBA_AVAILABLE, load_kernels, parallel_call
 
@@ -112,6 +113,57 @@ def test_register_from_a_network_uses_the_seeded_schedule() -> None:
     assert medwave.register(np.roll(x, 1, 0), x, progress=False).metrics["iterations"] == [0, 30, 30, 15]
     given = medwave.register(np.roll(x, 1, 0), x, weights="default", iterations=14, progress=False)
     assert given.metrics["iterations"] == [0, 0, 8, 6]
+
+
+@pytest.mark.parametrize("iterations,expected", [((0, 0, 20, 15), 2), ((0, 30, 30, 15), 2), ((0, 0, 0, 15), 1),
+                                                 ((5, 0), 2), ((0, 5), 1), ((0, 0, 0, 0), 1), ((3,), 1)])
+def test_seed_scale_is_the_first_running_level_capped_at_one_half(iterations, expected) -> None:
+    assert seed_scale(iterations) == expected
+
+
+def test_a_start_on_a_coarser_grid_is_read_in_its_own_voxels() -> None:
+    """A constant start of 0.75 voxel on the 1/2 grid is 1.5 voxels on the full grid, whichever level reads it."""
+    f = torch.rand(1, 1, 17, 16, 15, generator=torch.Generator().manual_seed(0))
+    half = torch.zeros(1, 3, 9, 8, 8)
+    half[:, 1] = 0.75
+    ddf, _ = greedy_lncc(f, f, iterations=(0, 0), init_ddf=half, progress=False, border=0)
+    assert ddf.shape == (1, 3, 17, 16, 15)
+    assert torch.allclose(ddf[:, 1], torch.full_like(ddf[:, 1], 0.75 * 16 / 8), atol=1e-6)
+    assert torch.allclose(ddf[:, [0, 2]], torch.zeros_like(ddf[:, [0, 2]]))
+    # the images are equal, so the optimisation from the start should not run away from it
+    ran, _ = greedy_lncc(f, f, iterations=(2, 2), init_ddf=half, progress=False, border=0)
+    assert ran.shape == (1, 3, 17, 16, 15) and torch.isfinite(ran).all()
+
+
+def test_the_callback_sees_every_iteration_and_its_time_is_left_out() -> None:
+    import time
+
+    f, m, _ = _pair((16, 16, 16))
+    seen = []
+
+    def cb(k, i, u):
+        seen.append((k, i, u.shape))
+        time.sleep(0.01)
+
+    _, info = greedy_lncc(f.float(), m.float(), iterations=(3, 2), progress=False, callback=cb)
+    assert seen == [(1, 0, (3, 8, 8, 8)), (1, 1, (3, 8, 8, 8)), (1, 2, (3, 8, 8, 8)),
+                    (0, 0, (3, 16, 16, 16)), (0, 1, (3, 16, 16, 16))]
+    assert info["callback_seconds"] >= 0.05
+
+
+def test_register_seeds_from_the_network_field_at_the_first_level_grid() -> None:
+    """From the network, the greedy default starts at 1/2 resolution, so the forward stops there; a schedule that
+    starts at full resolution takes the full forward, and the network alone always does."""
+    import medwave
+
+    x = np.zeros((32, 32, 32), np.float32)
+    x[6:24, 7:25, 8:22] = 1.0
+    assert medwave.register(np.roll(x, 1, 0), x, weights="default", progress=False).metrics["network_grid_scale"] == 2
+    full = medwave.register(np.roll(x, 1, 0), x, weights="default", iterations=(0, 0, 0, 3), progress=False)
+    assert full.metrics["network_grid_scale"] == 1
+    alone = medwave.register(np.roll(x, 1, 0), x, weights="default", optimize=False, progress=False)
+    assert alone.metrics["network_grid_scale"] == 1
+    assert medwave.register(np.roll(x, 1, 0), x, progress=False).metrics["network_grid_scale"] is None
 
 
 def test_register_uses_greedy_for_lncc_and_rejects_it_for_mi() -> None:
