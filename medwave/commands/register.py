@@ -16,10 +16,12 @@ displacement, LPS mm), affine_itk_lps.mat (with --affine), their inverses and tr
 
 With no --weights the field is found by instance optimisation (a compiled greedy LNCC scheme; no training
 needed, CPU friendly). --weights PATH (or 'default' for the small shipped WiNet) predicts it with WiNet in one
-forward pass; --optimize (the default) refines that prediction on this pair, --no-optimize keeps it. The shipped
-WiNet alone lifts mean Dice over no registration by +0.10 on held-out synthetic MNI pairs (about 0.7 s at 2 mm),
-the optimisation by about +0.15 (see medwave/registration/weights/README.md); it has seen synthetic deformations
-of one template only, so fine-tune it (train-registration --init-weights) before relying on it.
+forward pass; --optimize (the default) refines that prediction on this pair, starting at 1/2 resolution from the
+network's field there (the forward stops at that level), --no-optimize keeps it. The shipped WiNet alone lifts mean
+Dice over no registration by +0.10 on held-out synthetic MNI pairs (about 0.7 s at 2 mm), the optimisation by about
++0.15; started from the network, the optimisation reaches its Dice from zero a little sooner (see
+medwave/registration/weights/README.md). The network has seen synthetic deformations of one template only, so
+fine-tune it (train-registration --init-weights) before relying on it.
 
 Images of different modalities (T1 to T2, CT to MR): --similarity mi or mind. Masks (--fixed-mask,
 --moving-mask) restrict the similarity to the voxels they cover.
@@ -39,10 +41,11 @@ def register(subparsers) -> None:
     p.add_argument("fixed", help="fixed (target) 3D image, NIfTI")
     p.add_argument("moving", help="moving (source) 3D image, NIfTI")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--weights", default=None, help="WiNet checkpoint (from `medwave train-registration`) or 'default' (the shipped weights do not "
-                        "yet register; see the weights README)")
+    p.add_argument("--weights", default=None, help="WiNet checkpoint (from `medwave train-registration`) or 'default' (the small shipped "
+                        "WiNet, trained on synthetic MNI152 pairs; see the weights README)")
     p.add_argument("--optimize", dest="optimize", action=argparse.BooleanOptionalAction, default=True,
-                   help="instance optimisation of the field's wavelet coefficients (default: on)")
+                   help="instance optimisation of the field on this pair, from zero or from --weights' prediction "
+                        "(default: on)")
     p.add_argument("--iterations", default=None,
                    help="instance-optimisation iterations: a total, or 4 comma-separated numbers coarse to fine "
                         "(images averaged by 8,4,2,1; default: 0,30,30,15 with the greedy scheme, 0,0,20,15 when it starts "

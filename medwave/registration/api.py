@@ -220,7 +220,10 @@ def register(
     analytic LNCC gradient, Gaussian smoothing of each update and of the field, composition; levels 1/4, 1/2
     and full resolution), otherwise by Adam on the wavelet coefficients of a stationary velocity (LNCC, MI or
     MIND + diffusion). With ``weights`` a WiNet predicts the field, and ``optimize=True`` refines that
-    prediction on this pair. ``optimize=False`` without weights uses the small WiNet shipped with medwave.
+    prediction on this pair; when that optimisation is the greedy scheme starting at 1/2 resolution (its seeded
+    default), the network's forward stops at its 1/2-resolution field, integrated there, which is all the optimisation
+    reads (``metrics["network_grid_scale"]``). ``optimize=False`` without weights uses the small WiNet shipped
+    with medwave.
 
     Args:
         fixed: Fixed image: a file path, array ``(X, Y, Z)``, nibabel image, MetaTensor ``(1, X, Y, Z)``
