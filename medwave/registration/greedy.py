@@ -151,10 +151,8 @@ def seed_scale(iterations: Sequence[int]) -> int:
     1/2 are a small part of its forward. Returns 1 or 2.
     """
     its = [int(i) for i in iterations]
-    for li, n in enumerate(its):
-        if n > 0:
-            return 2 if len(its) - 1 - li >= 1 else 1
-    return 1
+    first = next((li for li, n in enumerate(its) if n > 0), len(its) - 1)  # no level runs: no coarser start
+    return 2 if first < len(its) - 1 else 1
 
 
 def _ramp(shape: Sequence[int], width: float) -> np.ndarray:
@@ -254,7 +252,7 @@ def greedy_lncc(
         tmp = np.empty_like(u)
         ramp = _ramp(shape, border / 2**k) if border > 0 else None
         hist = history.setdefault(k, [])
-        for _ in range(int(its)):
+        for i in range(int(its)):
             val, g = lv.gradient(u)
             hist.append(val)
             s = _smooth(g, sigma_fluid, tmp)
@@ -272,7 +270,7 @@ def greedy_lncc(
             bar.update(1)
             if callback is not None:
                 tc = time.perf_counter()
-                callback(k, len(hist) - 1, u)
+                callback(k, i, u)
                 callback_seconds += time.perf_counter() - tc
         bar.set_postfix(level=k, lncc=f"{hist[-1]:.4f}" if hist else "")
     bar.close()
